@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// flagSet is a flag.FlagSet whose flags may also come from environment
+// variables (the flag wins over the variable), and whose -h output shows the
+// command's usage, every flag with its variable and default, and an example.
+type flagSet struct {
+	*flag.FlagSet
+	app  *App
+	cmd  Command
+	envs map[string]string // flag name -> environment variable
+}
+
+func newFlagSet(a *App, c Command) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(c.Name(), flag.ContinueOnError), app: a, cmd: c, envs: map[string]string{}}
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// env records that flag name also reads environment variable env.
+func (f *flagSet) env(name, env string) { f.envs[name] = env }
+
+// StringEnv defines a string flag that also reads env.
+func (f *flagSet) StringEnv(name, env, def, usage string) *string {
+	p := f.String(name, def, usage)
+	if env != "" {
+		f.env(name, env)
+	}
+	return p
+}
+
+// errHelp is returned by parse when -h was given: the usage was printed and
+// the command exits 0.
+var errHelp = errors.New("help requested")
+
+// parse parses args, then fills every flag not given on the command line
+// from its environment variable. Bad flags are usage errors (exit 2).
+func (f *flagSet) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			f.printUsage(f.app.Stdout)
+			return errHelp
+		}
+		return usageErrorf("%s: %v — run `payouts help %s`", f.Name(), err, f.Name())
+	}
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	for name, env := range f.envs {
+		if set[name] {
+			continue
+		}
+		v := f.app.Getenv(env)
+		if v == "" {
+			continue
+		}
+		if err := f.Set(name, v); err != nil {
+			return usageErrorf("environment variable %s=%q for --%s: %v", env, v, name, err)
+		}
+	}
+	return nil
+}
+
+// printUsage writes the command's help: usage text, then flags.
+func (f *flagSet) printUsage(w io.Writer) {
+	fmt.Fprintln(w, strings.TrimRight(f.cmd.Usage(), "\n"))
+	var any bool
+	f.VisitAll(func(*flag.Flag) { any = true })
+	if !any {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Flags:")
+	f.VisitAll(func(fl *flag.Flag) {
+		name, usage := flag.UnquoteUsage(fl)
+		line := "  --" + fl.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintln(w, line)
+		fmt.Fprintf(w, "        %s", usage)
+		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" && fl.DefValue != "[]" {
+			fmt.Fprintf(w, " (default %s)", fl.DefValue)
+		}
+		if env := f.envs[fl.Name]; env != "" {
+			fmt.Fprintf(w, " [$%s]", env)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// runHelp adapts errHelp to a nil error for Run methods:
+//
+//	if err := fs.parse(args); err != nil { return helpOK(err) }
+func helpOK(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}

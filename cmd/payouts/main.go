@@ -1,0 +1,193 @@
+// Command payouts pays a CSV manifest of card payouts through Pike, exactly
+// once per row, and proves it afterwards. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes (DESIGN.md).
+const (
+	ExitOK      = 0 // all rows succeeded / command succeeded
+	ExitPartial = 1 // some rows failed, cancelled, unknown or pending at exit
+	ExitUsage   = 2 // bad input or usage; nothing was sent to Pike
+	ExitInfra   = 3 // infrastructure: ledger, network, keys
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Interrupted: stop}
+	code := app.Main(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// App holds what every subcommand shares: its streams and environment, so
+// tests can run commands in-process.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Interrupted, when set, stops signal delivery to the root context so a
+	// second SIGINT kills the process at once (default Go behaviour).
+	Interrupted func()
+}
+
+// Command is one subcommand.
+type Command interface {
+	// Name is the word after `payouts`.
+	Name() string
+	// Synopsis is one line for `payouts help`.
+	Synopsis() string
+	// Usage is the full help text, flags excluded.
+	Usage() string
+	// Run runs the command with args (flags included). Errors are mapped to
+	// exit codes by exitCode.
+	Run(ctx context.Context, args []string) error
+}
+
+func (a *App) commands() []Command {
+	cmds := []Command{
+		&validateCommand{app: a},
+		&runCommand{app: a},
+		&statusCommand{app: a},
+		&reportCommand{app: a},
+		&approveCommand{app: a, reject: false},
+		&approveCommand{app: a, reject: true},
+		&rerunCommand{app: a},
+		&serveCommand{app: a},
+		&sandboxCommand{app: a},
+		&demoCommand{app: a},
+		&keygenCommand{app: a},
+	}
+	return cmds
+}
+
+// Main runs the command line args and returns the exit code.
+func (a *App) Main(ctx context.Context, args []string) int {
+	if a.Getenv == nil {
+		a.Getenv = func(string) string { return "" }
+	}
+	err := a.dispatch(ctx, args)
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errSilent) {
+		var ee *ExitError
+		if !errors.As(err, &ee) || ee.Err != nil {
+			fmt.Fprintf(a.Stderr, "payouts: %v\n", err)
+		}
+	}
+	return code
+}
+
+func (a *App) dispatch(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		a.printHelp(a.Stderr)
+		return usageErrorf("no command given")
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			c := a.lookup(args[1])
+			if c == nil {
+				return usageErrorf("unknown command %q: run `payouts help` for the list", args[1])
+			}
+			return c.Run(ctx, []string{"-h"})
+		}
+		a.printHelp(a.Stdout)
+		return nil
+	}
+	c := a.lookup(name)
+	if c == nil {
+		a.printHelp(a.Stderr)
+		return usageErrorf("unknown command %q: run `payouts help` for the list", name)
+	}
+	return c.Run(ctx, args[1:])
+}
+
+func (a *App) lookup(name string) Command {
+	for _, c := range a.commands() {
+		if c.Name() == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (a *App) printHelp(w io.Writer) {
+	fmt.Fprintln(w, "payouts pays a CSV manifest of card payouts through Pike, exactly once per row.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: payouts COMMAND [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range a.commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.Name(), c.Synopsis())
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run `payouts help COMMAND` for a command's flags, environment variables and an example.")
+	fmt.Fprintln(w, "Exit codes: 0 all rows succeeded; 1 some rows failed, cancelled, unknown or pending;")
+	fmt.Fprintln(w, "2 bad input or usage (nothing sent to Pike); 3 infrastructure error (ledger, network, keys).")
+}
+
+// ExitError carries an explicit exit code. Err may be nil when the command
+// already printed what the user needs to know.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// errSilent marks an error whose message was already printed.
+var errSilent = errors.New("already reported")
+
+// usageError is bad usage or bad input: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// exitCode maps an error to the exit codes of DESIGN.md.
+func exitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return ExitUsage
+	}
+	if isUsage(err) {
+		return ExitUsage
+	}
+	return ExitInfra
+}
+
+// isUsage reports errors from flag parsing, which the flag package returns
+// as plain errors.
+func isUsage(err error) bool {
+	return strings.HasPrefix(err.Error(), "flag provided but not defined") ||
+		strings.HasPrefix(err.Error(), "invalid value") ||
+		strings.HasPrefix(err.Error(), "invalid boolean")
+}
