@@ -115,12 +115,19 @@ func LoadPrivateKey(path string) (*rsa.PrivateKey, error) {
 	return key, nil
 }
 
+// errEncryptedKey explains what to do with a passphrase-protected key
+// (PKCS#8 "ENCRYPTED PRIVATE KEY" or legacy PKCS#1 with Proc-Type: 4,ENCRYPTED).
+var errEncryptedKey = errors.New("the key is encrypted: export it unencrypted (openssl pkey -in KEY -out KEY.plain) and protect the file with permissions")
+
 // ParsePrivateKeyPEM parses an RSA private key in PKCS#1 or PKCS#8 PEM form
 // and refuses keys shorter than MinKeyBits.
 func ParsePrivateKeyPEM(data []byte) (*rsa.PrivateKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, errors.New("no PEM block found: expected -----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----")
+	}
+	if strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") {
+		return nil, errEncryptedKey
 	}
 	var key *rsa.PrivateKey
 	switch block.Type {
@@ -141,7 +148,7 @@ func ParsePrivateKeyPEM(data []byte) (*rsa.PrivateKey, error) {
 		}
 		key = rk
 	case "ENCRYPTED PRIVATE KEY":
-		return nil, errors.New("the key is encrypted: export it unencrypted (openssl pkey -in KEY -out KEY.plain) and protect the file with permissions")
+		return nil, errEncryptedKey
 	default:
 		return nil, fmt.Errorf("PEM block %q is not an RSA private key", block.Type)
 	}

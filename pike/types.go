@@ -556,10 +556,13 @@ var timeLayouts = []string{
 	"2006-01-02T15:04:05.999999999Z0700",
 }
 
-// ParseTime parses s in any of the forms Time accepts.
+// ParseTime parses s in any of the forms Time accepts. RFC 3339 allows a
+// lower-case "t" and "z", which Go's layouts do not, so those are
+// upper-cased first.
 func ParseTime(s string) (time.Time, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
 	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
+		if t, err := time.Parse(l, u); err == nil {
 			return t, nil
 		}
 	}
