@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -172,3 +173,13 @@ func assertNoPAN(t testing.TB, what, s string) {
 		t.Errorf("%s contains the PAN: %s", what, s)
 	}
 }
+
+// newRawServer starts a server whose handler sees the request unread.
+func newRawServer(t testing.TB, h http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
