@@ -612,7 +612,9 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	s := newScript(t, func(_ int, w http.ResponseWriter, _ *http.Request) { reply(w, 200, okSession) })
-	c := newClient(t, s.srv.URL, pike.WithRateLimit(0.5, 1)) // one token, the next in 2 s
+	var logs syncBuffer
+	c := newClient(t, s.srv.URL, pike.WithRateLimit(0.5, 1), // one token, the next in 2 s
+		pike.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if _, err := c.Status(context.Background(), "ps_1"); err != nil {
 		t.Fatal(err)
 	}
@@ -622,6 +624,9 @@ func TestRateLimit(t *testing.T) {
 	}
 	if n := len(s.requests()); n != 1 {
 		t.Errorf("got %d requests, want 1", n)
+	}
+	if strings.Contains(logs.String(), "pike retry") {
+		t.Errorf("the client retried a call that could not get a token before its deadline:\n%s", logs.String())
 	}
 }
 

@@ -202,6 +202,8 @@ type TransportError struct {
 	HTTPStatus int
 	// Err is the underlying error.
 	Err error
+
+	waiting bool // failed while waiting for the 429 gate, rate limiter or a slot
 }
 
 // Error returns "pike METHOD: outcome unknown: ..." or "pike METHOD: not sent: ...".

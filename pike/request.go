@@ -54,7 +54,9 @@ func (c *Client) call(ctx context.Context, method, key, sessionID string, body a
 			c.stats.ok.Add(1)
 			return resp, nil
 		}
-		if Classify(err) != ClassRetryable || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
+		var te *TransportError
+		if Classify(err) != ClassRetryable || attempt >= c.retry.MaxAttempts || ctx.Err() != nil ||
+			errors.As(err, &te) && te.waiting { // the caller's deadline comes before the next slot
 			return nil, c.finish(err)
 		}
 		delay := c.retry.backoff(attempt)
@@ -90,7 +92,7 @@ func (c *Client) finish(err error) error {
 func (c *Client) attempt(ctx context.Context, method, key, sessionID, url string, payload []byte, sig string, n int) (*Response, error) {
 	release, err := c.acquire(ctx)
 	if err != nil {
-		return nil, &TransportError{Method: method, Err: err}
+		return nil, &TransportError{Method: method, Err: err, waiting: true}
 	}
 	defer release()
 
