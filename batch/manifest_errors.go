@@ -1,0 +1,232 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Manifest sentinels. Every *RowError wraps exactly one of them (spreadsheet
+// damage wraps ErrSpreadsheetDamage and the column's own sentinel), so callers
+// can test with errors.Is.
+var (
+	// ErrEmptyManifest: the file has no header, or no rows after it.
+	ErrEmptyManifest = errors.New("empty manifest")
+	// ErrHeader: the header is missing, incomplete, or has a duplicate or
+	// unknown column.
+	ErrHeader = errors.New("bad manifest header")
+	// ErrEncoding: the file is not UTF-8 text (invalid UTF-8, UTF-16, a
+	// workbook, CR-only line breaks).
+	ErrEncoding = errors.New("bad manifest encoding")
+	// ErrLineTooLong: a record is longer than ManifestOptions.MaxLineBytes.
+	// Reading stops there.
+	ErrLineTooLong = errors.New("manifest record too long")
+	// ErrTooManyRows: more rows than ManifestOptions.MaxRows. Reading stops
+	// there.
+	ErrTooManyRows = errors.New("too many manifest rows")
+	// ErrRecord: a record is not well-formed CSV (wrong number of values,
+	// stray or unclosed quotes).
+	ErrRecord = errors.New("malformed manifest record")
+	// ErrReference: the reference is empty, too long or has invisible or
+	// control characters.
+	ErrReference = errors.New("invalid reference")
+	// ErrDuplicateReference: a reference appears on two rows.
+	ErrDuplicateReference = errors.New("duplicate reference")
+	// ErrAmount: the amount is not an exact positive decimal within limits.
+	ErrAmount = errors.New("invalid amount")
+	// ErrCurrency: the currency is not a payable ISO 4217 code.
+	ErrCurrency = errors.New("invalid currency")
+	// ErrCard: the card number is not 13–19 digits passing the Luhn check.
+	ErrCard = errors.New("invalid card number")
+	// ErrSpreadsheetDamage: a spreadsheet changed the value (scientific
+	// notation, a trailing .0, a text marker or a formula).
+	ErrSpreadsheetDamage = errors.New("value damaged by a spreadsheet")
+	// ErrRecipientName: the recipient name is empty, too long or has
+	// control characters.
+	ErrRecipientName = errors.New("invalid recipient name")
+	// ErrEmail: the email is not a single plain address.
+	ErrEmail = errors.New("invalid email")
+	// ErrDescription: the description is too long or has control characters.
+	ErrDescription = errors.New("invalid description")
+	// ErrDuplicatePayout: two references pay the same card the same amount
+	// in the same currency. A warning with ManifestOptions.AllowDuplicates,
+	// an error without.
+	ErrDuplicatePayout = errors.New("duplicate payout")
+	// ErrControlTotal: the row count or a currency total differs from the
+	// expected control total.
+	ErrControlTotal = errors.New("control total mismatch")
+)
+
+// RowError is one problem in a manifest, addressed by physical line and
+// column so a person can find it in an editor.
+type RowError struct {
+	// Line is the physical line (1-based) where the record starts; 0 for
+	// problems of the whole file (control totals).
+	Line int
+	// Column is the normalized column name, or "" when the problem is not
+	// about one column.
+	Column string
+	// Value is the offending value, masked and truncated: it never holds a
+	// full card number, whichever column it came from.
+	Value string
+	// Err says what is wrong; errors.Is(Err, ErrXxx) holds for the
+	// matching sentinel. Its text does not repeat Value or Hint.
+	Err error
+	// Hint says what to do about it.
+	Hint string
+}
+
+// Error formats e as `line 7, column amount: "1,500.50": amount has both
+// '.' and ',' — write 1500.50 or 1500,50`.
+func (e *RowError) Error() string {
+	var b strings.Builder
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d", e.Line)
+	}
+	if e.Column != "" {
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("column " + e.Column)
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	if e.Value != "" {
+		fmt.Fprintf(&b, "%q: ", e.Value)
+	}
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	}
+	if e.Hint != "" {
+		b.WriteString(" — " + e.Hint)
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *RowError) Unwrap() error { return e.Err }
+
+// ValidationError lists every problem found in a manifest (up to
+// ManifestOptions.MaxErrors) and the warnings.
+type ValidationError struct {
+	// Errors are the problems in file order, capped at MaxErrors.
+	Errors []*RowError
+	// Total counts every problem, including those beyond the cap.
+	Total int
+	// Warnings are the duplicate payouts allowed by AllowDuplicates.
+	Warnings []*RowError
+}
+
+// validationErrorShown is how many problems Error lists before "and N more".
+const validationErrorShown = 20
+
+// Error lists the first problems, one per line.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	noun := "problems"
+	if e.Total == 1 {
+		noun = "problem"
+	}
+	fmt.Fprintf(&b, "invalid manifest: %d %s", e.Total, noun)
+	for i, re := range e.Errors {
+		if i == validationErrorShown {
+			break
+		}
+		b.WriteString("\n  " + re.Error())
+	}
+	if shown := min(len(e.Errors), validationErrorShown); e.Total > shown {
+		fmt.Fprintf(&b, "\n  … and %d more", e.Total-shown)
+	}
+	return b.String()
+}
+
+// Unwrap returns the listed problems, so errors.Is(err, ErrAmount) reports
+// whether any listed problem is about an amount.
+func (e *ValidationError) Unwrap() []error {
+	errs := make([]error, len(e.Errors))
+	for i, re := range e.Errors {
+		errs[i] = re
+	}
+	return errs
+}
+
+// manifestReason is the error inside a RowError, and the error returned by
+// ParseAmount, ParseCard, CurrencyDigits: a message for people, the
+// sentinels for programs, and a hint.
+type manifestReason struct {
+	msg   string
+	hint  string
+	kinds []error
+}
+
+func (r *manifestReason) Error() string {
+	if r.hint == "" {
+		return r.msg
+	}
+	return r.msg + " — " + r.hint
+}
+
+func (r *manifestReason) Unwrap() []error { return r.kinds }
+
+// manifestProblem builds a reason with one or more sentinels.
+func manifestProblem(msg, hint string, kinds ...error) *manifestReason {
+	return &manifestReason{msg: msg, hint: hint, kinds: kinds}
+}
+
+// manifestRowError turns err (a *manifestReason, usually) into a RowError
+// for line and column. value is redacted here, always.
+func manifestRowError(line int, column, value string, err error) *RowError {
+	re := &RowError{Line: line, Column: column, Value: manifestRedact(column, value), Err: err}
+	var r *manifestReason
+	if errors.As(err, &r) {
+		re.Err = &manifestReason{msg: r.msg, kinds: r.kinds}
+		re.Hint = r.hint
+	}
+	return re
+}
+
+// manifestValueMax is the number of characters of a value shown in errors.
+const manifestValueMax = 48
+
+// manifestRedact makes value safe to show: valid UTF-8, at most
+// manifestValueMax characters, and, if it holds 12 digits or more, every digit
+// but the first six and the last four replaced with '*'. That is the masked
+// form of a card number whatever the separators between its digits, so no
+// error ever shows a full PAN, even one typed into the wrong column. For the
+// card column a long value is shown as its digits only.
+func manifestRedact(column, value string) string {
+	value = strings.ToValidUTF8(value, "\uFFFD")
+	n := 0
+	for _, r := range value {
+		if unicode.IsDigit(r) {
+			n++
+		}
+	}
+	if n >= 12 {
+		var b strings.Builder
+		k := 0
+		for _, r := range value {
+			if !unicode.IsDigit(r) {
+				if column != "card_number" {
+					b.WriteRune(r)
+				}
+				continue
+			}
+			if k < 6 || k >= n-4 {
+				b.WriteRune(r)
+			} else {
+				b.WriteByte('*')
+			}
+			k++
+		}
+		value = b.String()
+	}
+	if utf8.RuneCountInString(value) > manifestValueMax {
+		r := []rune(value)
+		value = string(r[:manifestValueMax-1]) + "…"
+	}
+	return value
+}

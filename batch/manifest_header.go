@@ -1,0 +1,175 @@
+package batch
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gocarina/gocsv"
+)
+
+// The manifest columns, in the documented order; the first
+// manifestRequiredColumns are required.
+var manifestColumns = [...]string{"reference", "amount", "currency", "card_number", "recipient_name", "email", "description"}
+
+const manifestRequiredColumns = 5
+
+// manifestHeaderHint is the expected header, for messages.
+const manifestHeaderHint = "reference,amount,currency,card_number,recipient_name,email,description (email and description are optional)"
+
+var manifestColumnIndex = func() map[string]int {
+	m := make(map[string]int, len(manifestColumns))
+	for i, c := range manifestColumns {
+		m[c] = i
+	}
+	return m
+}()
+
+// manifestHeader is what the rows need to know about the header.
+type manifestHeader struct {
+	line     int // physical line of the header
+	refIndex int // position of the reference column in a record
+}
+
+// manifestNormalizeColumn is how header names compare: surrounding spaces
+// (and zero-width characters spreadsheets leave) removed, lower-case.
+func manifestNormalizeColumn(s string) string {
+	s = strings.TrimFunc(s, func(r rune) bool {
+		return manifestIsSpace(r) || r == '\u200b' || r == '\u200c' || r == '\u200d' || r == '\u2060'
+	})
+	return strings.ToLower(s)
+}
+
+// manifestUpper is strings.ToUpper of a trimmed code.
+func manifestUpper(s string) string { return strings.ToUpper(manifestTrim(s)) }
+
+// manifestTrim removes surrounding spaces, including no-break ones.
+func manifestTrim(s string) string { return strings.TrimFunc(s, manifestIsSpace) }
+
+// checkHeader validates the header gocsv read, reports every problem with
+// it, and hands gocsv the normalized names. false means the header is
+// unusable and reading stops.
+func (m *manifestReader) checkHeader(um *gocsv.Unmarshaller, line int) bool {
+	m.header = manifestHeader{line: line, refIndex: -1}
+	raw := um.Headers
+	names := make([]string, len(raw))
+	ok := true
+	problem := func(value string, r *manifestReason) {
+		m.addError(manifestRowError(line, "", value, r))
+		ok = false
+	}
+	for i, h := range raw {
+		if !utf8.ValidString(h) {
+			problem(h, manifestProblem(fmt.Sprintf("column %d of the header is not valid UTF-8", i+1), "save the file as \"CSV UTF-8\"", ErrEncoding))
+		}
+		names[i] = manifestNormalizeColumn(h)
+	}
+	// Redacted: a file without a header has data here, maybe a card number.
+	m.sum.Columns = make([]string, len(names))
+	for i, n := range names {
+		m.sum.Columns[i] = manifestRedact("", n)
+	}
+	if !ok {
+		return false
+	}
+
+	first := map[string]int{}
+	known := 0
+	for i, n := range names {
+		if _, isKnown := manifestColumnIndex[n]; isKnown {
+			known++
+		}
+		if j, dup := first[n]; dup {
+			if _, isKnown := manifestColumnIndex[n]; isKnown {
+				problem(n, manifestProblem(fmt.Sprintf("column appears twice (columns %d and %d)", j+1, i+1), "delete one of them", ErrHeader))
+			}
+			continue
+		}
+		first[n] = i
+	}
+	if known == 0 {
+		hint := "the first line must be the header: " + manifestHeaderHint
+		if len(names) == 1 && strings.Contains(raw[0], "\t") {
+			hint = "the file is tab-separated; save it as CSV with ',' or ';' — " + hint
+		}
+		m.errs, m.total, ok = nil, 0, false // the checks above are noise on a line that is not a header
+		problem(strings.Join(names, string(m.sum.Delimiter)), manifestProblem("first line is not the manifest header", hint, ErrHeader))
+		return false
+	}
+	if !m.opts.AllowExtraColumns {
+		for i, n := range names {
+			if _, isKnown := manifestColumnIndex[n]; isKnown {
+				continue
+			}
+			if n == "" {
+				problem("", manifestProblem(fmt.Sprintf("column %d of the header has no name", i+1), "delete the empty column (or its trailing delimiter), or allow extra columns", ErrHeader))
+				continue
+			}
+			hint := "expected columns: " + manifestHeaderHint + "; delete it or allow extra columns"
+			if guess := manifestGuessColumn(n); guess != "" {
+				hint = "did you mean " + guess + "?"
+			}
+			problem(n, manifestProblem(fmt.Sprintf("unknown column %d", i+1), hint, ErrHeader))
+		}
+	}
+	var missing []string
+	for _, c := range manifestColumns[:manifestRequiredColumns] {
+		if _, ok := first[c]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		problem("", manifestProblem("missing required columns: "+strings.Join(missing, ", "), "the header must be: "+manifestHeaderHint, ErrHeader))
+	}
+	if !ok {
+		return false
+	}
+
+	m.header.refIndex = first["reference"]
+	canonical := make([]string, len(names))
+	for i, n := range names {
+		if _, isKnown := manifestColumnIndex[n]; isKnown {
+			canonical[i] = n
+		} else {
+			canonical[i] = fmt.Sprintf("\x00extra%d", i) // matches no field
+		}
+	}
+	if err := um.RenormalizeHeaders(func([]string) []string { return canonical }); err != nil {
+		problem("", manifestProblem("header cannot be decoded: "+err.Error(), "the header must be: "+manifestHeaderHint, ErrHeader))
+		return false
+	}
+	// Defence against a process-wide gocsv setting changing how names
+	// match: every column present must reach its field.
+	for c := range first {
+		if _, isKnown := manifestColumnIndex[c]; isKnown && slices.Contains(um.MismatchedStructFields, c) {
+			problem(c, manifestProblem("column is not decoded (gocsv header normalizer changed)", "report this as a bug", ErrHeader))
+			return false
+		}
+	}
+	return true
+}
+
+// manifestGuessColumn suggests the known column an unknown name probably
+// means ("Card Number", "card-number" → card_number).
+func manifestGuessColumn(n string) string {
+	g := strings.NewReplacer(" ", "_", "-", "_", ".", "_").Replace(n)
+	if _, ok := manifestColumnIndex[g]; ok {
+		return g
+	}
+	switch g {
+	case "card", "pan", "card_no", "cardnumber", "card_num":
+		return "card_number"
+	case "name", "recipient", "full_name", "recipientname":
+		return "recipient_name"
+	case "ref", "id":
+		return "reference"
+	case "sum", "value":
+		return "amount"
+	case "e_mail", "mail":
+		return "email"
+	case "comment", "note", "purpose":
+		return "description"
+	}
+	return ""
+}

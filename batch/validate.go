@@ -1,0 +1,232 @@
+package batch
+
+import (
+	"fmt"
+	"net/mail"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Field limits, in characters (runes).
+const (
+	manifestReferenceMax = 64
+	manifestNameMax      = 128
+	manifestEmailMax     = 254
+	manifestDescMax      = 256
+)
+
+// checkRow validates one decoded record, reports its problems, runs the
+// batch checks (duplicates, totals) and returns the row and whether it is
+// valid.
+func (m *manifestReader) checkRow(rec *manifestRecord, line int) (ManifestRow, bool) {
+	row := ManifestRow{Line: line}
+	valid := true
+	fail := func(column, value string, err error) {
+		m.addError(manifestRowError(line, column, value, err))
+		valid = false
+	}
+	// Invalid UTF-8 is one problem per field; such a field is not checked
+	// further (every other message about it would be noise).
+	utf := func(column, value string) bool {
+		if utf8.ValidString(value) {
+			return true
+		}
+		fail(column, value, manifestProblem("value is not valid UTF-8", "save the file as \"CSV UTF-8\" (it may be in Windows-1251 or another legacy encoding)", ErrEncoding))
+		return false
+	}
+
+	refOK, curOK, amountOK, cardOK := false, false, false, false
+	if utf("reference", rec.Reference) {
+		ref, err := manifestCheckReference(rec.Reference)
+		if err != nil {
+			fail("reference", rec.Reference, err)
+		} else {
+			row.Reference, refOK = ref, true
+		}
+	}
+	digits := -1
+	if utf("currency", rec.Currency) {
+		d, err := CurrencyDigits(rec.Currency)
+		if err != nil {
+			fail("currency", rec.Currency, err)
+		} else {
+			row.Currency, digits, curOK = manifestUpper(rec.Currency), d, true
+		}
+	}
+	if utf("amount", rec.Amount) {
+		v, err := amountParse(rec.Amount, digits, row.Currency)
+		switch {
+		case err != nil:
+			fail("amount", rec.Amount, err)
+		case curOK:
+			row.Amount, amountOK = v, true
+		}
+	}
+	if utf("card_number", rec.CardNumber) {
+		pan, err := ParseCard(rec.CardNumber)
+		if err != nil {
+			fail("card_number", rec.CardNumber, err)
+		} else {
+			row.Card, cardOK = pan, true
+		}
+	}
+	if utf("recipient_name", rec.RecipientName) {
+		name, err := manifestCheckName(rec.RecipientName)
+		if err != nil {
+			fail("recipient_name", rec.RecipientName, err)
+		} else {
+			row.RecipientName = name
+		}
+	}
+	if utf("email", rec.Email) {
+		email, err := manifestCheckEmail(rec.Email)
+		if err != nil {
+			fail("email", rec.Email, err)
+		} else {
+			row.Email = email
+		}
+	}
+	if utf("description", rec.Description) {
+		desc, err := manifestCheckDescription(rec.Description)
+		if err != nil {
+			fail("description", rec.Description, err)
+		} else {
+			row.Description = desc
+		}
+	}
+
+	// Batch checks.
+	dupRef := false
+	if refOK {
+		if first, dup := m.seen.reference(row.Reference, line); dup {
+			fail("reference", row.Reference, manifestProblem(
+				fmt.Sprintf("reference is already used on line %d (references are compared ignoring letter case)", first),
+				"every payout needs its own reference: delete the repeated row or give it a new reference", ErrDuplicateReference))
+			dupRef = true
+		}
+	}
+	if amountOK && curOK {
+		m.addTotal(row.Currency, row.Amount, line)
+	} else {
+		m.partial = true
+	}
+	if amountOK && curOK && cardOK && !dupRef {
+		if first, dup := m.seen.payout(row.Card, row.Amount, row.Currency, line); dup {
+			d := newManifestDupPayout(row, first)
+			if m.opts.AllowDuplicates {
+				m.addWarning(d.re)
+			} else {
+				m.addError(d.re)
+				valid = false
+			}
+			m.dupPays = append(m.dupPays, d)
+		}
+	}
+	return row, valid
+}
+
+// addTotal adds amount to the currency's total, refusing to overflow.
+func (m *manifestReader) addTotal(cur string, amount int64, line int) {
+	if m.overflow[cur] {
+		return
+	}
+	t := m.sum.Totals[cur]
+	if t > (1<<63-1)-amount {
+		if m.overflow == nil {
+			m.overflow = map[string]bool{}
+		}
+		m.overflow[cur] = true
+		m.addError(manifestRowError(line, "amount", "", manifestProblem("total of "+cur+" overflows", "split the file into smaller batches", ErrAmount)))
+		return
+	}
+	m.sum.Totals[cur] = t + amount
+}
+
+// manifestCheckText is the common check of free text: no control
+// characters (invisible format characters too, when strict), not a card
+// number, at most limit characters. what names the field in messages.
+func manifestCheckText(s, what string, limit int, strict bool, kind error) (string, error) {
+	for _, r := range s {
+		bad := unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+		if strict && unicode.Is(unicode.Cf, r) {
+			bad = true
+		}
+		if bad {
+			return "", manifestProblem(fmt.Sprintf("%s contains the invisible or control character %U", what, r),
+				"retype the value; line breaks, tabs and invisible characters are not allowed", kind)
+		}
+	}
+	if n := utf8.RuneCountInString(s); n > limit {
+		return "", manifestProblem(fmt.Sprintf("%s has %d characters, at most %d", what, n, limit), "shorten it", kind)
+	}
+	if manifestLooksLikePAN(s) {
+		return "", manifestProblem(what+" contains what looks like a card number",
+			"card numbers may only be in the card_number column (everything else is stored and shown in clear)", kind)
+	}
+	return s, nil
+}
+
+// manifestCheckReference: required, 1–64 characters, NFC, no control or
+// invisible characters (they would make two references look the same).
+func manifestCheckReference(s string) (string, error) {
+	t := manifestTrim(s)
+	if t == "" {
+		return "", manifestProblem("reference is empty", "every row needs a unique reference, e.g. EMP-0042-2026-11", ErrReference)
+	}
+	t, err := manifestCheckText(t, "reference", manifestReferenceMax, true, ErrReference)
+	if err != nil {
+		return "", err
+	}
+	if !norm.NFC.IsNormalString(t) {
+		return "", manifestProblem("reference is not in Unicode NFC form (an accent is a separate character)",
+			"retype the reference, so that it cannot differ invisibly from the same reference elsewhere", ErrReference)
+	}
+	return t, nil
+}
+
+// manifestCheckName: required, 1–128 characters after NFC normalization,
+// at least one letter, no control characters.
+func manifestCheckName(s string) (string, error) {
+	t := norm.NFC.String(manifestTrim(s))
+	if t == "" {
+		return "", manifestProblem("recipient name is empty", "write the recipient's full name as on the card", ErrRecipientName)
+	}
+	t, err := manifestCheckText(t, "recipient name", manifestNameMax, false, ErrRecipientName)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range t {
+		if unicode.IsLetter(r) {
+			return t, nil
+		}
+	}
+	return "", manifestProblem("recipient name has no letters", "check that the columns are not shifted; write the full name", ErrRecipientName)
+}
+
+// manifestCheckEmail: optional; one plain address, no display name.
+func manifestCheckEmail(s string) (string, error) {
+	t := manifestTrim(s)
+	if t == "" {
+		return "", nil
+	}
+	t, err := manifestCheckText(t, "email", manifestEmailMax, true, ErrEmail)
+	if err != nil {
+		return "", err
+	}
+	a, err := mail.ParseAddress(t)
+	if err != nil || a.Name != "" || a.Address != t {
+		return "", manifestProblem("email is not one plain address", "write a single address like ivan.petrov@example.com, without a name or <>", ErrEmail)
+	}
+	return t, nil
+}
+
+// manifestCheckDescription: optional, at most 256 characters, one line.
+func manifestCheckDescription(s string) (string, error) {
+	t := manifestTrim(s)
+	if t == "" {
+		return "", nil
+	}
+	return manifestCheckText(t, "description", manifestDescMax, false, ErrDescription)
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/payouts/payouts/batch"
+)
+
+// manifestFlags are the flags that say how a manifest is read and what it
+// must add up to, shared by `payouts validate` and `payouts run`.
+type manifestFlags struct {
+	allowExtraColumns bool
+	allowDuplicates   bool
+	expectRows        int
+	expectTotals      manifestTotalsFlag
+	maxRows           int
+}
+
+// register defines the manifest flags on fs.
+func (m *manifestFlags) register(fs *flagSet) {
+	fs.BoolVar(&m.allowExtraColumns, "allow-extra-columns", false, "accept (and ignore) columns the manifest format does not know")
+	fs.env("allow-extra-columns", "PAYOUTS_ALLOW_EXTRA_COLUMNS")
+	fs.BoolVar(&m.allowDuplicates, "allow-duplicates", false, "accept the same card, amount and currency under two references (reported as a warning)")
+	fs.env("allow-duplicates", "PAYOUTS_ALLOW_DUPLICATES")
+	fs.IntVar(&m.expectRows, "expect-rows", 0, "the manifest must have exactly `N` rows (control total; 0 = not checked)")
+	fs.env("expect-rows", "PAYOUTS_EXPECT_ROWS")
+	fs.Var(&m.expectTotals, "expect-total", "the manifest must pay exactly `CUR:AMOUNT` in that currency, e.g. RUB:150000.00 (repeatable, one per currency; every currency of the file then needs one; in the variable separate them with ';')")
+	fs.env("expect-total", "PAYOUTS_EXPECT_TOTAL")
+	fs.IntVar(&m.maxRows, "max-rows", batch.DefaultManifestMaxRows, "refuse a manifest with more than `N` rows")
+	fs.env("max-rows", "PAYOUTS_MAX_ROWS")
+}
+
+// options returns the batch.ManifestOptions the flags ask for, or a usage
+// error.
+func (m *manifestFlags) options() (batch.ManifestOptions, error) {
+	if m.expectRows < 0 {
+		return batch.ManifestOptions{}, usageErrorf("--expect-rows must not be negative")
+	}
+	if m.maxRows <= 0 {
+		return batch.ManifestOptions{}, usageErrorf("--max-rows must be positive")
+	}
+	o := batch.ManifestOptions{
+		AllowExtraColumns: m.allowExtraColumns,
+		AllowDuplicates:   m.allowDuplicates,
+		ExpectRows:        m.expectRows,
+		MaxRows:           m.maxRows,
+	}
+	if len(m.expectTotals) > 0 {
+		o.ExpectTotals = make(map[string]int64, len(m.expectTotals))
+		for cur, v := range m.expectTotals {
+			o.ExpectTotals[cur] = v
+		}
+	}
+	return o, nil
+}
+
+// manifestTotalsFlag is a repeatable CUR:AMOUNT flag; one value may also
+// hold several separated by ';' (amounts may contain ',' and spaces).
+type manifestTotalsFlag map[string]int64
+
+func (t *manifestTotalsFlag) String() string {
+	if t == nil || len(*t) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(*t))
+	for cur, v := range *t {
+		parts = append(parts, cur+":"+batch.FormatAmount(v, cur))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ";")
+}
+
+func (t *manifestTotalsFlag) Set(s string) error {
+	for part := range strings.SplitSeq(s, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		cur, minor, err := batch.ParseTotal(part)
+		if err != nil {
+			return err
+		}
+		if *t == nil {
+			*t = manifestTotalsFlag{}
+		}
+		if _, dup := (*t)[cur]; dup {
+			return fmt.Errorf("%s given twice; give one total per currency", cur)
+		}
+		(*t)[cur] = minor
+	}
+	return nil
+}
