@@ -78,7 +78,8 @@ func WithRetryPolicy(p RetryPolicy) Option { return func(c *Client) { c.retry = 
 func WithMaxInFlight(n int) Option { return func(c *Client) { c.maxInFlight = n } }
 
 // WithRateLimit starts at most perSecond requests per second on average,
-// with bursts of up to burst (token bucket shared by all calls; 0: off).
+// with bursts of up to burst, at least 1 (token bucket shared by all
+// calls; perSecond 0: off).
 func WithRateLimit(perSecond float64, burst int) Option {
 	return func(c *Client) {
 		switch {

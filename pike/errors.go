@@ -151,10 +151,10 @@ func (e *APIError) Error() string {
 // built by a test fake classifies like one from the client:
 //
 //   - code idempotency_key_already_exists: ClassUnknown.
-//   - HTTP 429 or code too_many_requests: ClassRetryable.
+//   - HTTP 429: ClassRetryable.
 //   - HTTP 5xx: ClassUnknown for mutating methods, ClassRetryable for reads.
-//   - codes internal_error, provider_timeout, provider_issuer_unavailable
-//     (with a status below 500): ClassRetryable.
+//   - codes internal_error, provider_timeout, provider_issuer_unavailable,
+//     too_many_requests (with a status below 500): ClassRetryable.
 //   - anything else: ClassDefinitive.
 //
 // An empty or unrecognised Method counts as mutating.
@@ -162,14 +162,14 @@ func (e *APIError) Class() Class {
 	switch {
 	case e.Code == CodeIdempotencyKeyExists:
 		return ClassUnknown
-	case e.HTTPStatus == 429 || e.Code == CodeRateLimited:
+	case e.HTTPStatus == 429:
 		return ClassRetryable
 	case e.HTTPStatus >= 500:
 		if isRead(e.Method) {
 			return ClassRetryable
 		}
 		return ClassUnknown
-	case e.Code == CodeInternal || e.Code == CodeProviderTimeout || e.Code == CodeProviderIssuerUnavail:
+	case e.Code == CodeInternal || e.Code == CodeProviderTimeout || e.Code == CodeProviderIssuerUnavail || e.Code == CodeRateLimited:
 		return ClassRetryable
 	}
 	return ClassDefinitive
