@@ -3,17 +3,274 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/ledger"
 )
 
-// runCommand implements `payouts run`. Not built yet.
+// runCommand implements `payouts run`.
 type runCommand struct {
 	app *App
+
+	manifest manifestFlags
+	pike     pikeFlags
+	ledger   ledgerFlag
+	logs     logFlags
+	engine   engineFlags
+	caps     capFlags
+
+	batchID    string
+	listen     string
+	wait       time.Duration
+	reportPath string
+	reportFmt  string
+	dryRun     bool
 }
 
 func (c *runCommand) Name() string     { return "run" }
 func (c *runCommand) Synopsis() string { return "pay every row of a manifest exactly once" }
-func (c *runCommand) Usage() string    { return "Usage: payouts run" }
+func (c *runCommand) Usage() string {
+	return `Usage: payouts run MANIFEST [flags]
+
+Validates the whole manifest (nothing is sent if any row is invalid), records
+the batch in the ledger, and pays every row through Pike's two-step payout flow:
+session/create → session/start/payout → ready_to_confirm → checked
+session/confirm (or session/cancel on any mismatch) → payment_finished.
+
+Running the same manifest again resumes the same batch: succeeded rows are
+never paid again, rows in flight are resolved with session/status first.
+A reference already paid in any batch is skipped.
+
+Example:
+  export PIKE_URL=https://proxy-demo.pikepayments.com PIKE_PROJECT=123 \
+         PIKE_PRIVATE_KEY=partner.pem PIKE_PUBLIC_KEY=pike.pem
+  payouts run payroll-2026-11.csv --expect-rows 250 --expect-total RUB:4150000.00 \
+         --max-amount RUB:300000 --report report.csv`
+}
+
+// engineFlags are the flags that tune how rows are driven.
+type engineFlags struct {
+	confirm              string
+	flow                 string
+	pollAfter            time.Duration
+	allowRepeatReference bool
+}
+
+func (f *engineFlags) register(fs *flagSet) {
+	fs.StringVar(&f.confirm, "confirm", "auto", "auto: confirm every session that matches its row; hold: wait for `payouts approve`")
+	fs.env("confirm", "PAYOUTS_CONFIRM")
+	fs.StringVar(&f.flow, "flow", "two-step", "two-step (session/create + start/payout) or single (session/init/payout)")
+	fs.env("flow", "PAYOUTS_FLOW")
+	fs.DurationVar(&f.pollAfter, "poll-after", 2*time.Minute, "ask Pike with session/status about a row that waited this long for a webhook")
+	fs.env("poll-after", "PAYOUTS_POLL_AFTER")
+	fs.BoolVar(&f.allowRepeatReference, "allow-repeat-reference", false, "pay references that already succeeded in another batch (recorded as an override)")
+}
+
+func (f *engineFlags) config() (batch.Config, error) {
+	mode, err := batch.ParseConfirmMode(f.confirm)
+	if err != nil {
+		return batch.Config{}, usageErrorf("--confirm: %v", err)
+	}
+	flow, err := batch.ParseFlow(f.flow)
+	if err != nil {
+		return batch.Config{}, usageErrorf("--flow: %v", err)
+	}
+	if f.pollAfter <= 0 {
+		return batch.Config{}, usageErrorf("--poll-after must be positive")
+	}
+	return batch.Config{Confirm: mode, Flow: flow, PollAfter: f.pollAfter, AllowRepeatReference: f.allowRepeatReference}, nil
+}
+
+// capFlags are the safety caps: refuse to start when exceeded.
+type capFlags struct {
+	maxAmount totalsFlag
+	maxTotal  totalsFlag
+}
+
+func (f *capFlags) register(fs *flagSet) {
+	fs.Var(&f.maxAmount, "max-amount", "refuse to run if any row pays more than CUR:AMOUNT (repeatable, one per currency)")
+	fs.Var(&f.maxTotal, "max-total", "refuse to run if the batch pays more than CUR:AMOUNT in total (repeatable)")
+}
+
+// totalsFlag is a repeatable CUR:AMOUNT flag.
+type totalsFlag map[string]int64
+
+func (t *totalsFlag) String() string {
+	if t == nil || len(*t) == 0 {
+		return ""
+	}
+	var parts []string
+	for cur, v := range *t {
+		parts = append(parts, cur+":"+batch.FormatAmount(v, cur))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (t *totalsFlag) Set(s string) error {
+	cur, minor, err := batch.ParseTotal(s)
+	if err != nil {
+		return err
+	}
+	if *t == nil {
+		*t = totalsFlag{}
+	}
+	(*t)[cur] = minor
+	return nil
+}
+
+// check returns every cap the manifest exceeds, by row and in total.
+func (f *capFlags) check(path string, mopts batch.ManifestOptions, sum batch.ManifestSummary) ([]string, error) {
+	var problems []string
+	if len(f.maxAmount) > 0 {
+		_, err := batch.ReadManifestFile(path, mopts, func(r batch.ManifestRow) error {
+			if limit, ok := f.maxAmount[r.Currency]; ok && r.Amount > limit && len(problems) < 100 {
+				problems = append(problems, fmt.Sprintf("line %d, reference %s: %s %s exceeds --max-amount %s %s",
+					r.Line, r.Reference, batch.FormatAmount(r.Amount, r.Currency), r.Currency, batch.FormatAmount(limit, r.Currency), r.Currency))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for cur, limit := range f.maxTotal {
+		if total := sum.Totals[cur]; total > limit {
+			problems = append(problems, fmt.Sprintf("total %s %s exceeds --max-total %s %s",
+				batch.FormatAmount(total, cur), cur, batch.FormatAmount(limit, cur), cur))
+		}
+	}
+	sort.Strings(problems)
+	return problems, nil
+}
+
+func (c *runCommand) flags() *flagSet {
+	fs := newFlagSet(c.app, c)
+	c.manifest.register(fs)
+	c.pike.register(fs)
+	c.ledger.register(fs)
+	c.logs.register(fs)
+	c.engine.register(fs)
+	c.caps.register(fs)
+	fs.StringVar(&c.batchID, "batch", "", "batch id (default: the first 16 hex digits of the manifest's SHA-256)")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address of the webhook listener (path "+WebhookPath+"); '' to rely on polling")
+	fs.env("listen", "PAYOUTS_LISTEN")
+	fs.DurationVar(&c.wait, "wait", 30*time.Minute, "how long to wait for final results after the last row was sent")
+	fs.env("wait", "PAYOUTS_WAIT")
+	fs.StringVar(&c.reportPath, "report", "", "write the reconciliation report to FILE when the run ends")
+	fs.StringVar(&c.reportFmt, "report-format", "csv", "report format: csv or json")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "validate and print what would be paid; send nothing, write nothing")
+	return fs
+}
 
 func (c *runCommand) Run(ctx context.Context, args []string) error {
-	return errors.New("payouts run: not implemented yet")
+	fs := c.flags()
+	if err := fs.parse(args); err != nil {
+		return helpOK(err)
+	}
+	if fs.NArg() != 1 {
+		return usageErrorf("run needs exactly one MANIFEST argument — see `payouts help run`")
+	}
+	path := fs.Arg(0)
+	log, err := c.logs.logger(c.app.Stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := c.engine.config()
+	if err != nil {
+		return err
+	}
+	mopts, err := c.manifest.options()
+	if err != nil {
+		return err
+	}
+
+	// Fail closed: the whole file is validated before anything else.
+	sum, err := batch.ReadManifestFile(path, mopts, nil)
+	if err != nil {
+		return c.app.manifestRefusal(path, err)
+	}
+	problems, err := c.caps.check(path, mopts, sum)
+	if err != nil {
+		return c.app.manifestRefusal(path, err)
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(c.app.Stderr, "  "+p)
+		}
+		return usageErrorf("%s: refused, safety caps exceeded; nothing was sent", path)
+	}
+	batchID := c.batchID
+	if batchID == "" {
+		batchID = batch.BatchIDFor(sum.SHA256)
+	}
+	if c.dryRun {
+		return c.app.dryRun(ctx, path, mopts, sum, batchID, c.ledger.path, cfg)
+	}
+
+	if err := c.pike.check(); err != nil {
+		return err
+	}
+	if cfg.Confirm == batch.ConfirmHold {
+		fmt.Fprintln(c.app.Stderr, "hold mode: rows stop when ready to confirm; run `payouts approve --batch "+batchID+"` within 240 minutes or Pike cancels them.")
+	}
+	env, err := c.app.connect(ctx, &c.pike, &c.ledger, log)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	cfg.Logger, cfg.Fingerprinter = log, env.fingerprinter
+	lst, err := listenWebhooks(ctx, c.listen, env.verifier, env.intake, log)
+	if err != nil {
+		return &ExitError{Code: ExitInfra, Err: err}
+	}
+	defer lst.close()
+	if lst == nil {
+		log.Warn("no webhook listener (no --pike-public-key or --listen ''): results come from polling every --poll-after", "poll_after", cfg.PollAfter)
+	}
+
+	progress := c.app.progress(log, sum.Rows)
+	res, err := batch.Run(c.app.interruptible(ctx), env.db, env.client, batch.RunOptions{
+		Manifest: path, ManifestOptions: mopts, Summary: sum, BatchID: batchID,
+		Config: cfg, Wait: c.wait, Intake: env.intake, Progress: progress.update,
+		Owner: ledger.CurrentOwner("payouts run " + path),
+	})
+	progress.done()
+	if err != nil {
+		return c.app.runFailure(err)
+	}
+	return c.app.finish(ctx, env.db, res, c.reportPath, c.reportFmt, "run")
+}
+
+// manifestRefusal prints a validation failure and maps it to exit 2, or 3
+// when the file could not be read at all.
+func (a *App) manifestRefusal(path string, err error) error {
+	var ve *batch.ValidationError
+	if errors.As(err, &ve) {
+		fmt.Fprintln(a.Stderr, ve.Error())
+		return usageErrorf("%s is not valid; nothing was sent — run `payouts validate %s` for the full list", path, path)
+	}
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		return &ExitError{Code: ExitInfra, Err: fmt.Errorf("read manifest: %w", err)}
+	}
+	return usageErrorf("%s: %v; nothing was sent", path, err)
+}
+
+// runFailure maps an error from a run to an exit code: refusals before any
+// money moved are 2, the rest are infrastructure (3).
+func (a *App) runFailure(err error) error {
+	switch {
+	case errors.Is(err, ledger.ErrLeaseHeld):
+		return &ExitError{Code: ExitInfra, Err: err}
+	case errors.Is(err, ledger.ErrManifestChanged):
+		return usageErrorf("%v — the batch id belongs to another manifest; pass another --batch", err)
+	case errors.Is(err, batch.ErrManifestChanged), errors.Is(err, batch.ErrNotInBatch):
+		return usageErrorf("%v", err)
+	}
+	return &ExitError{Code: ExitInfra, Err: err}
 }

@@ -1,0 +1,456 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
+)
+
+// maxSteps bounds how far one advance call moves a row; a row never needs
+// more than a handful of steps between two waits.
+const maxSteps = 12
+
+// advance moves row id as far as it can go now, given an optional session
+// snapshot, then leaves it resting in a waiting or final state. It holds
+// the row's lock throughout, so nothing else acts on the row meanwhile.
+func (e *Engine) advance(id int64, snap *pike.Session, src source) {
+	unlock := e.locks.lock(id)
+	defer unlock()
+	row, err := e.store.Row(e.wctx(), id)
+	if err != nil {
+		e.setFatal(fmt.Errorf("read row %d: %w", id, err))
+		return
+	}
+	if snap != nil {
+		if row, err = e.absorb(row, snap, src); err != nil {
+			e.rowError(row, err)
+			return
+		}
+	}
+	for range maxSteps {
+		next, moved, err := e.step(row)
+		if err != nil {
+			e.rowError(next, err)
+			return
+		}
+		row = next
+		if !moved {
+			break
+		}
+	}
+	e.settle(row)
+}
+
+// rowError handles an error from a step: ledger failures stop the engine
+// (it can no longer record what it does); a lost compare-and-set means
+// another actor moved the row, which is harmless: the row is looked at again.
+func (e *Engine) rowError(row ledger.Row, err error) {
+	if errors.Is(err, ledger.ErrConflict) {
+		e.schedule(row.ID, 0)
+		return
+	}
+	e.setFatal(err)
+}
+
+// step takes one step from the row's current state. moved reports whether
+// the row changed state and another step may follow at once.
+func (e *Engine) step(row ledger.Row) (ledger.Row, bool, error) {
+	switch row.State {
+	case ledger.StatePlanned:
+		if _, ok := e.pan(row.ID); !ok || e.paused.Load() {
+			return row, false, nil
+		}
+		return e.begin(row)
+	case ledger.StateCreating, ledger.StateStarting, ledger.StateConfirming, ledger.StateCancelling:
+		// Found at rest in an intent state: the process that recorded the
+		// intent died before it learnt the answer. Whether the call left is
+		// unknown, and unknown is not failed.
+		next, err := e.apply(row, ledger.Change{To: ledger.StateUnknown, Reason: "interrupted",
+			Detail: fmt.Sprintf("found in %s after an interruption: outcome of the call unknown", row.State)})
+		return next, err == nil, err
+	case ledger.StateCreated:
+		if _, ok := e.pan(row.ID); !ok || e.paused.Load() {
+			return row, false, nil
+		}
+		return e.start(row)
+	case ledger.StateUnknown:
+		return e.resolve(row)
+	}
+	return row, false, nil // waiting on Pike, on a human, or final
+}
+
+// apply records a change of the row's state with compare-and-set on the
+// state the runner last saw.
+func (e *Engine) apply(row ledger.Row, c ledger.Change) (ledger.Row, error) {
+	c.RowID, c.From = row.ID, row.State
+	c.Detail = ledger.ScrubPAN(c.Detail)
+	next, err := e.store.Apply(e.wctx(), c)
+	if err != nil {
+		return row, fmt.Errorf("row %d (%s) %s → %s: %w", row.Line, row.Reference, c.From, c.To, err)
+	}
+	e.log.Debug("row moved", "row", row.Line, "reference", row.Reference, "from", c.From, "to", c.To, "reason", c.Reason)
+	return next, nil
+}
+
+// begin opens a new attempt and makes its session.
+func (e *Engine) begin(row ledger.Row) (ledger.Row, bool, error) {
+	ctx := e.wctx()
+	riskKey := ""
+	if e.cfg.AllowRepeatReference {
+		riskKey = row.Reference + "#override:" + e.batchID
+	} else {
+		other, found, err := e.store.SucceededElsewhere(ctx, row.Reference, e.batchID)
+		if err != nil {
+			return row, false, fmt.Errorf("check reference %s: %w", row.Reference, err)
+		}
+		if found {
+			next, err := e.apply(row, ledger.Change{To: ledger.StateSkipped, Reason: "already_paid",
+				Detail: fmt.Sprintf("reference already paid in batch %s (line %d, session %s); pass --allow-repeat-reference to pay it again", other.BatchID, other.Line, other.SessionID)})
+			return next, false, err
+		}
+	}
+	var card PAN
+	if e.cfg.Flow == FlowSingle {
+		// The single call carries the card: check it before opening an attempt.
+		var ok bool
+		if card, ok = e.checkedCard(row); !ok {
+			return row, false, nil
+		}
+	}
+	n := row.Attempt + 1
+	next, err := e.apply(row, ledger.Change{To: ledger.StateCreating, Reason: "attempt",
+		NewAttempt: attemptKeys(e.batchID, row.Reference, n), RiskKey: riskKey,
+		Detail: fmt.Sprintf("attempt %d (%s flow)", n, e.cfg.Flow)})
+	if errors.Is(err, ledger.ErrReferenceBusy) {
+		// Another row (here or in another batch) holds this reference in
+		// flight or paid: never two at once. Look again later.
+		e.log.Warn("reference busy elsewhere; row waits", "row", row.Line, "reference", row.Reference, "err", err)
+		e.schedule(row.ID, e.cfg.PollAfter)
+		return row, false, nil
+	}
+	if err != nil {
+		return row, false, err
+	}
+	row = next
+	if e.cfg.Flow == FlowSingle {
+		return e.initPayout(row, card)
+	}
+	sess, err := e.pike.CreateSession(e.callCtx, e.key(row, pike.MethodSessionCreate), pike.PayoutRequest{
+		AmountDetails: &pike.AmountDetails{Amount: row.Amount, Currency: strings.ToLower(row.Currency)},
+		Customer:      customer(row),
+		Metadata:      RowKey(e.batchID, row.Reference, row.Attempt),
+	})
+	if err == nil && (sess == nil || sess.ID == "") {
+		err = fmt.Errorf("session/create answered without a session id: %w", pike.ErrOutcomeUnknown)
+	}
+	if err != nil {
+		return e.callFailed(row, pike.MethodSessionCreate, err)
+	}
+	next, err = e.apply(row, ledger.Change{To: ledger.StateCreated, Reason: "create_ok", SessionID: sess.ID})
+	return next, err == nil, err
+}
+
+// key is the idempotency key of method for the row's live attempt.
+func (e *Engine) key(row ledger.Row, method string) string {
+	return IdempotencyKey(e.batchID, row.Reference, row.Attempt, method)
+}
+
+// payoutRequest is the full request that starts row's payout.
+func (e *Engine) payoutRequest(row ledger.Row, card PAN) pike.PayoutRequest {
+	return pike.PayoutRequest{
+		SessionID:          row.SessionID,
+		Method:             pike.CardMethod(card.Digits()),
+		AmountDetails:      &pike.AmountDetails{Amount: row.Amount, Currency: strings.ToLower(row.Currency)},
+		ParticipantDetails: &pike.ParticipantDetails{Recipient: &pike.Participant{FullName: row.RecipientName}},
+		Customer:           customer(row),
+		Metadata:           RowKey(e.batchID, row.Reference, row.Attempt),
+	}
+}
+
+func customer(row ledger.Row) *pike.Customer {
+	c := &pike.Customer{Reference: row.Reference}
+	if row.Email != "" {
+		c.Contacts = []pike.CustomerContact{{Email: row.Email}}
+	}
+	return c
+}
+
+// cardFor returns the card number to pay row with, after checking it is
+// the card the ledger recorded for the row (by keyed fingerprint): a
+// manifest edited after the batch was created must not redirect money.
+func (e *Engine) cardFor(row ledger.Row) (PAN, error) {
+	card, ok := e.pan(row.ID)
+	if !ok {
+		return "", fmt.Errorf("row %d (%s): card number not available", row.Line, row.Reference)
+	}
+	if e.cfg.Fingerprinter != nil && row.CardFingerprint != "" && e.cfg.Fingerprinter.Fingerprint(card) != row.CardFingerprint {
+		return "", fmt.Errorf("row %d (%s): the manifest's card %s is not the card recorded for this row — the file changed since the batch was created; use `payouts rerun --batch %s MANIFEST` to apply corrections", row.Line, row.Reference, card.Mask(), e.batchID)
+	}
+	return card, nil
+}
+
+// checkedCard is cardFor for the step machine: a row whose card cannot be
+// used is left where it is (and its card forgotten) with an error in the
+// log and the ledger, instead of stopping every other row.
+func (e *Engine) checkedCard(row ledger.Row) (PAN, bool) {
+	card, err := e.cardFor(row)
+	if err == nil {
+		return card, true
+	}
+	e.log.Error("row not started", "row", row.Line, "reference", row.Reference, "err", scrub(err))
+	e.mu.Lock()
+	delete(e.pans, row.ID)
+	e.mu.Unlock()
+	if aerr := e.store.AddEvent(e.wctx(), ledger.Event{BatchID: e.batchID, RowID: row.ID, Attempt: row.Attempt,
+		From: row.State, To: row.State, Reason: "card_mismatch", Detail: scrub(err)}); aerr != nil {
+		e.setFatal(aerr)
+	}
+	return "", false
+}
+
+// start sends session/start/payout for a created session.
+func (e *Engine) start(row ledger.Row) (ledger.Row, bool, error) {
+	card, ok := e.checkedCard(row)
+	if !ok {
+		return row, false, nil
+	}
+	next, err := e.apply(row, ledger.Change{To: ledger.StateStarting, Reason: "start"})
+	if err != nil {
+		return row, false, err
+	}
+	row = next
+	sess, err := e.pike.StartPayout(e.callCtx, e.key(row, pike.MethodStartPayout), e.payoutRequest(row, card))
+	if err != nil {
+		return e.callFailed(row, pike.MethodStartPayout, err)
+	}
+	next, err = e.absorb(row, sess, fromResponse)
+	return next, err == nil && next.State != row.State, err
+}
+
+// initPayout sends session/init/payout (single flow) for a creating row.
+func (e *Engine) initPayout(row ledger.Row, card PAN) (ledger.Row, bool, error) {
+	sess, err := e.pike.InitPayout(e.callCtx, e.key(row, pike.MethodInitPayout), e.payoutRequest(row, card))
+	if err == nil && (sess == nil || sess.ID == "") {
+		err = fmt.Errorf("session/init/payout answered without a session id: %w", pike.ErrOutcomeUnknown)
+	}
+	if err != nil {
+		return e.callFailed(row, pike.MethodInitPayout, err)
+	}
+	next, err := e.apply(row, ledger.Change{To: ledger.StateStarting, Reason: "init_ok", SessionID: sess.ID})
+	if err != nil {
+		return row, false, err
+	}
+	next, err = e.absorb(next, sess, fromResponse)
+	return next, err == nil, err
+}
+
+// callFailed records the failure of a call. A definitive refusal of a call
+// that would have created or started a payout fails the row; everything
+// else leaves it unknown, to be resolved by session/status, because a
+// refusal of confirm or cancel says nothing certain about the payout.
+func (e *Engine) callFailed(row ledger.Row, method string, err error) (ledger.Row, bool, error) {
+	class := pike.Classify(err)
+	e.log.Warn("pike call failed", "row", row.Line, "reference", row.Reference, "method", method, "class", className(class), "err", scrub(err))
+	var apiErr *pike.APIError
+	if class == pike.ClassDefinitive && errors.As(err, &apiErr) &&
+		(method == pike.MethodSessionCreate || method == pike.MethodStartPayout || method == pike.MethodInitPayout) {
+		next, aerr := e.apply(row, ledger.Change{To: ledger.StateFailed, Reason: "refused",
+			Failure: &ledger.Failure{Code: apiErr.Code, Description: ledger.ScrubPAN(apiErr.Description)},
+			Detail:  fmt.Sprintf("%s refused: %s", method, scrub(err))})
+		return next, false, aerr
+	}
+	if class == pike.ClassRetryable && (method == pike.MethodSessionCreate || method == pike.MethodInitPayout) {
+		// Not applied: nothing exists at Pike for this attempt. Plan the
+		// row again; its next attempt gets fresh keys.
+		next, aerr := e.apply(row, ledger.Change{To: ledger.StatePlanned, Reason: "not_sent",
+			Detail: fmt.Sprintf("%s not applied: %s", method, scrub(err))})
+		if aerr != nil {
+			return row, false, aerr
+		}
+		e.retryLater(row.ID)
+		return next, false, nil
+	}
+	if errors.Is(err, pike.ErrIdempotencyKeyReused) && method == pike.MethodConfirm {
+		// Pike has our confirm (or is processing it): never send another.
+		e.mu.Lock()
+		e.keyUsed[row.ID] = true
+		e.mu.Unlock()
+	}
+	next, aerr := e.apply(row, ledger.Change{To: ledger.StateUnknown, Reason: method + "_" + className(class),
+		Detail: fmt.Sprintf("%s: %s", method, scrub(err))})
+	if aerr != nil {
+		return row, false, aerr
+	}
+	e.retryLater(row.ID)
+	return next, false, nil
+}
+
+func className(c pike.Class) string {
+	switch c {
+	case pike.ClassRetryable:
+		return "not_sent"
+	case pike.ClassDefinitive:
+		return "refused"
+	case pike.ClassUnknown:
+		return "outcome_unknown"
+	}
+	return "error"
+}
+
+// scrub renders an error for logs and the ledger without any card number.
+func scrub(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ledger.ScrubPAN(err.Error())
+}
+
+// resolve finds out what became of an unknown row's last call.
+func (e *Engine) resolve(row ledger.Row) (ledger.Row, bool, error) {
+	if row.SessionID == "" {
+		if e.cfg.Flow == FlowSingle {
+			// A lost session/init/payout: the payout may exist. Only a
+			// webhook or status carrying this attempt's metadata can tell;
+			// a second init is never sent meanwhile.
+			return row, false, nil
+		}
+		// A lost session/create: at worst an orphan session exists that
+		// was never started and never will be. Harmless; open a new attempt.
+		next, err := e.apply(row, ledger.Change{To: ledger.StatePlanned, Reason: "create_lost",
+			Detail: "session/create outcome unknown and no session id was learnt; any orphan session is never started"})
+		if err != nil {
+			return row, false, err
+		}
+		e.retryLater(row.ID)
+		return next, false, nil
+	}
+	if e.paused.Load() {
+		return row, false, nil
+	}
+	sess, err := e.pike.Status(e.callCtx, row.SessionID)
+	if err != nil {
+		var apiErr *pike.APIError
+		if pike.Classify(err) == pike.ClassDefinitive && errors.As(err, &apiErr) && apiErr.Code == pike.CodeSessionNotFound {
+			next, aerr := e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "no_pike_record",
+				Failure: &ledger.Failure{Code: CodeNoPikeRecord, Description: "Pike does not know session " + row.SessionID},
+				Detail:  scrub(err)})
+			return next, false, aerr
+		}
+		e.log.Warn("session status failed", "row", row.Line, "reference", row.Reference, "session", row.SessionID, "err", scrub(err))
+		e.retryLater(row.ID)
+		return row, false, nil
+	}
+	next, err := e.absorb(row, sess, fromStatus)
+	return next, err == nil && next.State != row.State, err
+}
+
+// absorb applies a session snapshot to the row, then acts on it: a payout
+// waiting for confirmation is checked and confirmed or cancelled.
+func (e *Engine) absorb(row ledger.Row, s *pike.Session, src source) (ledger.Row, error) {
+	if s.ID != "" && row.SessionID != "" && s.ID != row.SessionID {
+		return row, fmt.Errorf("row %d: snapshot of session %s applied to session %s", row.Line, s.ID, row.SessionID)
+	}
+	v := interpret(row, s, src)
+	payoutID := ""
+	if p := s.Payout(); p != nil && p.ID != "" && p.ID != row.PayoutID {
+		payoutID = p.ID
+	}
+	if v.to != "" && (v.to != row.State || payoutID != "") {
+		c := ledger.Change{To: v.to, Reason: src.String() + "_" + v.reason, PayoutID: payoutID, Failure: v.failure}
+		if v.to == row.State {
+			c.Failure = nil
+		}
+		next, err := e.apply(row, c)
+		if err != nil {
+			return row, err
+		}
+		row = next
+	}
+	if v.resendCancel && row.State == ledger.StateCancelling {
+		return e.sendCancel(row)
+	}
+	if v.ready && row.State == ledger.StateAwaitingConfirm {
+		return e.decide(row, s, src)
+	}
+	return row, nil
+}
+
+// decide runs the confirm check on a payout waiting for confirmation and
+// confirms, holds or cancels it.
+func (e *Engine) decide(row ledger.Row, s *pike.Session, src source) (ledger.Row, error) {
+	diffs, incomplete := checkSession(e.batchID, row, s)
+	if len(diffs) > 0 && incomplete && src != fromStatus && !e.paused.Load() {
+		// A webhook may leave fields out; ask for the full session before
+		// calling it a mismatch.
+		if fresh, err := e.pike.Status(e.callCtx, row.SessionID); err == nil {
+			diffs, _ = checkSession(e.batchID, row, fresh)
+		}
+	}
+	if len(diffs) > 0 {
+		e.log.Warn("session does not match its row: cancelling", "row", row.Line, "reference", row.Reference, "session", row.SessionID, "diff", describeDiscrepancies(diffs))
+		return e.cancel(row, ledger.Failure{Code: CodeMismatch, Description: describeDiscrepancies(diffs)})
+	}
+	if e.paused.Load() {
+		return row, nil
+	}
+	if e.cfg.Confirm == ConfirmHold {
+		e.mu.Lock()
+		already := e.held[row.ID]
+		e.held[row.ID] = true
+		e.mu.Unlock()
+		if !already {
+			err := e.store.AddEvent(e.wctx(), ledger.Event{BatchID: e.batchID, RowID: row.ID, Attempt: row.Attempt,
+				From: row.State, To: row.State, Reason: "held",
+				Detail: "ready to confirm; held for `payouts approve` (Pike cancels unconfirmed payouts after 240 minutes)"})
+			if err != nil {
+				return row, fmt.Errorf("record hold: %w", err)
+			}
+		}
+		return row, nil
+	}
+	e.mu.Lock()
+	used := e.keyUsed[row.ID]
+	e.mu.Unlock()
+	if used {
+		return row, nil // Pike already has a confirm from us; wait for its outcome
+	}
+	return e.confirm(row)
+}
+
+// confirm records the intent to confirm, then sends session/confirm.
+func (e *Engine) confirm(row ledger.Row) (ledger.Row, error) {
+	next, err := e.apply(row, ledger.Change{To: ledger.StateConfirming, Reason: "confirm", Detail: "confirm check passed"})
+	if err != nil {
+		return row, err
+	}
+	row = next
+	sess, err := e.pike.Confirm(e.callCtx, e.key(row, pike.MethodConfirm), row.SessionID)
+	if err != nil {
+		next, _, err := e.callFailed(row, pike.MethodConfirm, err)
+		return next, err
+	}
+	return e.absorb(row, sess, fromResponse)
+}
+
+// cancel records the intent to cancel with its reason, then sends
+// session/cancel.
+func (e *Engine) cancel(row ledger.Row, f ledger.Failure) (ledger.Row, error) {
+	next, err := e.apply(row, ledger.Change{To: ledger.StateCancelling, Reason: "cancel", Failure: &f, Detail: f.Description})
+	if err != nil {
+		return row, err
+	}
+	return e.sendCancel(next)
+}
+
+// sendCancel sends session/cancel for a row already in cancelling.
+func (e *Engine) sendCancel(row ledger.Row) (ledger.Row, error) {
+	sess, err := e.pike.Cancel(e.callCtx, e.key(row, pike.MethodCancel), row.SessionID)
+	if err != nil {
+		next, _, err := e.callFailed(row, pike.MethodCancel, err)
+		return next, err
+	}
+	return e.absorb(row, sess, fromResponse)
+}

@@ -1,0 +1,155 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/payouts/payouts/ledger"
+)
+
+// SettleOptions configure Approve, Reject and Serve.
+type SettleOptions struct {
+	Config   Config
+	Wait     time.Duration
+	Owner    ledger.Owner
+	LeaseTTL time.Duration
+	Intake   *Intake
+	Progress func(Counts)
+}
+
+// Approve confirms every row of a held batch that waits for confirmation,
+// re-checking each session against its row first (a mismatch is cancelled,
+// not confirmed), then waits for the results like a run.
+func Approve(ctx context.Context, store Store, pk Pike, batchID string, o SettleOptions) (Result, error) {
+	cfg := o.Config
+	cfg.Confirm = ConfirmAuto
+	return settle(ctx, store, pk, batchID, cfg, o, nil)
+}
+
+// Reject cancels every row of a held batch that waits for confirmation.
+// Rows whose payout is not yet ready are cancelled as soon as Pike is
+// ready for it; none of the batch's rows is confirmed meanwhile.
+func Reject(ctx context.Context, store Store, pk Pike, batchID string, o SettleOptions) (Result, error) {
+	cfg := o.Config
+	cfg.Confirm = ConfirmHold
+	return settle(ctx, store, pk, batchID, cfg, o, func(ctx context.Context, e *Engine) error {
+		for row, err := range store.Rows(ctx, batchID, ledger.StateAwaitingConfirm) {
+			if err != nil {
+				return fmt.Errorf("list rows awaiting confirmation: %w", err)
+			}
+			e.reject(row.ID)
+		}
+		return nil
+	})
+}
+
+// reject cancels one row because an operator said so.
+func (e *Engine) reject(id int64) {
+	unlock := e.locks.lock(id)
+	defer unlock()
+	row, err := e.store.Row(e.wctx(), id)
+	if err != nil {
+		e.setFatal(err)
+		return
+	}
+	if row.State != ledger.StateAwaitingConfirm {
+		return
+	}
+	row, err = e.cancel(row, ledger.Failure{Code: CodeRejected, Description: "rejected by an operator (payouts reject)"})
+	if err != nil {
+		e.rowError(row, err)
+		return
+	}
+	e.settle(row)
+}
+
+func settle(ctx context.Context, store Store, pk Pike, batchID string, cfg Config, o SettleOptions, before func(context.Context, *Engine) error) (Result, error) {
+	b, err := store.Batch(ctx, batchID)
+	if err != nil {
+		return Result{}, fmt.Errorf("batch %s: %w", batchID, err)
+	}
+	cfg.Flow = ParseBatchOptions(b.Options).Flow
+	res := Result{Batch: b}
+	err = withEngine(ctx, store, pk, batchID, cfg, o.Owner, o.LeaseTTL, o.Intake, func(ctx context.Context, e *Engine) error {
+		if before != nil {
+			if err := before(ctx, e); err != nil {
+				return err
+			}
+		}
+		if err := e.Adopt(ctx); err != nil {
+			return err
+		}
+		c, err := e.Wait(ctx, o.Wait, o.Progress)
+		res.Counts, res.Held = c, e.Held()
+		return err
+	})
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		res.Interrupted, err = true, nil
+	}
+	if c, cerr := countsOf(context.WithoutCancel(ctx), store, batchID); cerr == nil {
+		res.Counts = c
+	}
+	return res, err
+}
+
+// Serve drives every batch of the ledger that has rows in flight and no
+// live runner: it resolves them with session/status, applies the webhooks
+// that intake stores, confirms what the batch's confirm mode allows, and
+// lets go of a batch once its rows are settled. It scans for such batches
+// every scanEvery and returns when ctx ends.
+func Serve(ctx context.Context, store Store, pk Pike, o SettleOptions, scanEvery time.Duration) error {
+	if scanEvery <= 0 {
+		scanEvery = 30 * time.Second
+	}
+	log := o.Config.withDefaults().Logger
+	running := map[string]chan struct{}{}
+	t := time.NewTicker(scanEvery)
+	defer t.Stop()
+	for {
+		batches, err := store.Batches(ctx)
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("list batches: %w", err)
+		}
+		for _, b := range batches {
+			if done, ok := running[b.ID]; ok {
+				select {
+				case <-done:
+					delete(running, b.ID)
+				default:
+					continue
+				}
+			}
+			n, err := store.CountRows(ctx, b.ID, ledger.StateCreating, ledger.StateStarting, ledger.StateAwaitingConfirm,
+				ledger.StateConfirming, ledger.StateCancelling, ledger.StateConfirmed, ledger.StateUnknown)
+			if err != nil || n == 0 {
+				continue
+			}
+			cfg := o.Config
+			cfg.Confirm = ParseBatchOptions(b.Options).Confirm
+			done := make(chan struct{})
+			running[b.ID] = done
+			go func(id string) {
+				defer close(done)
+				res, err := settle(ctx, store, pk, id, cfg, SettleOptions{Owner: o.Owner, LeaseTTL: o.LeaseTTL, Intake: o.Intake}, nil)
+				switch {
+				case errors.Is(err, ledger.ErrLeaseHeld):
+					log.Debug("batch has a live runner; not serving it", "batch", id)
+				case err != nil:
+					log.Error("serving batch failed", "batch", id, "err", scrub(err))
+				default:
+					log.Info("batch settled", "batch", id, "open", res.Counts.Open(), "succeeded", res.Counts[ledger.StateSucceeded])
+				}
+			}(b.ID)
+		}
+		select {
+		case <-ctx.Done():
+			for _, done := range running {
+				<-done
+			}
+			return nil
+		case <-t.C:
+		}
+	}
+}

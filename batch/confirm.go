@@ -1,0 +1,121 @@
+package batch
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
+)
+
+// ConfirmMode says what the runner does when a payout is ready to confirm.
+type ConfirmMode string
+
+// Confirm modes.
+const (
+	// ConfirmAuto confirms every session that passes the confirm check.
+	ConfirmAuto ConfirmMode = "auto"
+	// ConfirmHold stops rows at awaiting_confirm until `payouts approve` or
+	// `payouts reject`. Pike cancels unconfirmed payouts after 240 minutes.
+	ConfirmHold ConfirmMode = "hold"
+)
+
+// ParseConfirmMode parses "auto" or "hold".
+func ParseConfirmMode(s string) (ConfirmMode, error) {
+	switch m := ConfirmMode(strings.ToLower(strings.TrimSpace(s))); m {
+	case ConfirmAuto, ConfirmHold:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown confirm mode %q: use auto or hold", s)
+}
+
+// Failure codes the runner itself records on rows.
+const (
+	// CodeMismatch: the session Pike asked us to confirm differs from the row.
+	CodeMismatch = "mismatch"
+	// CodeRejected: an operator rejected the row (payouts reject).
+	CodeRejected = "rejected"
+	// CodeSupersededSuccess: an earlier attempt of the row reported success
+	// after a newer attempt was opened; a human must check both.
+	CodeSupersededSuccess = "superseded_attempt_succeeded"
+	// CodeNoPikeRecord: Pike does not know the session the ledger holds.
+	CodeNoPikeRecord = "session_not_found"
+)
+
+// Discrepancy is one field where a session differs from its row.
+type Discrepancy struct {
+	Field string
+	Want  string
+	Got   string
+}
+
+func (d Discrepancy) String() string {
+	return fmt.Sprintf("%s: want %q, got %q", d.Field, d.Want, d.Got)
+}
+
+// checkSession is the confirm check: the session must be the row's live
+// attempt, and its payout must carry the row's amount, currency, card last4,
+// reference and metadata. It returns every difference; none means the
+// session may be confirmed. incomplete is true when a difference is only an
+// absent field (Pike left it out of a webhook), which a session/status
+// response may fill in; a field that is present and different is never
+// incomplete.
+func checkSession(batchID string, row ledger.Row, s *pike.Session) (diffs []Discrepancy, incomplete bool) {
+	add := func(field, want, got string) {
+		diffs = append(diffs, Discrepancy{Field: field, Want: want, Got: got})
+		if got == "" {
+			incomplete = true
+		}
+	}
+	if s == nil {
+		return []Discrepancy{{Field: "session", Want: row.SessionID, Got: ""}}, false
+	}
+	if row.SessionID == "" || s.ID != row.SessionID {
+		diffs = append(diffs, Discrepancy{Field: "session_id", Want: row.SessionID, Got: s.ID})
+	}
+	p := s.Payout()
+	if p == nil {
+		add("payout", "one payout", "")
+		return diffs, incomplete
+	}
+	if len(s.Payouts) > 1 {
+		diffs = append(diffs, Discrepancy{Field: "payouts", Want: "1", Got: strconv.Itoa(len(s.Payouts))})
+	}
+	wantAmount := strconv.FormatInt(row.Amount, 10)
+	if p.AmountDetails == nil {
+		add("amount", wantAmount, "")
+		add("currency", row.Currency, "")
+	} else {
+		if got := strconv.FormatInt(p.AmountDetails.Amount, 10); got != wantAmount {
+			diffs = append(diffs, Discrepancy{Field: "amount", Want: wantAmount, Got: got})
+		}
+		if !strings.EqualFold(p.AmountDetails.Currency, row.Currency) {
+			add("currency", row.Currency, p.AmountDetails.Currency)
+		}
+	}
+	if got := p.Last4(); got != row.CardLast4 {
+		add("card_last4", row.CardLast4, got)
+	}
+	gotRef := ""
+	if p.Customer != nil {
+		gotRef = p.Customer.Reference
+	}
+	if gotRef != row.Reference {
+		add("reference", row.Reference, gotRef)
+	}
+	if got, want := p.MetadataString(), RowKey(batchID, row.Reference, row.Attempt); got != want {
+		add("metadata", want, got)
+	}
+	return diffs, incomplete
+}
+
+// describeDiscrepancies renders a mismatch for the ledger and the report.
+// Values are amounts, codes, last4 and references: never a card number.
+func describeDiscrepancies(ds []Discrepancy) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, "; ")
+}

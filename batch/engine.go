@@ -1,0 +1,386 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/payouts/payouts/ledger"
+)
+
+// Flow is how a row's session is made.
+type Flow string
+
+// Flows.
+const (
+	// FlowTwoStep: session/create, then session/start/payout. The session id
+	// is stored before the payout exists, so every later question about the
+	// row can be asked by id. The default.
+	FlowTwoStep Flow = "two-step"
+	// FlowSingle: session/init/payout in one call. A lost response leaves no
+	// id; the row waits until a webhook or status carrying its metadata is
+	// adopted, and is never sent a second init meanwhile.
+	FlowSingle Flow = "single"
+)
+
+// ParseFlow parses "two-step" or "single".
+func ParseFlow(s string) (Flow, error) {
+	switch f := Flow(s); f {
+	case FlowTwoStep, FlowSingle:
+		return f, nil
+	case "":
+		return FlowTwoStep, nil
+	}
+	return "", fmt.Errorf("unknown flow %q: use two-step or single", s)
+}
+
+// Config tunes an Engine. Zero values take the documented defaults.
+type Config struct {
+	Flow    Flow        // default FlowTwoStep; a batch keeps the flow it was created with
+	Confirm ConfirmMode // default ConfirmAuto
+	// PollAfter: a row waiting on Pike longer than this is asked with
+	// session/status (default 2m); later polls back off up to PollMax (10m).
+	PollAfter, PollMax time.Duration
+	// RetryAfter is the first delay before a row whose call failed is tried
+	// again (default 1s, doubling up to PollAfter).
+	RetryAfter time.Duration
+	// Workers bounds how many rows are being advanced at once (default 64).
+	// Requests in flight to Pike are bounded by the Pike client itself.
+	Workers int
+	// StopGrace is how long calls already in flight may finish after the run
+	// is interrupted before they are abandoned as unknown (default 10s).
+	StopGrace time.Duration
+	// AllowRepeatReference pays a reference even when it already succeeded
+	// in another batch. Off by default; the override is recorded.
+	AllowRepeatReference bool
+	Fingerprinter        *Fingerprinter
+	Logger               *slog.Logger
+	Now                  func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Flow == "" {
+		c.Flow = FlowTwoStep
+	}
+	if c.Confirm == "" {
+		c.Confirm = ConfirmAuto
+	}
+	if c.PollAfter <= 0 {
+		c.PollAfter = 2 * time.Minute
+	}
+	if c.PollMax < c.PollAfter {
+		c.PollMax = max(10*time.Minute, c.PollAfter)
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = time.Second
+	}
+	if c.Workers <= 0 {
+		c.Workers = 64
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Engine drives the rows of one batch through Pike's payout flow. It is
+// the same machinery for `run`, `rerun`, `approve`, `reject` and `serve`:
+// what differs is which rows it is given (and whether it has their card
+// numbers, which only the manifest holds).
+//
+// Every action follows the same order: record the intent in the ledger
+// (durably), then send the request, then record the answer. A crash at any
+// point leaves the row in an intent state that the next run turns into
+// unknown and resolves with session/status before anything else.
+type Engine struct {
+	store   Store
+	pike    Pike
+	batchID string
+	cfg     Config
+	log     *slog.Logger
+
+	locks rowLocks
+	// callCtx carries Pike calls. It outlives the run's context by
+	// StopGrace so that a call in flight at SIGINT can finish and be
+	// recorded instead of being abandoned half-way.
+	callCtx    context.Context
+	callCancel context.CancelFunc
+	// paused stops all new confirms and starts (SIGINT, lost lease).
+	paused atomic.Bool
+	busy   atomic.Int64 // jobs submitted and not finished
+
+	mu       sync.Mutex
+	pans     map[int64]PAN          // card numbers of rows this process may still need to start
+	due      map[int64]time.Time    // when each waiting row is next looked at
+	backoff  map[int64]time.Duration
+	held     map[int64]bool // hold mode: rows checked and waiting for approval
+	keyUsed  map[int64]bool // rows whose confirm key Pike reported as already used
+	inflight map[int64]bool // webhooks being applied
+	fatal    error
+
+	wake     chan struct{} // a webhook was stored
+	work     chan func()
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	stopped  chan struct{}
+}
+
+// NewEngine returns an Engine for batch batchID. Start must be called before use.
+func NewEngine(store Store, pk Pike, batchID string, cfg Config) *Engine {
+	cfg = cfg.withDefaults()
+	return &Engine{
+		store: store, pike: pk, batchID: batchID, cfg: cfg,
+		log:      cfg.Logger.With("batch", batchID),
+		pans:     map[int64]PAN{},
+		due:      map[int64]time.Time{},
+		backoff:  map[int64]time.Duration{},
+		held:     map[int64]bool{},
+		keyUsed:  map[int64]bool{},
+		inflight: map[int64]bool{},
+		wake:     make(chan struct{}, 1),
+		work:     make(chan func()),
+		stopped:  make(chan struct{}),
+	}
+}
+
+// Start launches the engine's workers, poller and webhook applier. They run
+// until Stop. ctx is the run's context: when it is cancelled the engine
+// stops confirming and starting rows, and calls in flight get StopGrace to
+// finish.
+func (e *Engine) Start(ctx context.Context) {
+	e.callCtx, e.callCancel = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+			e.paused.Store(true)
+			t := time.NewTimer(e.cfg.StopGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				e.callCancel()
+			case <-e.stopped:
+			}
+		case <-e.stopped:
+		}
+	}()
+	for range e.cfg.Workers {
+		e.wg.Go(func() {
+			for {
+				select {
+				case f := <-e.work:
+					f()
+				case <-e.stopped:
+					return
+				}
+			}
+		})
+	}
+	e.wg.Go(e.pollLoop)
+	e.wg.Go(e.webhookLoop)
+}
+
+// Stop stops the engine and waits for its goroutines. Calls still in flight
+// are cancelled and recorded as unknown.
+func (e *Engine) Stop() {
+	e.stopOnce.Do(func() {
+		e.paused.Store(true)
+		close(e.stopped)
+		if e.callCancel != nil {
+			e.callCancel()
+		}
+	})
+	e.wg.Wait()
+}
+
+// Err returns the first fatal (ledger) error the engine met, if any.
+func (e *Engine) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.fatal
+}
+
+func (e *Engine) setFatal(err error) {
+	e.mu.Lock()
+	if e.fatal == nil {
+		e.fatal = err
+		e.paused.Store(true)
+	}
+	e.mu.Unlock()
+}
+
+// submit runs f on a worker. It blocks while all workers are busy and
+// returns false if the engine stopped or ctx ended first.
+func (e *Engine) submit(ctx context.Context, f func()) bool {
+	e.busy.Add(1)
+	job := func() {
+		defer e.busy.Add(-1)
+		f()
+	}
+	select {
+	case e.work <- job:
+		return true
+	case <-e.stopped:
+		e.busy.Add(-1)
+		return false
+	case <-ctx.Done():
+		e.busy.Add(-1)
+		return false
+	}
+}
+
+// Drain waits up to timeout for the rows being advanced to come to rest.
+// The engine is paused first, so nothing new is started or confirmed.
+func (e *Engine) Drain(timeout time.Duration) {
+	e.paused.Store(true)
+	deadline := time.Now().Add(timeout)
+	for e.busy.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Notify wakes the webhook applier: a webhook was stored.
+func (e *Engine) Notify() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wctx is the context for ledger writes: they must complete even when the
+// run is being interrupted, or the ledger would not know what was sent.
+func (e *Engine) wctx() context.Context { return context.WithoutCancel(e.callCtx) }
+
+func (e *Engine) setPAN(id int64, p PAN) {
+	e.mu.Lock()
+	e.pans[id] = p
+	e.mu.Unlock()
+}
+
+func (e *Engine) pan(id int64) (PAN, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.pans[id]
+	return p, ok
+}
+
+// schedule makes the poller look at row id after d.
+func (e *Engine) schedule(id int64, d time.Duration) {
+	e.mu.Lock()
+	e.due[id] = e.cfg.Now().Add(d)
+	e.mu.Unlock()
+}
+
+// retryLater schedules a row whose call failed, with a doubling delay.
+func (e *Engine) retryLater(id int64) {
+	e.mu.Lock()
+	d := e.backoff[id]
+	if d == 0 {
+		d = e.cfg.RetryAfter
+	} else {
+		d = min(2*d, e.cfg.PollAfter)
+	}
+	e.backoff[id] = d
+	e.due[id] = e.cfg.Now().Add(d)
+	e.mu.Unlock()
+}
+
+// settle records where a row came to rest after being advanced: final
+// rows are forgotten, waiting rows are scheduled for a status poll.
+func (e *Engine) settle(row ledger.Row) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case row.State.Final() || row.State == ledger.StateReview:
+		delete(e.due, row.ID)
+		delete(e.backoff, row.ID)
+		delete(e.pans, row.ID)
+		delete(e.held, row.ID)
+		delete(e.keyUsed, row.ID)
+	case e.held[row.ID] && row.State == ledger.StateAwaitingConfirm:
+		delete(e.due, row.ID) // approval is a human's call, not the poller's
+	case row.State == ledger.StateAwaitingConfirm || row.State == ledger.StateConfirmed || row.State == ledger.StateCancelling:
+		if row.State != ledger.StateCreated && row.State != ledger.StatePlanned {
+			delete(e.pans, row.ID) // started: the card number is no longer needed
+		}
+		if _, ok := e.due[row.ID]; !ok {
+			e.due[row.ID] = e.cfg.Now().Add(e.cfg.PollAfter)
+		}
+	}
+}
+
+// pollLoop asks Pike about rows that waited long enough, and retries rows
+// whose last call failed.
+func (e *Engine) pollLoop() {
+	tick := min(max(e.cfg.PollAfter/8, 20*time.Millisecond), time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopped:
+			return
+		case <-t.C:
+		}
+		now := e.cfg.Now()
+		var ids []int64
+		e.mu.Lock()
+		for id, at := range e.due {
+			if !at.After(now) {
+				ids = append(ids, id)
+				delete(e.due, id)
+			}
+		}
+		e.mu.Unlock()
+		for _, id := range ids {
+			if !e.submit(e.callCtx, func() { e.poll(id) }) {
+				return
+			}
+		}
+	}
+}
+
+// poll looks at one row: rows with a session are asked about with
+// session/status, others are simply advanced.
+func (e *Engine) poll(id int64) {
+	row, err := e.store.Row(e.wctx(), id)
+	if err != nil {
+		e.setFatal(fmt.Errorf("read row %d: %w", id, err))
+		return
+	}
+	if row.State.Final() || row.State == ledger.StateReview {
+		e.settle(row)
+		return
+	}
+	switch row.State {
+	case ledger.StateAwaitingConfirm, ledger.StateConfirmed, ledger.StateCancelling:
+		if e.paused.Load() {
+			return
+		}
+		sess, err := e.pike.Status(e.callCtx, row.SessionID)
+		if err != nil {
+			e.log.Warn("session status failed", "row", row.Line, "reference", row.Reference, "session", row.SessionID, "err", scrub(err))
+			e.retryLater(id)
+			return
+		}
+		e.mu.Lock()
+		b := e.backoff[id]
+		e.backoff[id] = min(max(2*b, e.cfg.PollAfter), e.cfg.PollMax)
+		e.mu.Unlock()
+		e.advance(id, sess, fromStatus)
+	default:
+		e.advance(id, nil, fromStatus)
+	}
+}
+
+// errStopped is returned when the engine stops before a row was handed on.
+var errStopped = errors.New("engine stopped")

@@ -1,0 +1,273 @@
+package batch_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
+	"github.com/payouts/payouts/pike/sandbox"
+)
+
+// harness is a complete payout rig on loopback: the sandbox Pike, the real
+// client, a real ledger in a temp dir, and a webhook receiver wired to the
+// ledger exactly as `payouts run` wires it.
+type harness struct {
+	t       *testing.T
+	dir     string
+	sb      *sandbox.Sandbox
+	pikeSrv *httptest.Server
+	client  *pike.Client
+	db      *ledger.DB
+	intake  *batch.Intake
+	hooks   *httptest.Server
+	fp      *batch.Fingerprinter
+	log     *slog.Logger
+	cards   map[string]string // reference → card number, to check the journal
+	amounts map[string]int64  // reference → minor units expected to be paid
+}
+
+var (
+	partnerKey = mustKey()
+	pikeKey    = mustKey()
+)
+
+func mustKey() *pike.Signer {
+	k, err := pike.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	s, err := pike.NewSigner(k)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func newHarness(t *testing.T, cfg sandbox.Config, opts ...pike.Option) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), cards: map[string]string{}, amounts: map[string]int64{}}
+	h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		h.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	cfg.PartnerKey = partnerKey.Public()
+	cfg.SigningKey = pikeKey.Key()
+	cfg.Project = "test-project"
+	if cfg.ReadyDelay == 0 {
+		cfg.ReadyDelay = 5 * time.Millisecond
+	}
+	if cfg.FinishDelay == 0 {
+		cfg.FinishDelay = 5 * time.Millisecond
+	}
+	if cfg.WebhookRetryBase == 0 {
+		cfg.WebhookRetryBase, cfg.WebhookRetryMax, cfg.WebhookGiveUp = 20*time.Millisecond, 200*time.Millisecond, 5*time.Second
+	}
+	if cfg.SlowDelay == 0 {
+		cfg.SlowDelay = 300 * time.Millisecond
+	}
+	sb, err := sandbox.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sb = sb
+	h.pikeSrv = httptest.NewServer(sb)
+	db, err := ledger.Open(context.Background(), filepath.Join(h.dir, "payouts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.db = db
+	h.intake = batch.NewIntake(db)
+	v, err := pike.NewVerifier(pikeKey.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/webhooks/pike", pike.NewWebhookHandler(v, h.intake.Handle, pike.WithHandlerLogger(h.log)))
+	h.hooks = httptest.NewServer(mux)
+	sb.SetWebhookURL(h.hooks.URL + "/webhooks/pike")
+	opts = append([]pike.Option{pike.WithLogger(h.log), pike.WithMaxInFlight(8),
+		pike.WithRetryPolicy(pike.RetryPolicy{MaxAttempts: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond}),
+		pike.WithRequestTimeout(5 * time.Second)}, opts...)
+	h.client, err = pike.NewClient(h.pikeSrv.URL, "test-project", partnerKey, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := batch.FingerprintKeyFromSigner(partnerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fp, err = batch.NewFingerprinter(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.sb.Close()
+		h.hooks.Close()
+		h.pikeSrv.Close()
+		h.db.Close()
+	})
+	return h
+}
+
+// row is one manifest row for a test.
+type row struct {
+	ref, amount, currency, card, name string
+}
+
+// manifest writes rows to a CSV file and remembers what each reference
+// should be paid (amount in minor units, card) if it succeeds.
+func (h *harness) manifest(name string, rows ...row) string {
+	h.t.Helper()
+	var b strings.Builder
+	b.WriteString("reference,amount,currency,card_number,recipient_name\n")
+	for _, r := range rows {
+		if r.currency == "" {
+			r.currency = "RUB"
+		}
+		if r.name == "" {
+			r.name = "Иванов Иван"
+		}
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%s\n", r.ref, r.amount, r.currency, r.card, r.name)
+		minor, err := batch.ParseAmount(r.amount, r.currency)
+		if err != nil {
+			h.t.Fatalf("bad test amount %q: %v", r.amount, err)
+		}
+		h.cards[r.ref], h.amounts[r.ref] = r.card, minor
+	}
+	path := filepath.Join(h.dir, name)
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	return path
+}
+
+// config is an engine configuration with test-sized timings.
+func (h *harness) config() batch.Config {
+	return batch.Config{
+		PollAfter: 100 * time.Millisecond, PollMax: 400 * time.Millisecond, RetryAfter: 10 * time.Millisecond,
+		StopGrace: 2 * time.Second, Workers: 16, Fingerprinter: h.fp, Logger: h.log,
+	}
+}
+
+// run validates and runs a manifest like `payouts run`.
+func (h *harness) run(ctx context.Context, path string, cfg batch.Config) (batch.Result, error) {
+	h.t.Helper()
+	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	if err != nil {
+		h.t.Fatalf("manifest invalid: %v", err)
+	}
+	return batch.Run(ctx, h.db, h.client, batch.RunOptions{
+		Manifest: path, Summary: sum, Config: cfg, Wait: 20 * time.Second, Intake: h.intake,
+	})
+}
+
+// mustRun runs and fails the test on error.
+func (h *harness) mustRun(path string, cfg batch.Config) batch.Result {
+	h.t.Helper()
+	res, err := h.run(context.Background(), path, cfg)
+	if err != nil {
+		h.t.Fatalf("run: %v", err)
+	}
+	return res
+}
+
+// states returns every row's state by reference.
+func (h *harness) states(batchID string) map[string]ledger.State {
+	h.t.Helper()
+	out := map[string]ledger.State{}
+	for r, err := range h.db.Rows(context.Background(), batchID) {
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out[r.Reference] = r.State
+	}
+	return out
+}
+
+// expectStates compares row states with want.
+func (h *harness) expectStates(batchID string, want map[string]ledger.State) {
+	h.t.Helper()
+	got := h.states(batchID)
+	for ref, w := range want {
+		if got[ref] != w {
+			h.t.Errorf("row %s: got state %q, want %q", ref, got[ref], w)
+		}
+	}
+}
+
+// expectPaid judges from the sandbox's journal, not from the ledger: every
+// reference in paid was paid exactly once, with the manifest's amount,
+// currency and card, and nothing else was paid at all.
+func (h *harness) expectPaid(paid ...string) {
+	h.t.Helper()
+	quiesce, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = h.sb.Quiesce(quiesce)
+	want := map[string]bool{}
+	for _, r := range paid {
+		want[r] = true
+	}
+	count := map[string]int{}
+	for _, p := range h.sb.Journal() {
+		count[p.Reference]++
+		if !want[p.Reference] {
+			h.t.Errorf("journal: %s was paid (%d %s), want not paid", p.Reference, p.Amount, p.Currency)
+			continue
+		}
+		if p.Amount != h.amounts[p.Reference] {
+			h.t.Errorf("journal: %s paid %d, want %d", p.Reference, p.Amount, h.amounts[p.Reference])
+		}
+		sum := sha256.Sum256([]byte(h.cards[p.Reference]))
+		if p.CardSHA256 != hex.EncodeToString(sum[:]) {
+			h.t.Errorf("journal: %s paid to another card (last4 %s)", p.Reference, p.CardLast4)
+		}
+	}
+	for ref, n := range count {
+		if n > 1 {
+			h.t.Errorf("journal: %s paid %d times, want once", ref, n)
+		}
+	}
+	for ref := range want {
+		if count[ref] == 0 {
+			h.t.Errorf("journal: %s not paid, want paid once", ref)
+		}
+	}
+}
+
+// scanForPANs fails the test if any file in the harness dir (ledger, WAL,
+// reports) contains any of the manifest's card numbers.
+func (h *harness) scanForPANs(extra ...[]byte) {
+	h.t.Helper()
+	var blobs [][]byte
+	entries, _ := os.ReadDir(h.dir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".csv") && !strings.Contains(e.Name(), "report") {
+			continue // the manifests themselves
+		}
+		b, err := os.ReadFile(filepath.Join(h.dir, e.Name()))
+		if err == nil {
+			blobs = append(blobs, b)
+		}
+	}
+	blobs = append(blobs, extra...)
+	for ref, card := range h.cards {
+		for _, b := range blobs {
+			if strings.Contains(string(b), card) {
+				h.t.Errorf("card number of %s found at rest", ref)
+			}
+		}
+	}
+}

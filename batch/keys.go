@@ -1,0 +1,117 @@
+package batch
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/payouts/payouts/pike"
+)
+
+// The Pike methods for which the runner derives idempotency keys.
+var keyedMethods = []string{pike.MethodSessionCreate, pike.MethodStartPayout, pike.MethodInitPayout, pike.MethodConfirm, pike.MethodCancel}
+
+// IdempotencyKey derives the X-PARTNER-IDEMPOTENCY-KEY of one logical call:
+// the same (batch, reference, attempt, method) always gives the same key, so
+// every retry of a call, in this process or after a crash, carries the key
+// of the first try. The key is formatted like a UUID (36 characters) because
+// Pike does not document a format and that is the most widely accepted one.
+func IdempotencyKey(batchID, reference string, attempt int, method string) string {
+	h := sha256.New()
+	for _, s := range []string{"payouts-idempotency-v1", batchID, reference, strconv.Itoa(attempt), method} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	b := h.Sum(nil)[:16]
+	b[6] = b[6]&0x0f | 0x80 // version 8: custom
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	x := hex.EncodeToString(b)
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+// attemptKeys returns the idempotency keys of every keyed method for one attempt.
+func attemptKeys(batchID, reference string, attempt int) map[string]string {
+	keys := make(map[string]string, len(keyedMethods))
+	for _, m := range keyedMethods {
+		keys[m] = IdempotencyKey(batchID, reference, attempt, m)
+	}
+	return keys
+}
+
+// metadataPrefix starts every metadata string the runner sends.
+const metadataPrefix = "payouts:"
+
+// RowKey is the metadata the runner sends with a session and expects back in
+// every response and webhook about it: it names the batch, the attempt and
+// the reference, so a session Pike reports can be tied to exactly one
+// attempt of one row even when its id was never learnt (a lost
+// session/init/payout response).
+func RowKey(batchID, reference string, attempt int) string {
+	return metadataPrefix + shortBatch(batchID) + ":" + strconv.Itoa(attempt) + ":" + reference
+}
+
+// ParseRowKey splits a RowKey. ok is false for metadata the runner did not make.
+func ParseRowKey(s string) (batchPrefix string, attempt int, reference string, ok bool) {
+	rest, found := strings.CutPrefix(s, metadataPrefix)
+	if !found {
+		return "", 0, "", false
+	}
+	parts := strings.SplitN(rest, ":", 3)
+	if len(parts) != 3 {
+		return "", 0, "", false
+	}
+	n, err := strconv.Atoi(parts[1])
+	if err != nil || n < 1 {
+		return "", 0, "", false
+	}
+	return parts[0], n, parts[2], true
+}
+
+// shortBatch is the batch id as it appears in metadata: long ids (hashes)
+// are cut to 16 characters, enough to tell batches apart.
+func shortBatch(id string) string {
+	if len(id) > 16 {
+		return id[:16]
+	}
+	return id
+}
+
+// Fingerprinter computes the keyed card fingerprint stored in the ledger
+// instead of the card number: HMAC-SHA256 under a key that is not in the
+// ledger file. With BIN and last4 known, an unkeyed hash of a 16-digit card
+// leaves 10^6 candidates and is reversed in a second; the key prevents that.
+type Fingerprinter struct {
+	key []byte
+}
+
+// NewFingerprinter returns a Fingerprinter with a key of at least 16 bytes.
+func NewFingerprinter(key []byte) (*Fingerprinter, error) {
+	if len(key) < 16 {
+		return nil, fmt.Errorf("fingerprint key has %d bytes, want at least 16", len(key))
+	}
+	return &Fingerprinter{key: append([]byte(nil), key...)}, nil
+}
+
+// FingerprintKeyFromSigner derives the fingerprint key from the partner's
+// private signing key, so no extra secret has to be managed: whoever can
+// read the ledger but not the key cannot test card numbers against it.
+func FingerprintKeyFromSigner(s *pike.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(s.Key())
+	if err != nil {
+		return nil, fmt.Errorf("derive fingerprint key: %w", err)
+	}
+	m := hmac.New(sha256.New, der)
+	m.Write([]byte("payouts card fingerprint v1"))
+	return m.Sum(nil), nil
+}
+
+// Fingerprint returns the hex HMAC-SHA256 of the card's digits.
+func (f *Fingerprinter) Fingerprint(card PAN) string {
+	m := hmac.New(sha256.New, f.key)
+	m.Write([]byte(card.Digits()))
+	return hex.EncodeToString(m.Sum(nil))
+}

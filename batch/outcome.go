@@ -1,0 +1,166 @@
+package batch
+
+import (
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
+)
+
+// source says where a session snapshot came from. Webhooks may be stale,
+// duplicated or reordered, so they only ever move a row forward; only a
+// fresh session/status (or the response to our own call) may conclude that
+// a call of ours was not applied and must be sent again.
+type source int
+
+const (
+	fromResponse source = iota
+	fromStatus
+	fromWebhook
+)
+
+func (s source) String() string {
+	switch s {
+	case fromResponse:
+		return "response"
+	case fromStatus:
+		return "status"
+	case fromWebhook:
+		return "webhook"
+	}
+	return "unknown"
+}
+
+// verdict is what a session snapshot means for a row.
+type verdict struct {
+	to      ledger.State    // state to move to; "" keeps the current one
+	failure *ledger.Failure // failure to record with the move
+	// ready: the payout waits for our confirm or cancel (payout pending).
+	ready bool
+	// resendCancel: status shows our cancel was not applied; send it again.
+	resendCancel bool
+	reason       string
+}
+
+// intent returns the state whose call an unknown row was waiting on, so a
+// snapshot can be read in the light of the call that was in flight.
+func intent(row ledger.Row) ledger.State {
+	if row.State == ledger.StateUnknown && row.UnknownFrom != "" {
+		return row.UnknownFrom
+	}
+	return row.State
+}
+
+// cancelIntended reports whether the runner decided to cancel this row's
+// live attempt (mismatch or operator reject). Such a row is never confirmed,
+// whatever state an unknown outcome leaves it in.
+func cancelIntended(row ledger.Row) bool {
+	return row.FailureCode == CodeMismatch || row.FailureCode == CodeRejected
+}
+
+// cancelledState is the final state of a row whose session ended cancelled:
+// mismatch when the runner cancelled it because the session did not match.
+func cancelledState(row ledger.Row) ledger.State {
+	if row.FailureCode == CodeMismatch {
+		return ledger.StateMismatch
+	}
+	return ledger.StateCancelled
+}
+
+// interpret maps a session snapshot onto the row's state machine
+// (pike-api.md §5). It never moves a final row and never moves a row
+// backwards on the word of a webhook.
+func interpret(row ledger.Row, s *pike.Session, src source) verdict {
+	if row.State.Final() {
+		return verdict{}
+	}
+	eff := intent(row)
+	p := s.Payout()
+	pikeErr := s.Error
+	if p != nil && p.Error != nil {
+		pikeErr = p.Error
+	}
+	failure := func(fallback string) *ledger.Failure {
+		if pikeErr != nil {
+			return &ledger.Failure{Code: pikeErr.Code, Description: pikeErr.Description}
+		}
+		return &ledger.Failure{Code: fallback}
+	}
+	keep := func(code, desc string) *ledger.Failure {
+		// Keep the runner's own reason (mismatch, rejected) on a cancelled row.
+		if row.FailureCode != "" {
+			return &ledger.Failure{Code: row.FailureCode, Description: row.FailureDescription}
+		}
+		return &ledger.Failure{Code: code, Description: desc}
+	}
+
+	switch {
+	case s.Status == pike.SessionError:
+		// Not final (pike-api.md §5): never retried, held for a human.
+		return verdict{to: ledger.StateReview, failure: failure("session_error"), reason: "session_error"}
+
+	case p != nil && p.Status == pike.PayoutSucceeded:
+		return verdict{to: ledger.StateSucceeded, failure: &ledger.Failure{}, reason: "payout_succeeded"}
+
+	case p != nil && p.Status == pike.PayoutFailed:
+		f := failure("payout_failed")
+		if cancelIntended(row) || eff == ledger.StateCancelling {
+			return verdict{to: cancelledState(row), failure: keep(f.Code, f.Description), reason: "cancelled"}
+		}
+		if f.Code == pike.CodeConfirmTimeout {
+			return verdict{to: ledger.StateCancelled, failure: f, reason: "confirm_timeout"}
+		}
+		return verdict{to: ledger.StateFailed, failure: f, reason: "payout_failed"}
+
+	case s.Status == pike.SessionCancelled:
+		f := failure("cancelled")
+		return verdict{to: cancelledState(row), failure: keep(f.Code, f.Description), reason: "session_cancelled"}
+
+	case s.Status == pike.SessionAccepted:
+		// Accepted without a succeeded payout is not something the docs
+		// describe: a human looks at it.
+		return verdict{to: ledger.StateReview, failure: &ledger.Failure{Code: "accepted_without_payout", Description: "session accepted but its payout is not succeeded"}, reason: "inconsistent_session"}
+
+	case p != nil && (p.Status == pike.PayoutPending || s.NextAction == pike.NextActionConfirm):
+		switch eff {
+		case ledger.StateConfirmed:
+			return verdict{} // a stale ready_to_confirm after our confirm was applied
+		case ledger.StateCancelling:
+			return verdict{to: ledger.StateCancelling, resendCancel: src == fromStatus, reason: "cancel_not_applied"}
+		case ledger.StateConfirming:
+			switch src {
+			case fromResponse:
+				// Pike's own example answers session/confirm with the payout
+				// still pending: an ok answer means the confirm was accepted.
+				return verdict{to: ledger.StateConfirmed, reason: "confirm_accepted"}
+			case fromWebhook:
+				return verdict{} // a stale webhook or a lost confirm: only status can tell
+			}
+			return verdict{to: ledger.StateAwaitingConfirm, ready: true, reason: "confirm_not_applied"}
+		}
+		if cancelIntended(row) {
+			return verdict{to: ledger.StateCancelling, resendCancel: src == fromStatus, reason: "cancel_not_applied"}
+		}
+		return verdict{to: ledger.StateAwaitingConfirm, ready: true, reason: "ready_to_confirm"}
+
+	case p != nil: // in_progress: before pending, or after our confirm
+		switch eff {
+		case ledger.StateConfirming, ledger.StateConfirmed:
+			return verdict{to: ledger.StateConfirmed, reason: "confirm_applied"}
+		case ledger.StateCancelling:
+			return verdict{to: ledger.StateCancelling, reason: "cancel_pending"}
+		}
+		return verdict{to: ledger.StateAwaitingConfirm, reason: "payout_in_progress"}
+
+	case s.Status == pike.SessionCreated:
+		if src == fromWebhook {
+			return verdict{}
+		}
+		switch eff {
+		case ledger.StateCancelling:
+			return verdict{to: ledger.StateCancelling, resendCancel: true, reason: "cancel_not_applied"}
+		case ledger.StateCreating, ledger.StateCreated, ledger.StateStarting:
+			return verdict{to: ledger.StateCreated, reason: "start_not_applied"}
+		}
+		return verdict{to: ledger.StateReview, failure: &ledger.Failure{Code: "payout_missing", Description: "Pike shows the session without a payout after it was started"}, reason: "inconsistent_session"}
+	}
+	return verdict{}
+}

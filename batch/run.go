@@ -1,0 +1,277 @@
+package batch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"path/filepath"
+	"time"
+
+	"github.com/payouts/payouts/ledger"
+)
+
+// BatchIDFor is the default batch id of a manifest: the first 16 hex
+// digits of its SHA-256, so the same file run twice is the same batch.
+func BatchIDFor(manifestSHA256 string) string {
+	if len(manifestSHA256) > 16 {
+		return manifestSHA256[:16]
+	}
+	return manifestSHA256
+}
+
+// BatchOptions are the choices fixed when a batch is created. A resumed
+// run keeps the batch's flow whatever its flags say, because the way an
+// unknown row is resolved depends on the flow its attempts were made with.
+type BatchOptions struct {
+	Flow    Flow        `json:"flow"`
+	Confirm ConfirmMode `json:"confirm"`
+}
+
+// ParseBatchOptions decodes a batch's stored options.
+func ParseBatchOptions(s string) BatchOptions {
+	var o BatchOptions
+	_ = json.Unmarshal([]byte(s), &o)
+	if o.Flow == "" {
+		o.Flow = FlowTwoStep
+	}
+	if o.Confirm == "" {
+		o.Confirm = ConfirmAuto
+	}
+	return o
+}
+
+// ErrManifestChanged is returned when a manifest changed between the
+// validation pass and a later pass over it.
+var ErrManifestChanged = errors.New("manifest changed while being read")
+
+// Prepare creates (or reopens) the batch of a validated manifest and inserts
+// its rows in one transaction, streaming the file a second time. Rows
+// already in the batch are left as they are, which is what makes running
+// the same manifest again a resume. summary is the result of the
+// validation pass; if the file no longer has the same SHA-256, nothing is
+// written.
+func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions, summary ManifestSummary, batchID string, fp *Fingerprinter, bo BatchOptions) (ledger.Batch, bool, error) {
+	if batchID == "" {
+		batchID = BatchIDFor(summary.SHA256)
+	}
+	optJSON, err := json.Marshal(bo)
+	if err != nil {
+		return ledger.Batch{}, false, fmt.Errorf("encode batch options: %w", err)
+	}
+	name, err := filepath.Abs(path)
+	if err != nil {
+		name = path
+	}
+	b, created, err := store.CreateBatch(ctx, ledger.Batch{
+		ID: batchID, ManifestName: name, ManifestSHA256: summary.SHA256,
+		Options: string(optJSON), RowCount: summary.Rows, Totals: summary.Totals,
+	})
+	if err != nil {
+		return ledger.Batch{}, false, fmt.Errorf("create batch %s: %w", batchID, err)
+	}
+	rows := func(yield func(ledger.Row, error) bool) {
+		stop := errors.New("stop")
+		s, err := ReadManifestFile(path, opts, func(mr ManifestRow) error {
+			if !yield(ledgerRow(batchID, mr, fp), nil) {
+				return stop
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, stop):
+		case err != nil:
+			yield(ledger.Row{}, fmt.Errorf("read manifest: %w", err))
+		case s.SHA256 != summary.SHA256:
+			yield(ledger.Row{}, fmt.Errorf("%w: SHA-256 was %s when validated, now %s — run again", ErrManifestChanged, summary.SHA256, s.SHA256))
+		}
+	}
+	if _, err := store.InsertRows(ctx, batchID, iter.Seq2[ledger.Row, error](rows)); err != nil {
+		return ledger.Batch{}, false, fmt.Errorf("insert rows of batch %s: %w", batchID, err)
+	}
+	return b, created, nil
+}
+
+// ledgerRow is the ledger's record of a manifest row: everything but the
+// card number, of which only BIN, last4 and a keyed fingerprint are kept.
+func ledgerRow(batchID string, mr ManifestRow, fp *Fingerprinter) ledger.Row {
+	r := ledger.Row{
+		BatchID: batchID, Line: mr.Line, Reference: mr.Reference,
+		Amount: mr.Amount, Currency: mr.Currency,
+		RecipientName: mr.RecipientName, Email: mr.Email, Description: mr.Description,
+		CardBIN: mr.Card.BIN(), CardLast4: mr.Card.Last4(),
+	}
+	if fp != nil {
+		r.CardFingerprint = fp.Fingerprint(mr.Card)
+	}
+	return r
+}
+
+// Feed streams the manifest once more and hands every row that still has
+// something to do to the engine: rows not started yet are started (the
+// card number is kept in memory only until the payout is started), rows in
+// flight are resolved with session/status first. It returns when every row
+// was handed on, or ctx ended.
+func (e *Engine) Feed(ctx context.Context, path string, opts ManifestOptions, sha256 string) error {
+	stop := errors.New("stop")
+	s, err := ReadManifestFile(path, opts, func(mr ManifestRow) error {
+		if ctx.Err() != nil || e.paused.Load() {
+			return stop
+		}
+		row, err := e.store.RowByReference(e.wctx(), e.batchID, mr.Reference)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return fmt.Errorf("line %d: reference %q is not in batch %s", mr.Line, mr.Reference, e.batchID)
+		}
+		if err != nil {
+			return fmt.Errorf("read row %s: %w", mr.Reference, err)
+		}
+		return e.take(ctx, row, mr.Card, stop)
+	})
+	if errors.Is(err, stop) {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("feed manifest: %w", err)
+	}
+	if sha256 != "" && s.SHA256 != sha256 {
+		return fmt.Errorf("%w: SHA-256 was %s when validated, now %s", ErrManifestChanged, sha256, s.SHA256)
+	}
+	return nil
+}
+
+// take hands one row to the engine.
+func (e *Engine) take(ctx context.Context, row ledger.Row, card PAN, stop error) error {
+	switch row.State {
+	case ledger.StateSucceeded, ledger.StateFailed, ledger.StateCancelled, ledger.StateMismatch,
+		ledger.StateSkipped, ledger.StateReview:
+		return nil
+	case ledger.StateAwaitingConfirm, ledger.StateConfirmed:
+		e.schedule(row.ID, 0) // resume: ask Pike first
+		return nil
+	}
+	e.setPAN(row.ID, card)
+	id := row.ID
+	if !e.submit(ctx, func() { e.advance(id, nil, fromStatus) }) {
+		return stop
+	}
+	return nil
+}
+
+// Adopt hands the engine every row of its batch that is still open,
+// without card numbers: rows in flight are resolved and driven to the end;
+// rows not yet started stay as they are (only a run with the manifest can
+// start them). Used by approve, reject and serve.
+func (e *Engine) Adopt(ctx context.Context) error {
+	for row, err := range e.store.Rows(e.wctx(), e.batchID, openStates...) {
+		if err != nil {
+			return fmt.Errorf("list open rows: %w", err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch row.State {
+		case ledger.StatePlanned, ledger.StateCreated:
+			continue
+		}
+		e.schedule(row.ID, 0)
+	}
+	return nil
+}
+
+// openStates are the states of rows that still have something to do.
+var openStates = []ledger.State{
+	ledger.StatePlanned, ledger.StateCreating, ledger.StateCreated, ledger.StateStarting,
+	ledger.StateAwaitingConfirm, ledger.StateConfirming, ledger.StateCancelling,
+	ledger.StateConfirmed, ledger.StateUnknown,
+}
+
+// Counts is the number of rows per state.
+type Counts map[ledger.State]int
+
+// Total is the number of rows counted.
+func (c Counts) Total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// Open is the number of rows that still have something to do.
+func (c Counts) Open() int {
+	n := 0
+	for _, s := range openStates {
+		n += c[s]
+	}
+	return n
+}
+
+// Counts returns the number of rows of the engine's batch per state.
+func (e *Engine) Counts(ctx context.Context) (Counts, error) {
+	c, err := countsOf(ctx, e.store, e.batchID)
+	if err != nil {
+		return nil, fmt.Errorf("summary of batch %s: %w", e.batchID, err)
+	}
+	return c, nil
+}
+
+// Held is the number of rows held for approval (hold mode).
+func (e *Engine) Held() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.held)
+}
+
+// Wait waits until no row of the batch has anything left to do now (rows
+// held for approval count as done), ctx ends, or wait passes. progress, if
+// set, is called about every second with the current counts.
+func (e *Engine) Wait(ctx context.Context, wait time.Duration, progress func(Counts)) (Counts, error) {
+	var deadline <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var lastProgress time.Time
+	for {
+		c, err := e.Counts(e.wctx())
+		if err != nil {
+			return c, err
+		}
+		if err := e.Err(); err != nil {
+			return c, err
+		}
+		if progress != nil && time.Since(lastProgress) >= time.Second {
+			progress(c)
+			lastProgress = time.Now()
+		}
+		if c.Open()-e.Held()-e.stuck(c) <= 0 {
+			if progress != nil {
+				progress(c)
+			}
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-deadline:
+			return c, nil
+		case <-tick.C:
+		}
+	}
+}
+
+// stuck counts rows this engine cannot move at all: not yet started and
+// without a card number (approve, reject and serve never start rows).
+func (e *Engine) stuck(c Counts) int {
+	e.mu.Lock()
+	n := len(e.pans)
+	e.mu.Unlock()
+	if n > 0 {
+		return 0
+	}
+	return c[ledger.StatePlanned] + c[ledger.StateCreated]
+}

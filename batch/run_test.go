@@ -1,0 +1,364 @@
+package batch_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
+	"github.com/payouts/payouts/pike/sandbox"
+)
+
+func TestRunHappyPath(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv",
+		row{ref: "EMP-1", amount: "1500.50", card: sandbox.CardMir},
+		row{ref: "EMP-2", amount: "2 000,00", card: sandbox.CardVisa, name: "John Smith"},
+		row{ref: "EMP-3", amount: "99.99", currency: "EUR", card: sandbox.CardMastercard},
+	)
+	res := h.mustRun(path, h.config())
+	if !res.OK() || res.Counts[ledger.StateSucceeded] != 3 {
+		t.Fatalf("got counts %v, want 3 succeeded", res.Counts)
+	}
+	h.expectPaid("EMP-1", "EMP-2", "EMP-3")
+	h.scanForPANs()
+
+	// The same manifest again is the same batch: nothing is paid twice.
+	res2 := h.mustRun(path, h.config())
+	if res2.Batch.ID != res.Batch.ID || res2.Created {
+		t.Fatalf("got batch %s (created %v), want the same batch %s resumed", res2.Batch.ID, res2.Created, res.Batch.ID)
+	}
+	h.expectPaid("EMP-1", "EMP-2", "EMP-3")
+}
+
+func TestRunEveryOutcome(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv",
+		row{ref: "OK", amount: "100", card: sandbox.CardMir},
+		row{ref: "NOCARD", amount: "100", card: sandbox.CardNotExist},
+		row{ref: "LIMIT", amount: "100", card: sandbox.CardExceedsLimit},
+		row{ref: "ERR", amount: "100", card: sandbox.CardSessionError},
+		row{ref: "MISMATCH", amount: "100", card: sandbox.CardMismatch},
+		row{ref: "EXPIRED", amount: "100", card: sandbox.CardExpired},
+		row{ref: "POLLED", amount: "100", card: sandbox.CardNoWebhooks},
+		row{ref: "SLOW", amount: "100", card: sandbox.CardSlow},
+	)
+	res := h.mustRun(path, h.config())
+	h.expectStates(res.Batch.ID, map[string]ledger.State{
+		"OK": ledger.StateSucceeded, "NOCARD": ledger.StateFailed, "LIMIT": ledger.StateFailed,
+		"ERR": ledger.StateReview, "MISMATCH": ledger.StateMismatch, "EXPIRED": ledger.StateFailed,
+		"POLLED": ledger.StateSucceeded, "SLOW": ledger.StateSucceeded,
+	})
+	h.expectPaid("OK", "POLLED", "SLOW")
+	if res.OK() {
+		t.Fatal("got OK for a batch with failures, want not OK")
+	}
+	mm, err := h.db.RowByReference(context.Background(), res.Batch.ID, "MISMATCH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mm.FailureCode != batch.CodeMismatch || !strings.Contains(mm.FailureDescription, "amount") {
+		t.Errorf("mismatch row: got failure %q %q, want code mismatch naming the amount", mm.FailureCode, mm.FailureDescription)
+	}
+	ex, _ := h.db.RowByReference(context.Background(), res.Batch.ID, "EXPIRED")
+	if ex.FailureCode != "bank_card_expired" {
+		t.Errorf("expired row: got failure code %q, want bank_card_expired", ex.FailureCode)
+	}
+	h.scanForPANs()
+}
+
+func TestRunLostResponses(t *testing.T) {
+	for _, method := range []string{pike.MethodSessionCreate, pike.MethodStartPayout, pike.MethodConfirm} {
+		for _, fault := range []sandbox.Fault{sandbox.FaultDropAfterApply, sandbox.FaultFailAfterApply, sandbox.FaultFailBeforeApply} {
+			t.Run(method+"/"+fault.String(), func(t *testing.T) {
+				h := newHarness(t, sandbox.Config{})
+				path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardVisa}, row{ref: "R2", amount: "20", card: sandbox.CardMir})
+				h.sb.Inject(sandbox.Rule{Method: method, Reference: "R1", Fault: fault})
+				res := h.mustRun(path, h.config())
+				h.expectStates(res.Batch.ID, map[string]ledger.State{"R1": ledger.StateSucceeded, "R2": ledger.StateSucceeded})
+				h.expectPaid("R1", "R2")
+			})
+		}
+	}
+}
+
+func TestRunSingleFlowLostInit(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardVisa}, row{ref: "R2", amount: "20", card: sandbox.CardMir})
+	h.sb.Inject(sandbox.Rule{Method: pike.MethodInitPayout, Reference: "R1", Fault: sandbox.FaultDropAfterApply})
+	cfg := h.config()
+	cfg.Flow = batch.FlowSingle
+	res := h.mustRun(path, cfg)
+	h.expectStates(res.Batch.ID, map[string]ledger.State{"R1": ledger.StateSucceeded, "R2": ledger.StateSucceeded})
+	h.expectPaid("R1", "R2")
+	if n := len(h.sb.SessionsFor("R1")); n != 1 {
+		t.Errorf("got %d sessions for R1, want 1: a lost init must never be sent again", n)
+	}
+}
+
+func TestRunWebhookFaults(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults sandbox.Faults
+	}{
+		{"duplicated", sandbox.Faults{DuplicateWebhooks: 1}},
+		{"reordered", sandbox.Faults{ReorderWebhooks: 0.5}},
+		{"dropped: polling finishes the job", sandbox.Faults{DropWebhooks: 1}},
+		{"delayed", sandbox.Faults{WebhookDelay: 150 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, sandbox.Config{Faults: tt.faults, Seed: 7})
+			var rows []row
+			var refs []string
+			for i := range 12 {
+				ref := "W" + string(rune('A'+i))
+				rows = append(rows, row{ref: ref, amount: "1" + string(rune('0'+i%10)), card: sandbox.CardMir})
+				refs = append(refs, ref)
+			}
+			rows = append(rows, row{ref: "MM", amount: "5", card: sandbox.CardMismatch})
+			res := h.mustRun(h.manifest("m.csv", rows...), h.config())
+			if got := res.Counts[ledger.StateSucceeded]; got != 12 {
+				t.Errorf("got %d succeeded (%v), want 12", got, res.Counts)
+			}
+			h.expectStates(res.Batch.ID, map[string]ledger.State{"MM": ledger.StateMismatch})
+			h.expectPaid(refs...)
+		})
+	}
+}
+
+func TestWebhookWithBadSignatureIsRejectedAndChangesNothing(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	body := []byte(`{"type":"payment_finished","session":{"id":"ps_1","status":"accepted","payments":[{"id":"po_1","status":"succeeded"}]}}`)
+	forger := mustKey()
+	sig, err := forger.Sign(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{sig, "", "bm90IGEgc2lnbmF0dXJl"} {
+		req, _ := http.NewRequest(http.MethodPost, h.hooks.URL+"/webhooks/pike", bytes.NewReader(body))
+		if s != "" {
+			req.Header.Set(pike.HeaderSign, s)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("signature %q: got HTTP %d, want 401", s, resp.StatusCode)
+		}
+	}
+	if ws, err := h.db.WebhooksForSession(context.Background(), "ps_1"); err != nil || len(ws) != 0 {
+		t.Fatalf("got %d stored webhooks (err %v), want none", len(ws), err)
+	}
+}
+
+func TestWebhookForUnknownSessionIsStoredNeverActedOn(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardVisa})
+	body := []byte(`{"type":"ready_to_confirm","session":{"id":"ps_999","status":"in_progress","next_action":"confirm","payments":[{"id":"po_9","status":"pending","amount_details":{"amount":1000,"currency":"rub"},"customer":{"reference":"R1"},"metadata":"someone else"}]}}`)
+	sig, _ := pikeKey.Sign(body)
+	req, _ := http.NewRequest(http.MethodPost, h.hooks.URL+"/webhooks/pike", bytes.NewReader(body))
+	req.Header.Set(pike.HeaderSign, sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("got HTTP %d, want 200 for a verified webhook", resp.StatusCode)
+	}
+	res := h.mustRun(path, h.config())
+	h.expectPaid("R1")
+	ws, _ := h.db.WebhooksForSession(context.Background(), "ps_999")
+	if len(ws) != 1 {
+		t.Fatalf("got %d stored webhooks for ps_999, want 1", len(ws))
+	}
+	sum, err := batch.BuildReportSummary(context.Background(), h.db, res.Batch.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range sum.Findings {
+		found = found || (f.Kind == batch.FindingUnmatchedSesion && f.SessionID == "ps_999")
+	}
+	if !found {
+		t.Errorf("report findings %+v lack the unknown session ps_999", sum.Findings)
+	}
+}
+
+func TestInterruptThenResume(t *testing.T) {
+	h := newHarness(t, sandbox.Config{Faults: sandbox.Faults{Latency: 20 * time.Millisecond}})
+	var rows []row
+	var refs []string
+	for i := range 40 {
+		ref := "I" + string(rune('A'+i/26)) + string(rune('A'+i%26))
+		rows = append(rows, row{ref: ref, amount: "100", card: sandbox.CardMir, name: ref})
+		refs = append(refs, ref)
+	}
+	path := h.manifest("m.csv", rows...)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(150*time.Millisecond, cancel)
+	cfg := h.config()
+	res, err := h.run(ctx, path, cfg)
+	if err != nil {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if !res.Interrupted {
+		t.Fatalf("got a run that was not interrupted (%v); the test needs a slower sandbox", res.Counts)
+	}
+	res = h.mustRun(path, cfg)
+	if got := res.Counts[ledger.StateSucceeded]; got != 40 {
+		t.Fatalf("after resume got %v, want 40 succeeded", res.Counts)
+	}
+	h.expectPaid(refs...)
+}
+
+func TestRerunFailedRowsWithCorrectedManifest(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv",
+		row{ref: "GOOD", amount: "100", card: sandbox.CardMir},
+		row{ref: "BAD", amount: "100", card: sandbox.CardNotExist},
+		row{ref: "ERR", amount: "100", card: sandbox.CardSessionError},
+	)
+	res := h.mustRun(path, h.config())
+	h.expectStates(res.Batch.ID, map[string]ledger.State{"GOOD": ledger.StateSucceeded, "BAD": ledger.StateFailed, "ERR": ledger.StateReview})
+
+	fixed := h.manifest("fixed.csv",
+		row{ref: "GOOD", amount: "999", card: sandbox.CardVisa}, // changes to a paid row are ignored
+		row{ref: "BAD", amount: "120", card: sandbox.CardVisa},
+		row{ref: "ERR", amount: "100", card: sandbox.CardMir},
+	)
+	h.amounts["GOOD"], h.cards["GOOD"] = 10000, sandbox.CardMir // what was paid the first time
+	rr, plan, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{
+		BatchID: res.Batch.ID, Manifest: fixed,
+		SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 20 * time.Second, Intake: h.intake},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Retried) != 1 || plan.Retried[0].Row.Reference != "BAD" || len(plan.Retried[0].Changes) != 2 {
+		t.Fatalf("got retried %+v, want BAD with amount and card changes", plan.Retried)
+	}
+	if len(plan.Kept) != 1 || plan.Kept[0].Reference != "ERR" {
+		t.Errorf("got kept %+v, want ERR (review is never retried)", plan.Kept)
+	}
+	if len(plan.Unchanged) != 1 || plan.Unchanged[0].Reference != "GOOD" {
+		t.Errorf("got unchanged %+v, want GOOD", plan.Unchanged)
+	}
+	h.expectStates(rr.Batch.ID, map[string]ledger.State{"GOOD": ledger.StateSucceeded, "BAD": ledger.StateSucceeded, "ERR": ledger.StateReview})
+	h.expectPaid("GOOD", "BAD")
+	bad, _ := h.db.RowByReference(context.Background(), res.Batch.ID, "BAD")
+	if bad.Attempt != 2 || bad.Amount != 12000 || bad.CardLast4 != "4242" {
+		t.Errorf("got BAD attempt %d amount %d last4 %s, want attempt 2, 12000, 4242", bad.Attempt, bad.Amount, bad.CardLast4)
+	}
+}
+
+func TestHoldThenApprove(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "H1", amount: "10", card: sandbox.CardMir}, row{ref: "H2", amount: "20", card: sandbox.CardVisa},
+		row{ref: "HM", amount: "30", card: sandbox.CardMismatch})
+	cfg := h.config()
+	cfg.Confirm = batch.ConfirmHold
+	res := h.mustRun(path, cfg)
+	if res.Held != 2 {
+		t.Fatalf("got %d held rows (%v), want 2", res.Held, res.Counts)
+	}
+	h.expectStates(res.Batch.ID, map[string]ledger.State{"H1": ledger.StateAwaitingConfirm, "H2": ledger.StateAwaitingConfirm, "HM": ledger.StateMismatch})
+	h.expectPaid()
+
+	ar, err := batch.Approve(context.Background(), h.db, h.client, res.Batch.ID, batch.SettleOptions{Config: h.config(), Wait: 20 * time.Second, Intake: h.intake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.expectStates(ar.Batch.ID, map[string]ledger.State{"H1": ledger.StateSucceeded, "H2": ledger.StateSucceeded, "HM": ledger.StateMismatch})
+	h.expectPaid("H1", "H2")
+}
+
+func TestHoldThenReject(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "H1", amount: "10", card: sandbox.CardMir}, row{ref: "H2", amount: "20", card: sandbox.CardVisa})
+	cfg := h.config()
+	cfg.Confirm = batch.ConfirmHold
+	res := h.mustRun(path, cfg)
+	rr, err := batch.Reject(context.Background(), h.db, h.client, res.Batch.ID, batch.SettleOptions{Config: h.config(), Wait: 20 * time.Second, Intake: h.intake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.expectStates(rr.Batch.ID, map[string]ledger.State{"H1": ledger.StateCancelled, "H2": ledger.StateCancelled})
+	h.expectPaid()
+	// Rejected rows can be paid later with a rerun.
+	_, plan, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{BatchID: res.Batch.ID,
+		SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 20 * time.Second, Intake: h.intake}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Retried) != 2 {
+		t.Fatalf("got %d retried, want 2", len(plan.Retried))
+	}
+	h.expectPaid("H1", "H2")
+}
+
+func TestSecondRunnerIsRefused(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir})
+	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := batch.BatchIDFor(sum.SHA256)
+	if _, _, err := batch.Prepare(context.Background(), h.db, path, batch.ManifestOptions{}, sum, id, h.fp, batch.BatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A live process (this one) holds the lease under another owner name.
+	lease, err := h.db.AcquireLease(context.Background(), id, ledger.CurrentOwner("other runner"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(context.Background())
+	_, err = h.run(context.Background(), path, h.config())
+	if !errors.Is(err, ledger.ErrLeaseHeld) {
+		t.Fatalf("got %v, want ErrLeaseHeld", err)
+	}
+	h.expectPaid()
+}
+
+func TestReferencePaidInAnotherBatchIsSkipped(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	first := h.manifest("a.csv", row{ref: "PAY-1", amount: "10", card: sandbox.CardMir})
+	h.mustRun(first, h.config())
+	second := h.manifest("b.csv", row{ref: "PAY-1", amount: "10", card: sandbox.CardMir}, row{ref: "PAY-2", amount: "20", card: sandbox.CardVisa})
+	res := h.mustRun(second, h.config())
+	h.expectStates(res.Batch.ID, map[string]ledger.State{"PAY-1": ledger.StateSkipped, "PAY-2": ledger.StateSucceeded})
+	if !res.OK() {
+		t.Errorf("got not OK with counts %v, want OK (skipped rows were paid before)", res.Counts)
+	}
+	h.expectPaid("PAY-1", "PAY-2")
+}
+
+func TestRateLimitedPikeIsBackedOff(t *testing.T) {
+	h := newHarness(t, sandbox.Config{Faults: sandbox.Faults{RateLimit: 0.3}, Seed: 3},
+		pike.WithRetryPolicy(pike.RetryPolicy{MaxAttempts: 8, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond}))
+	var rows []row
+	var refs []string
+	for i := range 6 {
+		ref := "RL" + string(rune('A'+i))
+		rows = append(rows, row{ref: ref, amount: "1" + string(rune('0'+i)), card: sandbox.CardMir})
+		refs = append(refs, ref)
+	}
+	res := h.mustRun(h.manifest("m.csv", rows...), h.config())
+	if res.Counts[ledger.StateSucceeded] != 6 {
+		t.Fatalf("got %v, want 6 succeeded", res.Counts)
+	}
+	if h.sb.Stats().Faults[sandbox.FaultRateLimit.String()] == 0 {
+		t.Fatal("no 429 was sent; the test proves nothing")
+	}
+	h.expectPaid(refs...)
+}

@@ -1,0 +1,144 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/payouts/payouts/ledger"
+)
+
+// RunOptions configure Run.
+type RunOptions struct {
+	Manifest        string          // manifest path
+	ManifestOptions ManifestOptions // as validated
+	Summary         ManifestSummary // result of the validation pass
+	BatchID         string          // "" = BatchIDFor(Summary.SHA256)
+	Config          Config
+	// Wait is how long to wait for final results after the last row was
+	// handed on (0 = until every row is final).
+	Wait time.Duration
+	// Owner and LeaseTTL identify this runner in the batch's lease.
+	Owner    ledger.Owner
+	LeaseTTL time.Duration
+	// Intake, when set, is the webhook receiver whose deliveries this run
+	// applies. Without it the run relies on polling (and on webhooks that
+	// another process, such as `payouts serve`, stores in the ledger).
+	Intake   *Intake
+	Progress func(Counts)
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Batch       ledger.Batch
+	Created     bool // the batch was created by this run (false: resumed)
+	Counts      Counts
+	Held        int  // rows held for approval (hold mode)
+	Interrupted bool // the run was interrupted (SIGINT/SIGTERM) before the end
+}
+
+// OK reports whether every row of the batch succeeded (or was skipped
+// because its reference had already been paid).
+func (r Result) OK() bool {
+	return r.Counts.Total() > 0 && r.Counts[ledger.StateSucceeded]+r.Counts[ledger.StateSkipped] == r.Counts.Total()
+}
+
+const defaultLeaseTTL = 30 * time.Second
+
+// Run pays a validated manifest: it creates or resumes the batch, takes
+// the batch's runner lease (a second runner is refused), drives every row
+// through Pike, and waits for final results. Per-row failures are recorded
+// in the ledger and reported in the Result's counts; Run returns an error
+// only when it could not do its job (ledger, lease, manifest changed).
+func Run(ctx context.Context, store Store, pk Pike, o RunOptions) (Result, error) {
+	cfg := o.Config.withDefaults()
+	b, created, err := Prepare(ctx, store, o.Manifest, o.ManifestOptions, o.Summary, o.BatchID, cfg.Fingerprinter, BatchOptions{Flow: cfg.Flow, Confirm: cfg.Confirm})
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Batch: b, Created: created}
+	if bo := ParseBatchOptions(b.Options); bo.Flow != cfg.Flow {
+		cfg.Logger.Warn("batch was created with another flow; keeping it", "batch", b.ID, "flow", bo.Flow, "requested", cfg.Flow)
+		cfg.Flow = bo.Flow
+	}
+	err = withEngine(ctx, store, pk, b.ID, cfg, o.Owner, o.LeaseTTL, o.Intake, func(ctx context.Context, e *Engine) error {
+		if err := e.Feed(ctx, o.Manifest, o.ManifestOptions, o.Summary.SHA256); err != nil {
+			return err
+		}
+		c, err := e.Wait(ctx, o.Wait, o.Progress)
+		res.Counts, res.Held = c, e.Held()
+		return err
+	})
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		res.Interrupted, err = true, nil
+	}
+	if c, cerr := countsOf(context.WithoutCancel(ctx), store, b.ID); cerr == nil {
+		res.Counts = c
+	}
+	return res, err
+}
+
+// withEngine takes the batch's lease, starts an engine subscribed to
+// intake, runs fn, and always drains, stops and releases, even when ctx was
+// cancelled. Losing the lease pauses the engine and cancels fn's context.
+func withEngine(ctx context.Context, store Store, pk Pike, batchID string, cfg Config, owner ledger.Owner, ttl time.Duration, intake *Intake, fn func(context.Context, *Engine) error) error {
+	if ttl <= 0 {
+		ttl = defaultLeaseTTL
+	}
+	if owner.PID == 0 {
+		owner = ledger.CurrentOwner("payouts")
+	}
+	lease, err := store.AcquireLease(ctx, batchID, owner, ttl)
+	if err != nil {
+		return fmt.Errorf("batch %s: %w", batchID, err)
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	e := NewEngine(store, pk, batchID, cfg)
+	if intake != nil {
+		intake.Subscribe(e)
+		defer intake.Unsubscribe(e)
+	}
+	e.Start(runCtx)
+	go func() {
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if err := lease.Heartbeat(context.WithoutCancel(runCtx)); err != nil {
+					e.paused.Store(true)
+					cancel(fmt.Errorf("runner lease of batch %s lost: %w", batchID, err))
+					return
+				}
+			}
+		}
+	}()
+	ferr := fn(runCtx, e)
+	e.Drain(cfg.StopGrace)
+	e.Stop()
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
+		return cause
+	}
+	if err := e.Err(); err != nil {
+		return err
+	}
+	return ferr
+}
+
+func countsOf(ctx context.Context, store Store, batchID string) (Counts, error) {
+	lines, err := store.Summary(ctx, batchID)
+	if err != nil {
+		return nil, err
+	}
+	c := Counts{}
+	for _, l := range lines {
+		c[l.State] += l.Count
+	}
+	return c, nil
+}

@@ -1,0 +1,248 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
+)
+
+// Intake receives verified webhooks: it stores each one durably and only
+// then lets the HTTP handler answer 200, and wakes the engines that may
+// act on it. Its Handle method is the callback for pike.NewWebhookHandler.
+type Intake struct {
+	store Store
+	mu    sync.Mutex
+	subs  map[*Engine]bool
+	now   func() time.Time
+}
+
+// NewIntake returns an Intake storing into store.
+func NewIntake(store Store) *Intake {
+	return &Intake{store: store, subs: map[*Engine]bool{}, now: time.Now}
+}
+
+// Subscribe makes e hear about every stored webhook until Unsubscribe.
+func (in *Intake) Subscribe(e *Engine) {
+	in.mu.Lock()
+	in.subs[e] = true
+	in.mu.Unlock()
+}
+
+// Unsubscribe stops notifications to e.
+func (in *Intake) Unsubscribe(e *Engine) {
+	in.mu.Lock()
+	delete(in.subs, e)
+	in.mu.Unlock()
+}
+
+// Handle stores a verified delivery. It returns nil only once the webhook
+// is durable, so Pike is told 200 only for what survives a crash; a
+// duplicate delivery is recognised by its body hash and stored once.
+func (in *Intake) Handle(ctx context.Context, d pike.Delivery) error {
+	w := ledger.Webhook{
+		BodySHA256: d.BodySHA256,
+		Body:       d.Body,
+		Verified:   true,
+		ReceivedAt: d.ReceivedAt,
+	}
+	if d.Webhook != nil {
+		w.Type = d.Webhook.Type
+		w.SessionID = d.Webhook.Session.ID
+		w.SessionStatus = d.Webhook.Session.Status
+		if p := d.Webhook.Session.Payout(); p != nil {
+			w.PayoutStatus = p.Status
+		}
+	}
+	if w.ReceivedAt.IsZero() {
+		w.ReceivedAt = in.now()
+	}
+	if _, _, err := in.store.RecordWebhook(context.WithoutCancel(ctx), w); err != nil {
+		return fmt.Errorf("store webhook: %w", err)
+	}
+	in.mu.Lock()
+	for e := range in.subs {
+		e.Notify()
+	}
+	in.mu.Unlock()
+	return nil
+}
+
+// Webhook application results recorded on each stored webhook.
+const (
+	resultApplied        = "applied"
+	resultUnknownSession = "unknown_session"
+	resultIgnoredType    = "ignored_type"
+	resultUnparsable     = "unparsable"
+	resultSuperseded     = "superseded_attempt"
+	resultAdopted        = "adopted"
+)
+
+// webhookLoop applies stored webhooks of this batch: when woken by the
+// intake, and every second for webhooks stored by another process (a
+// `payouts serve` receiving for a running batch).
+func (e *Engine) webhookLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var after int64
+	lastFull := e.cfg.Now()
+	for {
+		select {
+		case <-e.stopped:
+			return
+		case <-e.wake:
+		case <-t.C:
+		}
+		if e.cfg.Now().Sub(lastFull) > 30*time.Second {
+			after, lastFull = 0, e.cfg.Now() // pick up any whose application failed
+		}
+		for {
+			ws, err := e.store.PendingWebhooks(e.wctx(), e.batchID, after, 256)
+			if err != nil {
+				e.setFatal(fmt.Errorf("read pending webhooks: %w", err))
+				return
+			}
+			for _, w := range ws {
+				after = max(after, w.ID)
+				e.mu.Lock()
+				busy := e.inflight[w.ID]
+				e.inflight[w.ID] = true
+				e.mu.Unlock()
+				if busy {
+					continue
+				}
+				if !e.submit(e.callCtx, func() {
+					e.applyWebhook(w)
+					e.mu.Lock()
+					delete(e.inflight, w.ID)
+					e.mu.Unlock()
+				}) {
+					return
+				}
+			}
+			if len(ws) < 256 {
+				break
+			}
+		}
+	}
+}
+
+// applyWebhook applies one stored webhook to the row whose session it is
+// about, and marks it applied. Webhooks for sessions the ledger does not
+// know are kept and never acted on (unless they carry this batch's
+// metadata for an attempt whose session id was never learnt).
+func (e *Engine) applyWebhook(w ledger.Webhook) {
+	result, err := e.webhookResult(w)
+	if err != nil {
+		if errors.Is(err, errNotOurs) {
+			return // another batch's engine will take it
+		}
+		e.log.Warn("webhook not applied", "webhook", w.ID, "session", w.SessionID, "err", scrub(err))
+		return
+	}
+	if err := e.store.MarkWebhookApplied(e.wctx(), w.ID, result); err != nil {
+		e.setFatal(fmt.Errorf("mark webhook %d applied: %w", w.ID, err))
+	}
+}
+
+var errNotOurs = errors.New("webhook belongs to another batch")
+
+func (e *Engine) webhookResult(w ledger.Webhook) (string, error) {
+	wh, err := pike.ParseWebhook(w.Body)
+	if err != nil {
+		return resultUnparsable, nil
+	}
+	switch wh.Type {
+	case pike.WebhookReadyToConfirm, pike.WebhookPaymentFinished:
+	default:
+		e.log.Warn("webhook of a type the processor does not act on", "type", wh.Type, "session", wh.Session.ID)
+		return resultIgnoredType, nil
+	}
+	att, row, err := e.store.AttemptBySession(e.wctx(), wh.Session.ID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return e.adopt(wh)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find session %s: %w", wh.Session.ID, err)
+	}
+	if row.BatchID != e.batchID {
+		return "", errNotOurs
+	}
+	if att.N != row.Attempt {
+		return resultSuperseded, e.superseded(att, row, &wh.Session)
+	}
+	e.advance(row.ID, &wh.Session, fromWebhook)
+	return resultApplied, nil
+}
+
+// adopt ties a webhook about an unknown session to the attempt named in its
+// metadata, when that attempt's session id was never learnt (a lost
+// session/init/payout response). Anything else about an unknown session is
+// recorded and never acted on.
+func (e *Engine) adopt(wh *pike.Webhook) (string, error) {
+	p := wh.Session.Payout()
+	if p == nil {
+		return resultUnknownSession, nil
+	}
+	prefix, n, ref, ok := ParseRowKey(p.MetadataString())
+	if !ok {
+		return resultUnknownSession, nil
+	}
+	if prefix != shortBatch(e.batchID) {
+		return "", errNotOurs
+	}
+	row, err := e.store.RowByReference(e.wctx(), e.batchID, ref)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return resultUnknownSession, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find row %s: %w", ref, err)
+	}
+	unlock := e.locks.lock(row.ID)
+	row, err = e.store.Row(e.wctx(), row.ID)
+	if err != nil || row.Attempt != n || row.SessionID != "" ||
+		(row.State != ledger.StateUnknown && row.State != ledger.StateCreating) {
+		unlock()
+		return resultUnknownSession, err
+	}
+	_, err = e.apply(row, ledger.Change{To: row.State, Reason: "adopted", SessionID: wh.Session.ID,
+		Detail: "session id learnt from a " + wh.Type + " webhook carrying this attempt's metadata"})
+	unlock()
+	if err != nil {
+		return "", err
+	}
+	e.advance(row.ID, &wh.Session, fromWebhook)
+	return resultAdopted, nil
+}
+
+// superseded records what Pike says about an attempt the row has moved on
+// from. Such an attempt was finished definitively before a new one was
+// opened, so it can only report failure; a success there means the same
+// reference may be paid twice, and the row goes to a human at once.
+func (e *Engine) superseded(att ledger.Attempt, row ledger.Row, s *pike.Session) error {
+	p := s.Payout()
+	if p == nil || p.Status != pike.PayoutSucceeded {
+		return nil
+	}
+	ctx := e.wctx()
+	detail := fmt.Sprintf("attempt %d (session %s) reported succeeded after attempt %d was opened", att.N, s.ID, row.Attempt)
+	e.log.Error("superseded attempt succeeded: possible double payment", "row", row.Line, "reference", row.Reference, "detail", detail)
+	if err := e.store.SetAttemptOutcome(ctx, att.ID, ledger.StateSucceeded, ledger.Failure{}, "superseded_success", detail); err != nil {
+		return fmt.Errorf("record superseded outcome: %w", err)
+	}
+	unlock := e.locks.lock(row.ID)
+	defer unlock()
+	row, err := e.store.Row(ctx, row.ID)
+	if err != nil {
+		return err
+	}
+	if ledger.CanTransition(row.State, ledger.StateReview) && row.State != ledger.StateReview {
+		_, err = e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "superseded_success",
+			Failure: &ledger.Failure{Code: CodeSupersededSuccess, Description: detail}, Detail: detail})
+	}
+	return err
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
+)
+
+// env is everything a paying command is connected to.
+type env struct {
+	db            *ledger.DB
+	client        *pike.Client
+	verifier      *pike.Verifier
+	intake        *batch.Intake
+	fingerprinter *batch.Fingerprinter
+}
+
+func (e *env) close() {
+	if e != nil && e.db != nil {
+		e.db.Close()
+	}
+}
+
+// connect loads the keys, builds the Pike client and opens the ledger.
+// Problems with keys and the ledger are infrastructure errors (exit 3).
+func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, log *slog.Logger) (*env, error) {
+	signer, err := pf.signer()
+	if err != nil {
+		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("partner private key: %w", err)}
+	}
+	client, err := pf.client(signer, log)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return nil, err
+		}
+		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("pike client: %w", err)}
+	}
+	verifier, err := pf.verifier()
+	if err != nil {
+		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("pike public key: %w", err)}
+	}
+	key, err := batch.FingerprintKeyFromSigner(signer)
+	if err != nil {
+		return nil, &ExitError{Code: ExitInfra, Err: err}
+	}
+	fp, err := batch.NewFingerprinter(key)
+	if err != nil {
+		return nil, &ExitError{Code: ExitInfra, Err: err}
+	}
+	db, err := lf.open(ctx)
+	if err != nil {
+		return nil, &ExitError{Code: ExitInfra, Err: err}
+	}
+	return &env{db: db, client: client, verifier: verifier, intake: batch.NewIntake(db), fingerprinter: fp}, nil
+}
+
+// interruptible returns ctx, and once ctx is cancelled by the first
+// SIGINT/SIGTERM, restores the default signal behaviour so that a second
+// one exits at once (the ledger is consistent at every instant).
+func (a *App) interruptible(ctx context.Context) context.Context {
+	go func() {
+		<-ctx.Done()
+		if a.Interrupted != nil {
+			a.Interrupted()
+			fmt.Fprintln(a.Stderr, "\ninterrupted: no new rows are started or confirmed; calls in flight may finish (press Ctrl-C again to exit at once).")
+		}
+	}()
+	return ctx
+}
+
+// progressView reports progress: a bar on a terminal, log lines otherwise.
+type progressView struct {
+	bar   *progressbar.ProgressBar
+	log   *slog.Logger
+	total int
+	last  time.Time
+}
+
+func (a *App) progress(log *slog.Logger, total int) *progressView {
+	p := &progressView{log: log, total: total}
+	if isTerminal(a.Stderr) {
+		p.bar = progressbar.NewOptions(total,
+			progressbar.OptionSetWriter(a.Stderr),
+			progressbar.OptionSetDescription("paying"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	return p
+}
+
+// update is called about every second with the counts per state.
+func (p *progressView) update(c batch.Counts) {
+	settled := c.Total() - c.Open()
+	if p.bar != nil {
+		p.bar.Describe(countsLine(c))
+		_ = p.bar.Set(settled)
+		return
+	}
+	if time.Since(p.last) >= 5*time.Second {
+		p.last = time.Now()
+		args := []any{"settled", settled, "total", p.total}
+		for _, s := range ledger.States() {
+			if n := c[s]; n > 0 {
+				args = append(args, string(s), n)
+			}
+		}
+		p.log.Info("progress", args...)
+	}
+}
+
+func (p *progressView) done() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+// countsLine renders counts as "succeeded 12 · failed 1 · awaiting_confirm 3".
+func countsLine(c batch.Counts) string {
+	var parts []string
+	for _, s := range ledger.States() {
+		if n := c[s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", s, n))
+		}
+	}
+	return strings.Join(parts, " · ")
+}
+
+// finish prints the outcome of a run (or rerun/approve/reject), writes the
+// report if asked, and returns the exit status: 0 when every row succeeded,
+// 1 when some failed, were cancelled, or are still pending.
+func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, reportPath, reportFmt, verb string) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := printBatchSummary(ctx, a.Stdout, db, res.Batch.ID); err != nil {
+		return &ExitError{Code: ExitInfra, Err: err}
+	}
+	if reportPath != "" {
+		if err := writeReportFile(ctx, db, res.Batch.ID, reportPath, reportFmt, false); err != nil {
+			return &ExitError{Code: ExitInfra, Err: err}
+		}
+		fmt.Fprintf(a.Stdout, "report written to %s\n", reportPath)
+	}
+	switch {
+	case res.Interrupted:
+		fmt.Fprintf(a.Stdout, "\nInterrupted. The ledger holds every row's state; to resume, run the same command again (batch %s).\n", res.Batch.ID)
+	case res.Held > 0:
+		fmt.Fprintf(a.Stdout, "\n%d rows wait for approval: `payouts approve --batch %s` (or `payouts reject --batch %s`) within 240 minutes.\n", res.Held, res.Batch.ID, res.Batch.ID)
+	case res.Counts.Open() > 0:
+		fmt.Fprintf(a.Stdout, "\n%d rows are still in flight. Run the same command again, or `payouts serve`, to finish them; `payouts status --batch %s` shows them.\n", res.Counts.Open(), res.Batch.ID)
+	}
+	if res.OK() {
+		return nil
+	}
+	return &ExitError{Code: ExitPartial}
+}
+
+// printBatchSummary prints counts and sums per state and currency and the
+// rows needing attention.
+func printBatchSummary(ctx context.Context, w interface{ Write([]byte) (int, error) }, db *ledger.DB, batchID string) error {
+	b, err := db.Batch(ctx, batchID)
+	if err != nil {
+		return fmt.Errorf("batch %s: %w", batchID, err)
+	}
+	lines, err := db.Summary(ctx, batchID)
+	if err != nil {
+		return fmt.Errorf("summary of batch %s: %w", batchID, err)
+	}
+	fmt.Fprintf(w, "Batch %s  (%s, %d rows)\n", b.ID, b.ManifestName, b.RowCount)
+	sort.Slice(lines, func(i, j int) bool {
+		if lines[i].State != lines[j].State {
+			return stateOrder(lines[i].State) < stateOrder(lines[j].State)
+		}
+		return lines[i].Currency < lines[j].Currency
+	})
+	fmt.Fprintf(w, "  %-17s %-4s %7s %20s\n", "state", "cur", "rows", "amount")
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %-17s %-4s %7d %20s\n", l.State, l.Currency, l.Count, batch.FormatAmount(l.Amount, l.Currency))
+	}
+	var attention []ledger.Row
+	for row, err := range db.Rows(ctx, batchID, ledger.StateFailed, ledger.StateCancelled, ledger.StateMismatch, ledger.StateReview, ledger.StateUnknown) {
+		if err != nil {
+			return fmt.Errorf("list rows: %w", err)
+		}
+		attention = append(attention, row)
+		if len(attention) > 20 {
+			break
+		}
+	}
+	if len(attention) > 0 {
+		fmt.Fprintln(w, "Rows needing attention:")
+		for i, r := range attention {
+			if i == 20 {
+				fmt.Fprintln(w, "  … more: `payouts report --batch "+batchID+"` lists them all")
+				break
+			}
+			fmt.Fprintf(w, "  line %-5d %-24s %-10s %s %s  %s %s\n", r.Line, r.Reference, r.State,
+				batch.FormatAmount(r.Amount, r.Currency), r.Currency, r.FailureCode, truncate(r.FailureDescription, 80))
+		}
+	}
+	return nil
+}
+
+func stateOrder(s ledger.State) int {
+	for i, x := range ledger.States() {
+		if x == s {
+			return i
+		}
+	}
+	return len(ledger.States())
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// dryRun prints what a run would pay without sending or writing anything.
+func (a *App) dryRun(ctx context.Context, path string, mopts batch.ManifestOptions, sum batch.ManifestSummary, batchID, ledgerPath string, cfg batch.Config) error {
+	var db *ledger.DB
+	if _, err := os.Stat(ledgerPath); err == nil {
+		d, err := ledger.Open(ctx, ledgerPath)
+		if err != nil {
+			return &ExitError{Code: ExitInfra, Err: err}
+		}
+		defer d.Close()
+		db = d
+	}
+	pay := map[string]int64{}
+	payRows, shown := 0, 0
+	var skipped, done []string
+	_, err := batch.ReadManifestFile(path, mopts, func(r batch.ManifestRow) error {
+		if db != nil {
+			if row, err := db.RowByReference(ctx, batchID, r.Reference); err == nil && row.State != ledger.StatePlanned {
+				done = append(done, fmt.Sprintf("line %d %s: already %s in batch %s", r.Line, r.Reference, row.State, batchID))
+				return nil
+			}
+			if !cfg.AllowRepeatReference {
+				if other, ok, err := db.SucceededElsewhere(ctx, r.Reference, batchID); err == nil && ok {
+					skipped = append(skipped, fmt.Sprintf("line %d %s: already paid in batch %s", r.Line, r.Reference, other.BatchID))
+					return nil
+				}
+			}
+		}
+		pay[r.Currency] += r.Amount
+		payRows++
+		if shown < 50 {
+			shown++
+			fmt.Fprintf(a.Stdout, "  would pay  line %-5d %-24s %14s %s  card %s  %s\n", r.Line, r.Reference, batch.FormatAmount(r.Amount, r.Currency), r.Currency, r.Card.Mask(), r.RecipientName)
+		}
+		return nil
+	})
+	if err != nil {
+		return a.manifestRefusal(path, err)
+	}
+	if payRows > shown {
+		fmt.Fprintf(a.Stdout, "  … and %d more rows\n", payRows-shown)
+	}
+	for _, s := range append(done, skipped...) {
+		fmt.Fprintln(a.Stdout, "  skip       "+s)
+	}
+	fmt.Fprintf(a.Stdout, "Dry run of batch %s (%s flow, confirm %s): would pay %d rows", batchID, cfg.Flow, cfg.Confirm, payRows)
+	curs := make([]string, 0, len(pay))
+	for c := range pay {
+		curs = append(curs, c)
+	}
+	sort.Strings(curs)
+	for _, c := range curs {
+		fmt.Fprintf(a.Stdout, "; %s %s", batch.FormatAmount(pay[c], c), c)
+	}
+	fmt.Fprintf(a.Stdout, "; skip %d. Nothing was sent and nothing was written.\n", len(skipped)+len(done))
+	return nil
+}
+
+// countsByState counts a batch's rows per state.
+func countsByState(ctx context.Context, db *ledger.DB, batchID string) (batch.Counts, error) {
+	lines, err := db.Summary(ctx, batchID)
+	if err != nil {
+		return nil, err
+	}
+	c := batch.Counts{}
+	for _, l := range lines {
+		c[l.State] += l.Count
+	}
+	return c, nil
+}
