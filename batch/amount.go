@@ -24,8 +24,9 @@ const AmountMaxMinor int64 = 1_000_000_000_000_000
 // Refused, with an error wrapping ErrAmount (or ErrCurrency for the
 // currency): both '.' and ',' in one value (is "1,500.50" American or a
 // typo?), a separator used twice, more decimals than the currency has (JPY
-// none, RUB 2, KWD 3), a lone separator followed by exactly three digits in
-// a 3-decimal currency ("1,500" KWD: 1.5 or 1500?), misplaced group
+// none, RUB 2, KWD 3), a lone ',' followed by exactly three digits in a
+// 3-decimal currency ("1,500" KWD: 1.5 or 1500? "1.500" is 1.5, the way
+// such amounts are written and what FormatAmount prints), misplaced group
 // separators, signs, zero, more than AmountMaxMinor, exponents (a
 // spreadsheet's 1.5E+03, which also wraps ErrSpreadsheetDamage), currency
 // symbols and anything else.
@@ -127,13 +128,9 @@ func amountParse(s string, digits int, code string) (int64, error) {
 		}
 		return 0, manifestProblem(fmt.Sprintf("amount has %d decimals, %s has %d", len(frac), code, digits), hint, ErrAmount)
 	}
-	if digits == 3 && len(frac) == 3 && group == 0 && len(ip) <= 3 && ip[0] != '0' {
-		dec := ip
-		if f := strings.TrimRight(frac, "0"); f != "" {
-			dec += "." + f
-		}
-		return 0, manifestProblem("amount is ambiguous: '"+t[mark:mark+1]+"' may separate thousands or decimals",
-			"write "+ip+frac+" for thousands, or "+dec+" for decimals", ErrAmount)
+	if digits == 3 && commas == 1 && len(frac) == 3 && group == 0 && len(ip) <= 3 && ip[0] != '0' {
+		return 0, manifestProblem("amount is ambiguous: ',' may separate thousands or decimals",
+			"write "+ip+frac+" for thousands, or "+ip+"."+frac+" for decimals", ErrAmount)
 	}
 
 	// Exact conversion: integer digits, then the fraction padded to digits.

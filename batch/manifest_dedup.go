@@ -86,12 +86,15 @@ type manifestDupPayout struct {
 	row       ManifestRow
 }
 
-func newManifestDupPayout(row ManifestRow, firstLine int) *manifestDupPayout {
+func newManifestDupPayout(row ManifestRow, firstLine int, allowed bool) *manifestDupPayout {
 	d := &manifestDupPayout{firstLine: firstLine, row: row}
 	d.reason = &manifestReason{kinds: []error{ErrDuplicatePayout}}
 	d.name("")
-	d.re = &RowError{Line: row.Line, Column: "card_number", Value: row.Card.Mask(), Err: d.reason,
-		Hint: "if both payouts are meant, allow duplicates (--allow-duplicates); otherwise delete one row"}
+	hint := "if both payouts are meant, allow duplicates (--allow-duplicates); otherwise delete one row"
+	if allowed {
+		hint = "allowed by --allow-duplicates: make sure both payouts are meant"
+	}
+	d.re = &RowError{Line: row.Line, Column: "card_number", Value: row.Card.Mask(), Err: d.reason, Hint: hint}
 	return d
 }
 

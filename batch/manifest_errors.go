@@ -224,9 +224,14 @@ func manifestRedact(column, value string) string {
 		}
 		value = b.String()
 	}
-	if utf8.RuneCountInString(value) > manifestValueMax {
-		r := []rune(value)
-		value = string(r[:manifestValueMax-1]) + "…"
+	return manifestTruncate(value)
+}
+
+// manifestTruncate cuts s to manifestValueMax characters.
+func manifestTruncate(s string) string {
+	if utf8.RuneCountInString(s) > manifestValueMax {
+		r := []rune(s)
+		s = string(r[:manifestValueMax-1]) + "…"
 	}
-	return value
+	return s
 }

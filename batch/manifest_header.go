@@ -93,8 +93,12 @@ func (m *manifestReader) checkHeader(um *gocsv.Unmarshaller, line int) bool {
 		if len(names) == 1 && strings.Contains(raw[0], "\t") {
 			hint = "the file is tab-separated; save it as CSV with ',' or ';' — " + hint
 		}
-		m.errs, m.total, ok = nil, 0, false // the checks above are noise on a line that is not a header
-		problem(strings.Join(names, string(m.sum.Delimiter)), manifestProblem("first line is not the manifest header", hint, ErrHeader))
+		m.errs, m.total = nil, 0 // the checks above are noise on a line that is not a header
+		re := manifestRowError(line, "", "", manifestProblem("first line is not the manifest header", hint, ErrHeader))
+		// Each name is redacted already; redacting the joined line again
+		// would mask digits across columns.
+		re.Value = manifestTruncate(strings.Join(m.sum.Columns, string(m.sum.Delimiter)))
+		m.addError(re)
 		return false
 	}
 	if !m.opts.AllowExtraColumns {

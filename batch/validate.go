@@ -114,7 +114,7 @@ func (m *manifestReader) checkRow(rec *manifestRecord, line int) (ManifestRow, b
 	}
 	if amountOK && curOK && cardOK && !dupRef {
 		if first, dup := m.seen.payout(row.Card, row.Amount, row.Currency, line); dup {
-			d := newManifestDupPayout(row, first)
+			d := newManifestDupPayout(row, first, m.opts.AllowDuplicates)
 			if m.opts.AllowDuplicates {
 				m.addWarning(d.re)
 			} else {
