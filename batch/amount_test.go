@@ -19,7 +19,7 @@ func TestParseAmount(t *testing.T) {
 		{"1500.50", "RUB", 150050},
 		{"1500,50", "RUB", 150050},
 		{"1 500,50", "RUB", 150050},
-		{"1\u00a0500,50", "RUB", 150050},        // no-break space
+		{"1\u00a0500,50", "RUB", 150050},            // no-break space
 		{"1\u202f500\u202f000,5", "RUB", 150000050}, // narrow no-break space
 		{"1'500.50", "CHF", 150050},
 		{"1’500.50", "CHF", 150050},
