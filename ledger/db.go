@@ -1,0 +1,293 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+//go:embed schema/*.sql
+var schemaFS embed.FS
+
+// DB is an open ledger. Its methods are safe for concurrent use.
+type DB struct {
+	// Now is the clock; tests replace it. It must be set before the DB is
+	// used from other goroutines.
+	Now func() time.Time
+
+	path string
+	wdb  *sql.DB // one connection: the group-commit writer and own-transaction writes
+	rdb  *sql.DB // readers; WAL lets them run beside the writer
+	w    *writer
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	busyTimeout time.Duration
+	syncNormal  bool
+	maxGroup    int
+	readConns   int
+}
+
+// WithBusyTimeout sets how long a connection waits for a lock held by
+// another process (default 10s).
+func WithBusyTimeout(d time.Duration) Option {
+	return func(o *options) { o.busyTimeout = d }
+}
+
+// WithSyncNormal relaxes synchronous=FULL to NORMAL: a power loss may then
+// lose the last commits. For benchmarks only; never for real money.
+func WithSyncNormal() Option {
+	return func(o *options) { o.syncNormal = true }
+}
+
+// WithMaxGroup caps how many queued writes the group-commit writer puts in
+// one transaction (default 1024). 1 turns group commit off: one transaction
+// and one fsync per write.
+func WithMaxGroup(n int) Option {
+	return func(o *options) { o.maxGroup = max(n, 1) }
+}
+
+// WithReadConns sets the size of the read connection pool (default 4).
+func WithReadConns(n int) Option {
+	return func(o *options) { o.readConns = max(n, 1) }
+}
+
+// Open opens the ledger at path, creating it (mode 0600) if needed, and
+// brings its schema up to date. It fails with an error wrapping
+// ErrSchemaTooNew if the file was written by a newer payouts.
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	o := options{busyTimeout: 10 * time.Second, maxGroup: 1024, readConns: 4}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if path == "" || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open ledger: %q is not a file path", path)
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	db := &DB{Now: time.Now, path: path}
+
+	sync := "FULL"
+	if o.syncNormal {
+		sync = "NORMAL"
+	}
+	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1&_stmt_cache_size=64", o.busyTimeout.Milliseconds())
+	var err error
+	db.wdb, err = sql.Open("sqlite3", dsn(path, common+"&_journal_mode=WAL&_synchronous="+sync+"&_txlock=immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	db.wdb.SetMaxOpenConns(1)
+	db.wdb.SetMaxIdleConns(1)
+	db.wdb.SetConnMaxLifetime(0)
+	db.wdb.SetConnMaxIdleTime(0)
+	if err := db.migrate(ctx); err != nil {
+		db.wdb.Close()
+		return nil, err
+	}
+	db.rdb, err = sql.Open("sqlite3", dsn(path, common+"&_query_only=1"))
+	if err != nil {
+		db.wdb.Close()
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	db.rdb.SetMaxOpenConns(o.readConns)
+	db.rdb.SetMaxIdleConns(o.readConns)
+	fixModes(path)
+	db.w = newWriter(db.wdb, o.maxGroup)
+	return db, nil
+}
+
+// Close flushes every queued write, stops the writer and closes the file.
+// Writes submitted after Close fail with ErrClosed.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.w.close()
+		db.closeErr = errors.Join(db.rdb.Close(), db.wdb.Close())
+	})
+	return db.closeErr
+}
+
+// Path returns the file the ledger was opened from.
+func (db *DB) Path() string { return db.path }
+
+// SchemaVersion returns the newest schema version this binary knows.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// dsn builds a go-sqlite3 URI for a file path: '?', '#' and '%' in the path
+// are escaped so they stay part of the name.
+func dsn(p, params string) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+	return "file:" + esc + "?" + params
+}
+
+// createPrivate creates the ledger file with mode 0600 so SQLite never
+// creates it with the umask default; SQLite gives -wal and -shm the same mode.
+func createPrivate(p string) error {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// fixModes takes group and other permissions away from the ledger and its
+// -wal and -shm files, in case they were made by something else. Best
+// effort: a file we do not own keeps its mode.
+func fixModes(p string) {
+	for _, name := range []string{p, p + "-wal", p + "-shm"} {
+		if fi, err := os.Stat(name); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			_ = os.Chmod(name, fi.Mode().Perm()&0o700)
+		}
+	}
+}
+
+// migration is one embedded schema file, schema/NNNN_name.sql.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(schemaFS, "schema/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, n := range names {
+		base := path.Base(n)
+		num, _, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: bad version", base)
+		}
+		b, err := schemaFS.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies the embedded migrations the file lacks, each in its own
+// transaction, and refuses a file newer than this binary.
+func (db *DB) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	latest := ms[len(ms)-1].version
+	for _, m := range ms {
+		if err := db.migrateOne(ctx, m, latest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// migrateOne applies m in one transaction unless the file already has it.
+func (db *DB) migrateOne(ctx context.Context, m migration, latest int) error {
+	tx, err := db.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var cur int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if cur > latest {
+		return fmt.Errorf("ledger %s has schema version %d, this payouts knows up to %d: %w — upgrade payouts to open it",
+			db.path, cur, latest, ErrSchemaTooNew)
+	}
+	if cur >= m.version {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("migrate %s: %w", m.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.version, m.name, fmtTime(db.now())); err != nil {
+		return fmt.Errorf("migrate %s: %w", m.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate %s: %w", m.name, err)
+	}
+	return nil
+}
+
+// now returns the clock's time in UTC.
+func (db *DB) now() time.Time {
+	if db.Now == nil {
+		return time.Now().UTC()
+	}
+	return db.Now().UTC()
+}
+
+// timeLayout is fixed width so stored times sort as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// nullTime stores the zero time as NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return fmtTime(t)
+}
+
+func parseTime(s sql.NullString) time.Time {
+	if !s.Valid || s.String == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s.String)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// nullString stores "" as NULL (for columns with partial unique indexes).
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// placeholders returns "?, ?, ?" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}

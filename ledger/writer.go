@@ -1,0 +1,240 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// job is one write submitted to the group-commit writer. run executes inside
+// its own savepoint of the group's transaction.
+type job struct {
+	run   func(ctx context.Context, tx *sql.Tx) error
+	state atomic.Int32 // jobQueued → jobTaken by the writer, or → jobWithdrawn by the caller
+	err   error
+	done  chan struct{}
+}
+
+const (
+	jobQueued int32 = iota
+	jobTaken
+	jobWithdrawn
+)
+
+func newJob(run func(ctx context.Context, tx *sql.Tx) error) *job {
+	return &job{run: run, done: make(chan struct{})}
+}
+
+// writer is the single goroutine that commits every queued job in one
+// transaction: one fsync for many callers.
+type writer struct {
+	db       *sql.DB
+	maxGroup int
+
+	mu     sync.Mutex
+	queue  []*job
+	closed bool
+
+	wake    chan struct{} // capacity 1: "the queue is not empty"
+	quit    chan struct{}
+	stopped chan struct{}
+}
+
+func newWriter(db *sql.DB, maxGroup int) *writer {
+	w := &writer{
+		db:       db,
+		maxGroup: maxGroup,
+		wake:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	go w.loop()
+	return w
+}
+
+// do submits jobs (in order, so they land in the same group when they fit)
+// and waits until each is durable or has failed. It returns the first error
+// in job order; each job's own error stays in job.err.
+func (w *writer) do(ctx context.Context, jobs ...*job) error {
+	if err := w.submit(ctx, jobs...); err != nil {
+		for _, j := range jobs {
+			j.err = err
+		}
+		return err
+	}
+	var first error
+	for _, j := range jobs {
+		if err := w.wait(ctx, j); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (w *writer) submit(ctx context.Context, jobs ...*job) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.queue = append(w.queue, jobs...)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// wait returns when j is durable or failed. If ctx ends before the writer
+// took j, j is withdrawn and never runs; once taken, j is waited for
+// whatever ctx says, so the caller always learns the truth.
+func (w *writer) wait(ctx context.Context, j *job) error {
+	select {
+	case <-j.done:
+		return j.err
+	case <-ctx.Done():
+		if j.state.CompareAndSwap(jobQueued, jobWithdrawn) {
+			j.err = fmt.Errorf("not written: %w", ctx.Err())
+			return j.err
+		}
+		<-j.done
+		return j.err
+	}
+}
+
+// close stops accepting jobs, commits everything still queued and stops.
+func (w *writer) close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.stopped
+		return
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.quit)
+	<-w.stopped
+}
+
+func (w *writer) loop() {
+	defer close(w.stopped)
+	for {
+		select {
+		case <-w.wake:
+		case <-w.quit:
+			w.drain()
+			return
+		}
+		w.drain()
+	}
+}
+
+// drain commits groups until the queue is empty.
+func (w *writer) drain() {
+	for {
+		w.mu.Lock()
+		n := min(len(w.queue), w.maxGroup)
+		group := make([]*job, n)
+		copy(group, w.queue[:n])
+		rest := copy(w.queue, w.queue[n:])
+		clear(w.queue[rest:])
+		w.queue = w.queue[:rest]
+		w.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		w.commit(group)
+	}
+}
+
+// commit runs the group's jobs, each in its own savepoint of one
+// transaction, commits once and answers every caller. A failing job rolls
+// back only its savepoint. If the transaction itself fails, every job in
+// it fails: nothing of the group was written.
+func (w *writer) commit(group []*job) {
+	taken := group[:0]
+	for _, j := range group {
+		if j.state.CompareAndSwap(jobQueued, jobTaken) {
+			taken = append(taken, j)
+		}
+	}
+	if len(taken) == 0 {
+		return
+	}
+	defer func() {
+		for _, j := range taken {
+			close(j.done)
+		}
+	}()
+	// Jobs never see a caller's context: interrupting a statement can roll
+	// back the whole transaction, everyone's writes with it.
+	ctx := context.Background()
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		for _, j := range taken {
+			j.err = fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	var ok []*job
+	var abort error
+	for _, j := range taken {
+		if abort != nil {
+			j.err = abort
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			abort = fmt.Errorf("savepoint: %w", err)
+			j.err = abort
+			continue
+		}
+		if err := runJob(ctx, tx, j); err != nil {
+			j.err = err
+			// ROLLBACK TO fails only if SQLite already rolled back the
+			// whole transaction (I/O error, disk full): stop here, or the
+			// next statements would run outside any transaction.
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
+				abort = fmt.Errorf("group aborted after %w: %w", err, rerr)
+				continue
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE job"); err != nil {
+			abort = fmt.Errorf("release savepoint: %w", err)
+			if j.err == nil {
+				j.err = abort
+			}
+			continue
+		}
+		if j.err == nil {
+			ok = append(ok, j)
+		}
+	}
+	if abort != nil {
+		_ = tx.Rollback()
+		for _, j := range ok {
+			j.err = fmt.Errorf("not written: %w", abort)
+		}
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		for _, j := range ok {
+			j.err = fmt.Errorf("not written: commit: %w", err)
+		}
+	}
+}
+
+// runJob runs j, turning a panic into an error so the writer survives.
+func runJob(ctx context.Context, tx *sql.Tx, j *job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("ledger write panicked: %v", r)
+		}
+	}()
+	return j.run(ctx, tx)
+}
