@@ -33,7 +33,7 @@ var states = []State{
 // succeeded, which never moves) need Change.Rerun.
 var transitions = map[State][]State{
 	StatePlanned:         {StateCreating, StateSkipped},
-	StateCreating:        {StateCreated, StateUnknown, StateFailed, StatePlanned},
+	StateCreating:        {StateCreated, StateStarting, StateUnknown, StateFailed, StatePlanned}, // starting: session/init/payout answered
 	StateCreated:         {StateStarting, StateCancelling, StateUnknown, StateCancelled, StateFailed},
 	StateStarting:        {StateAwaitingConfirm, StateConfirmed, StateSucceeded, StateFailed, StateCancelled, StateUnknown, StateReview},
 	StateAwaitingConfirm: {StateConfirming, StateCancelling, StateSucceeded, StateFailed, StateCancelled, StateUnknown, StateReview},

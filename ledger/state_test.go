@@ -13,7 +13,7 @@ import (
 // here so that a mistake in the package's own table fails these tests.
 var legal = map[ledger.State][]ledger.State{
 	"planned":          {"creating", "skipped"},
-	"creating":         {"created", "unknown", "failed", "planned"},
+	"creating":         {"created", "starting", "unknown", "failed", "planned"},
 	"created":          {"starting", "cancelling", "unknown", "cancelled", "failed"},
 	"starting":         {"awaiting_confirm", "confirmed", "succeeded", "failed", "cancelled", "unknown", "review"},
 	"awaiting_confirm": {"confirming", "cancelling", "succeeded", "failed", "cancelled", "unknown", "review"},
