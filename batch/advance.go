@@ -353,7 +353,11 @@ func (e *Engine) absorb(row ledger.Row, s *pike.Session, src source) (ledger.Row
 	if s.ID != "" && row.SessionID != "" && s.ID != row.SessionID {
 		return row, fmt.Errorf("row %d: snapshot of session %s applied to session %s", row.Line, s.ID, row.SessionID)
 	}
-	v := interpret(row, s, src)
+	eff, err := e.intentOf(row)
+	if err != nil {
+		return row, err
+	}
+	v := interpret(row, eff, s, src)
 	payoutID := ""
 	if p := s.Payout(); p != nil && p.ID != "" && p.ID != row.PayoutID {
 		payoutID = p.ID
@@ -378,9 +382,32 @@ func (e *Engine) absorb(row ledger.Row, s *pike.Session, src source) (ledger.Row
 	return row, nil
 }
 
+// intentOf returns the row's state, or for an unknown row the state it
+// left for unknown (read from the audit log): the call whose outcome was lost.
+func (e *Engine) intentOf(row ledger.Row) (ledger.State, error) {
+	if row.State != ledger.StateUnknown {
+		return row.State, nil
+	}
+	events, err := e.store.Events(e.wctx(), e.batchID, row.ID)
+	if err != nil {
+		return "", fmt.Errorf("events of row %d: %w", row.Line, err)
+	}
+	for i := len(events) - 1; i >= 0; i-- {
+		ev := events[i]
+		if ev.To == ledger.StateUnknown && ev.From != "" && ev.From != ledger.StateUnknown {
+			return ev.From, nil
+		}
+	}
+	return ledger.StateUnknown, nil
+}
+
 // decide runs the confirm check on a payout waiting for confirmation and
 // confirms, holds or cancels it.
 func (e *Engine) decide(row ledger.Row, s *pike.Session, src source) (ledger.Row, error) {
+	if cancelIntended(row) {
+		// Decided once (mismatch, reject): never confirmed afterwards.
+		return e.cancel(row, ledger.Failure{Code: row.FailureCode, Description: row.FailureDescription})
+	}
 	diffs, incomplete := checkSession(e.batchID, row, s)
 	if len(diffs) > 0 && incomplete && src != fromStatus && !e.paused.Load() {
 		// A webhook may leave fields out; ask for the full session before

@@ -3,8 +3,8 @@ package batch_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -132,7 +132,8 @@ type row struct {
 func (h *harness) manifest(name string, rows ...row) string {
 	h.t.Helper()
 	var b strings.Builder
-	b.WriteString("reference,amount,currency,card_number,recipient_name\n")
+	cw := csv.NewWriter(&b)
+	cw.Write([]string{"reference", "amount", "currency", "card_number", "recipient_name"})
 	for _, r := range rows {
 		if r.currency == "" {
 			r.currency = "RUB"
@@ -140,13 +141,14 @@ func (h *harness) manifest(name string, rows ...row) string {
 		if r.name == "" {
 			r.name = "Иванов Иван"
 		}
-		fmt.Fprintf(&b, "%s,%s,%s,%s,%s\n", r.ref, r.amount, r.currency, r.card, r.name)
+		cw.Write([]string{r.ref, r.amount, r.currency, r.card, r.name})
 		minor, err := batch.ParseAmount(r.amount, r.currency)
 		if err != nil {
 			h.t.Fatalf("bad test amount %q: %v", r.amount, err)
 		}
 		h.cards[r.ref], h.amounts[r.ref] = r.card, minor
 	}
+	cw.Flush()
 	path := filepath.Join(h.dir, name)
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		h.t.Fatal(err)
@@ -165,12 +167,14 @@ func (h *harness) config() batch.Config {
 // run validates and runs a manifest like `payouts run`.
 func (h *harness) run(ctx context.Context, path string, cfg batch.Config) (batch.Result, error) {
 	h.t.Helper()
-	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	// Test manifests pay the same test card the same amount many times.
+	mopts := batch.ManifestOptions{AllowDuplicates: true}
+	sum, err := batch.ReadManifestFile(path, mopts, nil)
 	if err != nil {
 		h.t.Fatalf("manifest invalid: %v", err)
 	}
 	return batch.Run(ctx, h.db, h.client, batch.RunOptions{
-		Manifest: path, Summary: sum, Config: cfg, Wait: 20 * time.Second, Intake: h.intake,
+		Manifest: path, ManifestOptions: mopts, Summary: sum, Config: cfg, Wait: 20 * time.Second, Intake: h.intake,
 	})
 }
 

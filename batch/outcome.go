@@ -40,14 +40,6 @@ type verdict struct {
 	reason       string
 }
 
-// intent returns the state whose call an unknown row was waiting on, so a
-// snapshot can be read in the light of the call that was in flight.
-func intent(row ledger.Row) ledger.State {
-	if row.State == ledger.StateUnknown && row.UnknownFrom != "" {
-		return row.UnknownFrom
-	}
-	return row.State
-}
 
 // cancelIntended reports whether the runner decided to cancel this row's
 // live attempt (mismatch or operator reject). Such a row is never confirmed,
@@ -66,13 +58,15 @@ func cancelledState(row ledger.Row) ledger.State {
 }
 
 // interpret maps a session snapshot onto the row's state machine
-// (pike-api.md §5). It never moves a final row and never moves a row
-// backwards on the word of a webhook.
-func interpret(row ledger.Row, s *pike.Session, src source) verdict {
+// (pike-api.md §5). eff is the row's state, or for an unknown row the state
+// whose call was in flight when the outcome was lost: a payout in_progress
+// means "not yet pending" after a start, "confirmed" after a confirm. It
+// never moves a final row and never moves a row backwards on the word of a
+// webhook.
+func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) verdict {
 	if row.State.Final() {
 		return verdict{}
 	}
-	eff := intent(row)
 	p := s.Payout()
 	pikeErr := s.Error
 	if p != nil && p.Error != nil {
@@ -120,6 +114,9 @@ func interpret(row ledger.Row, s *pike.Session, src source) verdict {
 		return verdict{to: ledger.StateReview, failure: &ledger.Failure{Code: "accepted_without_payout", Description: "session accepted but its payout is not succeeded"}, reason: "inconsistent_session"}
 
 	case p != nil && (p.Status == pike.PayoutPending || s.NextAction == pike.NextActionConfirm):
+		if cancelIntended(row) && eff != ledger.StateConfirmed {
+			return verdict{to: ledger.StateCancelling, resendCancel: src == fromStatus, reason: "cancel_not_applied"}
+		}
 		switch eff {
 		case ledger.StateConfirmed:
 			return verdict{} // a stale ready_to_confirm after our confirm was applied
@@ -135,9 +132,6 @@ func interpret(row ledger.Row, s *pike.Session, src source) verdict {
 				return verdict{} // a stale webhook or a lost confirm: only status can tell
 			}
 			return verdict{to: ledger.StateAwaitingConfirm, ready: true, reason: "confirm_not_applied"}
-		}
-		if cancelIntended(row) {
-			return verdict{to: ledger.StateCancelling, resendCancel: src == fromStatus, reason: "cancel_not_applied"}
 		}
 		return verdict{to: ledger.StateAwaitingConfirm, ready: true, reason: "ready_to_confirm"}
 

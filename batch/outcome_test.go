@@ -41,9 +41,12 @@ func withError(code string) func(*pike.Session) {
 }
 
 func TestInterpret(t *testing.T) {
+	// unknownFrom is an unknown row whose lost call was made from state
+	// from; the test passes from as the row's intent (the engine reads it
+	// from the audit log).
 	unknownFrom := func(from ledger.State) ledger.Row {
 		r := testRow(ledger.StateUnknown)
-		r.UnknownFrom = from
+		r.Description = string(from)
 		return r
 	}
 	cancelling := func(code string) ledger.Row {
@@ -72,7 +75,7 @@ func TestInterpret(t *testing.T) {
 		{"lost start: status created", unknownFrom(ledger.StateStarting), session(pike.SessionCreated, ""), fromStatus, ledger.StateCreated, false, false, ""},
 		{"lost start: status in progress", unknownFrom(ledger.StateStarting), session(pike.SessionInProgress, pike.PayoutInProgress), fromStatus, ledger.StateAwaitingConfirm, false, false, ""},
 		{"lost cancel: still pending", unknownFrom(ledger.StateCancelling), session(pike.SessionInProgress, pike.PayoutPending), fromStatus, ledger.StateCancelling, false, true, ""},
-		{"cancel intent survives unknown: never confirmed", func() ledger.Row { r := unknownFrom(ledger.StateAwaitingConfirm); r.FailureCode = CodeRejected; return r }(), session(pike.SessionInProgress, pike.PayoutPending), fromStatus, ledger.StateCancelling, false, true, ""},
+		{"cancel intent wins over a confirm in doubt", func() ledger.Row { r := unknownFrom(ledger.StateConfirming); r.FailureCode = CodeRejected; return r }(), session(pike.SessionInProgress, pike.PayoutPending), fromStatus, ledger.StateCancelling, false, true, ""},
 		{"succeeded", testRow(ledger.StateConfirmed), session(pike.SessionAccepted, pike.PayoutSucceeded), fromWebhook, ledger.StateSucceeded, false, false, ""},
 		{"auto-confirm at Pike: success straight from awaiting", testRow(ledger.StateAwaitingConfirm), session(pike.SessionAccepted, pike.PayoutSucceeded), fromWebhook, ledger.StateSucceeded, false, false, ""},
 		{"failed after confirm", testRow(ledger.StateConfirmed), session(pike.SessionInProgress, pike.PayoutFailed, withError(pike.CodeProviderExceedsLimit)), fromWebhook, ledger.StateFailed, false, false, pike.CodeProviderExceedsLimit},
@@ -88,7 +91,11 @@ func TestInterpret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := interpret(tt.row, tt.sess, tt.src)
+			eff := tt.row.State
+			if eff == ledger.StateUnknown {
+				eff = ledger.State(tt.row.Description)
+			}
+			v := interpret(tt.row, eff, tt.sess, tt.src)
 			if v.to != tt.to || v.ready != tt.ready || v.resendCancel != tt.resend {
 				t.Fatalf("got to=%q ready=%v resend=%v (%s), want to=%q ready=%v resend=%v", v.to, v.ready, v.resendCancel, v.reason, tt.to, tt.ready, tt.resend)
 			}
