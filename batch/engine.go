@@ -121,8 +121,8 @@ type Engine struct {
 	busy   atomic.Int64 // jobs submitted and not finished
 
 	mu       sync.Mutex
-	pans     map[int64]PAN          // card numbers of rows this process may still need to start
-	due      map[int64]time.Time    // when each waiting row is next looked at
+	pans     map[int64]PAN       // card numbers of rows this process may still need to start
+	due      map[int64]time.Time // when each waiting row is next looked at
 	backoff  map[int64]time.Duration
 	held     map[int64]bool // hold mode: rows checked and waiting for approval
 	keyUsed  map[int64]bool // rows whose confirm key Pike reported as already used

@@ -40,7 +40,6 @@ type verdict struct {
 	reason       string
 }
 
-
 // cancelIntended reports whether the runner decided to cancel this row's
 // live attempt (mismatch or operator reject). Such a row is never confirmed,
 // whatever state an unknown outcome leaves it in.

@@ -37,7 +37,9 @@ func session(status, payout string, edit ...func(*pike.Session)) *pike.Session {
 }
 
 func withError(code string) func(*pike.Session) {
-	return func(s *pike.Session) { s.Payouts[0].Error = &pike.ErrorInfo{Code: code, Description: code + " happened"} }
+	return func(s *pike.Session) {
+		s.Payouts[0].Error = &pike.ErrorInfo{Code: code, Description: code + " happened"}
+	}
 }
 
 func TestInterpret(t *testing.T) {
