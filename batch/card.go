@@ -183,36 +183,74 @@ func manifestIsSpace(r rune) bool {
 	return unicode.IsSpace(r) || r == '\u00a0' || r == '\u202f' || r == '\u2007' || r == '\u2009' || r == '\ufeff'
 }
 
-// manifestLooksLikePAN reports whether s holds a run of 13–19 digits
-// (single spaces or dashes between them allowed) that starts like a payment
-// card (2–6) and passes the Luhn check: a card number where none may be.
-// Longer digit runs are not cards and are not searched inside, which would
-// flag one long number in ten.
+// manifestLooksLikePAN reports whether s holds a card number where none
+// may be: 13–19 digits that start like a payment card (2–6) and pass the
+// Luhn check, written together or in groups separated by single spaces,
+// no-break spaces or dashes ("4242 4242 4242 4242"). Any run of whole
+// consecutive groups is tried, so a card followed by more digits
+// ("4242424242424242 5") is found too. A single group longer than 19
+// digits is not a card and is not searched inside, which would flag one
+// long number in ten.
 func manifestLooksLikePAN(s string) bool {
-	var buf [cardMaxDigits + 1]byte
-	run := buf[:0]
-	long := false
+	var digits [64]byte
+	var groups [32]int // digit count of each group in the current run
+	nd, ng := 0, 0
 	sep := false
 	check := func() bool {
-		n := len(run)
-		return !long && n >= cardMinDigits && n <= cardMaxDigits && run[0] >= '2' && run[0] <= '6' && cardLuhn(run)
+		for i := 0; i < ng; i++ {
+			start := 0
+			for k := 0; k < i; k++ {
+				start += groups[k]
+			}
+			n := 0
+			for j := i; j < ng; j++ {
+				n += groups[j]
+				if n > cardMaxDigits {
+					break
+				}
+				if n >= cardMinDigits {
+					d := digits[start : start+n]
+					if d[0] >= '2' && d[0] <= '6' && cardLuhn(d) {
+						return true
+					}
+				}
+			}
+		}
+		return false
 	}
+	reset := func() { nd, ng, sep = 0, 0, false }
 	for _, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
-			if len(run) == cap(run) {
-				long = true
-			} else {
-				run = append(run, byte(r))
+			if nd == len(digits) {
+				// Too long to be anything but a long number: test what
+				// we have and start over from this digit.
+				if check() {
+					return true
+				}
+				reset()
 			}
+			if ng == 0 || sep {
+				if ng == len(groups) {
+					if check() {
+						return true
+					}
+					reset()
+				}
+				groups[ng] = 0
+				ng++
+			}
+			digits[nd] = byte(r)
+			nd++
+			groups[ng-1]++
 			sep = false
-		case (r == ' ' || r == '-' || r == '\u00a0') && len(run) > 0 && !sep:
+		case (r == ' ' || r == '-' || r == '\u00a0') && ng > 0 && !sep:
 			sep = true
 		default:
 			if check() {
 				return true
 			}
-			run, long, sep = run[:0], false, false
+			reset()
 		}
 	}
 	return check()

@@ -117,18 +117,21 @@ const (
 // bytes (an unclosed quote would otherwise pull the whole file into one
 // record). The error is sticky.
 type manifestGuard struct {
-	r     io.Reader
-	delim byte
-	limit int
-	state int
-	n     int // bytes of the current record so far
-	line  int // physical line being read, 1-based
-	start int // line where the current record started
-	err   error
+	r       io.Reader
+	delim   byte
+	limit   int
+	state   int
+	n       int // bytes of the current record so far
+	line    int // physical line being read, 1-based
+	start   int // line where the current record started
+	err     error
+	special [256]bool // bytes that end a run of an unquoted field
 }
 
 func newManifestGuard(r io.Reader, delim rune, limit int) *manifestGuard {
-	return &manifestGuard{r: r, delim: byte(delim), limit: limit, line: 1, start: 1}
+	g := &manifestGuard{r: r, delim: byte(delim), limit: limit, line: 1, start: 1}
+	g.special[g.delim], g.special['\n'], g.special['"'] = true, true, true
+	return g
 }
 
 func (g *manifestGuard) Read(p []byte) (int, error) {
@@ -136,15 +139,37 @@ func (g *manifestGuard) Read(p []byte) (int, error) {
 		return 0, g.err
 	}
 	n, err := g.r.Read(p)
-	for i := 0; i < n; i++ {
-		b := p[i]
+	for i := 0; i < n; {
 		if g.n == 0 {
 			g.start = g.line
 		}
+		// Fast path: skip the ordinary bytes of a field in one go.
+		j := i
+		switch g.state {
+		case guardUnquoted:
+			for j < n && !g.special[p[j]] {
+				j++
+			}
+		case guardQuoted, guardSkip:
+			for j < n && p[j] != '"' && p[j] != '\n' {
+				j++
+			}
+		}
+		if j > i {
+			if g.n+(j-i) > g.limit {
+				g.err = &manifestTooLong{line: g.start, limit: g.limit}
+				return i, g.err
+			}
+			g.n += j - i
+			i = j
+			continue
+		}
+		b := p[i]
+		i++
 		g.n++
 		if g.n > g.limit {
 			g.err = &manifestTooLong{line: g.start, limit: g.limit}
-			return i, g.err
+			return i - 1, g.err
 		}
 		end := false
 		switch g.state {

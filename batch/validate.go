@@ -148,24 +148,50 @@ func (m *manifestReader) addTotal(cur string, amount int64, line int) {
 // characters (invisible format characters too, when strict), not a card
 // number, at most limit characters. what names the field in messages.
 func manifestCheckText(s, what string, limit int, strict bool, kind error) (string, error) {
-	for _, r := range s {
-		bad := unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
-		if strict && unicode.Is(unicode.Cf, r) {
-			bad = true
+	n, digits := 0, 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf { // ASCII fast path
+			if c < 0x20 || c == 0x7f {
+				return "", manifestControl(what, rune(c), kind)
+			}
+			if c >= '0' && c <= '9' {
+				digits++
+			}
+			i++
+			n++
+			continue
 		}
-		if bad {
-			return "", manifestProblem(fmt.Sprintf("%s contains the invisible or control character %U", what, r),
-				"retype the value; line breaks, tabs and invisible characters are not allowed", kind)
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (strict && unicode.Is(unicode.Cf, r)) {
+			return "", manifestControl(what, r, kind)
 		}
+		i += size
+		n++
 	}
-	if n := utf8.RuneCountInString(s); n > limit {
+	if n > limit {
 		return "", manifestProblem(fmt.Sprintf("%s has %d characters, at most %d", what, n, limit), "shorten it", kind)
 	}
-	if manifestLooksLikePAN(s) {
+	if digits >= cardMinDigits && manifestLooksLikePAN(s) {
 		return "", manifestProblem(what+" contains what looks like a card number",
 			"card numbers may only be in the card_number column (everything else is stored and shown in clear)", kind)
 	}
 	return s, nil
+}
+
+func manifestControl(what string, r rune, kind error) error {
+	return manifestProblem(fmt.Sprintf("%s contains the invisible or control character %U", what, r),
+		"retype the value; line breaks, tabs and invisible characters are not allowed", kind)
+}
+
+// manifestASCII reports whether s is all ASCII (and so already NFC).
+func manifestASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // manifestCheckReference: required, 1–64 characters, NFC, no control or
@@ -179,7 +205,7 @@ func manifestCheckReference(s string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !norm.NFC.IsNormalString(t) {
+	if !manifestASCII(t) && !norm.NFC.IsNormalString(t) {
 		return "", manifestProblem("reference is not in Unicode NFC form (an accent is a separate character)",
 			"retype the reference, so that it cannot differ invisibly from the same reference elsewhere", ErrReference)
 	}
@@ -189,7 +215,10 @@ func manifestCheckReference(s string) (string, error) {
 // manifestCheckName: required, 1–128 characters after NFC normalization,
 // at least one letter, no control characters.
 func manifestCheckName(s string) (string, error) {
-	t := norm.NFC.String(manifestTrim(s))
+	t := manifestTrim(s)
+	if !manifestASCII(t) {
+		t = norm.NFC.String(t)
+	}
 	if t == "" {
 		return "", manifestProblem("recipient name is empty", "write the recipient's full name as on the card", ErrRecipientName)
 	}
