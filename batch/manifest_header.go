@@ -45,7 +45,12 @@ func manifestNormalizeColumn(s string) string {
 func manifestUpper(s string) string { return strings.ToUpper(manifestTrim(s)) }
 
 // manifestTrim removes surrounding spaces, including no-break ones.
-func manifestTrim(s string) string { return strings.TrimFunc(s, manifestIsSpace) }
+func manifestTrim(s string) string {
+	if n := len(s); n > 0 && s[0] > ' ' && s[0] < utf8.RuneSelf && s[n-1] > ' ' && s[n-1] < utf8.RuneSelf {
+		return s // the usual case, without decoding runes
+	}
+	return strings.TrimFunc(s, manifestIsSpace)
+}
 
 // checkHeader validates the header gocsv read, reports every problem with
 // it, and hands gocsv the normalized names. false means the header is

@@ -3,6 +3,7 @@ package batch
 import (
 	"fmt"
 	"net/mail"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -184,14 +185,44 @@ func manifestControl(what string, r rune, kind error) error {
 		"retype the value; line breaks, tabs and invisible characters are not allowed", kind)
 }
 
-// manifestASCII reports whether s is all ASCII (and so already NFC).
-func manifestASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
+// manifestSimpleNFC reports whether s is made only of characters that are
+// in NFC and never compose with each other — printable ASCII, the Latin-1
+// letters and the Cyrillic letters — and so is NFC without asking the
+// normalizer (most names are; TestManifestSimpleNFC checks every pair).
+func manifestSimpleNFC(s string) bool {
+	for _, r := range s {
+		if !manifestSimpleNFCRune(r) {
 			return false
 		}
 	}
 	return true
+}
+
+func manifestSimpleNFCRune(r rune) bool {
+	return (r >= 0x20 && r <= 0x7e) || (r >= 0xc0 && r <= 0xff) || (r >= 0x400 && r <= 0x482) || (r >= 0x48a && r <= 0x4ff)
+}
+
+// manifestSimpleEmail reports whether s is local@domain made of dot-atoms
+// of letters, digits and ._%+- (no leading, trailing or doubled dots): an
+// address net/mail accepts as it is. Anything else goes to net/mail.
+func manifestSimpleEmail(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at != strings.LastIndexByte(s, '@') {
+		return false
+	}
+	atom := func(a string, extra string) bool {
+		if a == "" || a[0] == '.' || a[len(a)-1] == '.' || strings.Contains(a, "..") {
+			return false
+		}
+		for i := 0; i < len(a); i++ {
+			c := a[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || strings.IndexByte(extra, c) >= 0) {
+				return false
+			}
+		}
+		return true
+	}
+	return atom(s[:at], "_%+") && atom(s[at+1:], "")
 }
 
 // manifestCheckReference: required, 1–64 characters, NFC, no control or
@@ -205,7 +236,7 @@ func manifestCheckReference(s string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !manifestASCII(t) && !norm.NFC.IsNormalString(t) {
+	if !manifestSimpleNFC(t) && !norm.NFC.IsNormalString(t) {
 		return "", manifestProblem("reference is not in Unicode NFC form (an accent is a separate character)",
 			"retype the reference, so that it cannot differ invisibly from the same reference elsewhere", ErrReference)
 	}
@@ -216,7 +247,7 @@ func manifestCheckReference(s string) (string, error) {
 // at least one letter, no control characters.
 func manifestCheckName(s string) (string, error) {
 	t := manifestTrim(s)
-	if !manifestASCII(t) {
+	if !manifestSimpleNFC(t) {
 		t = norm.NFC.String(t)
 	}
 	if t == "" {
@@ -243,6 +274,9 @@ func manifestCheckEmail(s string) (string, error) {
 	t, err := manifestCheckText(t, "email", manifestEmailMax, true, ErrEmail)
 	if err != nil {
 		return "", err
+	}
+	if manifestSimpleEmail(t) {
+		return t, nil
 	}
 	a, err := mail.ParseAddress(t)
 	if err != nil || a.Name != "" || a.Address != t {
