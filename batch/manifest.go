@@ -168,14 +168,13 @@ type manifestReader struct {
 	errs     []*RowError
 	total    int
 	warns    []*RowError
-	complete bool // read to the end without a fatal problem
 	partial  bool // some amount or currency was invalid: totals are incomplete
 	overflow map[string]bool
 
-	header   manifestHeader
-	seen     manifestSeen
-	dupPays  []*manifestDupPayout
-	hashFull hash.Hash
+	header  manifestHeader
+	seen    manifestSeen
+	dupPays []*manifestDupPayout
+	sha     hash.Hash // of every byte read
 }
 
 func newManifestReader(opts ManifestOptions, fn func(ManifestRow) error) (*manifestReader, error) {
@@ -190,26 +189,32 @@ func newManifestReader(opts ManifestOptions, fn func(ManifestRow) error) (*manif
 	}, nil
 }
 
-// addError records a problem; when it is a warning (allowed duplicate) it
-// goes to the warnings instead.
-func (m *manifestReader) addError(e *RowError) {
+// addError records a problem: counted always, listed up to MaxErrors.
+// It reports whether e was listed.
+func (m *manifestReader) addError(e *RowError) bool {
 	m.total++
 	if len(m.errs) < m.opts.MaxErrors {
 		m.errs = append(m.errs, e)
+		return true
 	}
+	return false
 }
 
-func (m *manifestReader) addWarning(e *RowError) {
+// addWarning lists a warning, up to MaxErrors. It reports whether e was
+// listed.
+func (m *manifestReader) addWarning(e *RowError) bool {
 	if len(m.warns) < m.opts.MaxErrors {
 		m.warns = append(m.warns, e)
+		return true
 	}
+	return false
 }
 
 // read does the pass. A non-nil error is not a validation problem: it is
 // reading r failing, or fn's error.
 func (m *manifestReader) read(r io.Reader) error {
-	m.hashFull = sha256.New()
-	br := bufio.NewReaderSize(io.TeeReader(r, m.hashFull), 64<<10)
+	m.sha = sha256.New()
+	br := bufio.NewReaderSize(io.TeeReader(r, m.sha), 64<<10)
 	bom, delim, problem := manifestSniff(br)
 	m.sum.BOM, m.sum.Delimiter = bom, delim
 	if problem != nil {
@@ -225,7 +230,7 @@ func (m *manifestReader) read(r io.Reader) error {
 
 	um, err := gocsv.NewUnmarshaller(cr, manifestRecord{})
 	if err != nil {
-		return m.readFailure(err, 1, true)
+		return m.readFailure(err, true)
 	}
 	headerLine, _ := cr.FieldPos(0)
 	if !m.checkHeader(um, headerLine) {
@@ -239,7 +244,7 @@ func (m *manifestReader) read(r io.Reader) error {
 		if err != nil {
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
-				return m.readFailure(err, 0, false)
+				return m.readFailure(err, false)
 			}
 			if !m.countRow(pe.StartLine) {
 				return nil
@@ -268,8 +273,7 @@ func (m *manifestReader) read(r io.Reader) error {
 	if m.sum.Rows == 0 {
 		m.addError(manifestRowError(headerLine, "", "", manifestProblem("manifest has a header but no rows", "add the payouts below the header line", ErrEmptyManifest)))
 	}
-	m.complete = true
-	m.sum.SHA256 = hex.EncodeToString(m.hashFull.Sum(nil))
+	m.sum.SHA256 = hex.EncodeToString(m.sha.Sum(nil))
 	m.checkControlTotals()
 	return nil
 }
@@ -277,7 +281,7 @@ func (m *manifestReader) read(r io.Reader) error {
 // readFailure sorts an error from the decoder: the guard's limit and CSV
 // syntax in the header are problems in the file; anything else is reading
 // failing.
-func (m *manifestReader) readFailure(err error, line int, inHeader bool) error {
+func (m *manifestReader) readFailure(err error, inHeader bool) error {
 	var tl *manifestTooLong
 	var pe *csv.ParseError
 	switch {

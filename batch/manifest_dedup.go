@@ -141,16 +141,19 @@ func (t *manifestTable) grow() {
 }
 
 // manifestDupPayout is a duplicate payout found at one line; the reference
-// of its first line is filled in later when the file can be read again.
+// of its first line is filled in later when the file can be read again. It
+// keeps what the message needs, not the card number.
 type manifestDupPayout struct {
 	re        *RowError
 	reason    *manifestReason
 	firstLine int
-	row       ManifestRow
+	ref       string
+	amount    int64
+	currency  string
 }
 
 func newManifestDupPayout(row ManifestRow, firstLine int, allowed bool) *manifestDupPayout {
-	d := &manifestDupPayout{firstLine: firstLine, row: row}
+	d := &manifestDupPayout{firstLine: firstLine, ref: row.Reference, amount: row.Amount, currency: row.Currency}
 	d.reason = &manifestReason{kinds: []error{ErrDuplicatePayout}}
 	d.name("")
 	hint := "if both payouts are meant, allow duplicates (--allow-duplicates); otherwise delete one row"
@@ -168,7 +171,7 @@ func (d *manifestDupPayout) name(firstRef string) {
 		first += fmt.Sprintf(" (%s)", strconv.Quote(manifestRedact("reference", firstRef)))
 	}
 	d.reason.msg = fmt.Sprintf("%s pays the same card the same %s %s as %s",
-		strconv.Quote(manifestRedact("reference", d.row.Reference)), FormatAmount(d.row.Amount, d.row.Currency), d.row.Currency, first)
+		strconv.Quote(manifestRedact("reference", d.ref)), FormatAmount(d.amount, d.currency), d.currency, first)
 }
 
 // nameFirstReferences reads the file at path again to name the first

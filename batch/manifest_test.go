@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -487,6 +489,26 @@ func TestReadManifestLimits(t *testing.T) {
 	}
 	if !strings.Contains(ve.Error(), "and 79 more") {
 		t.Errorf("Error() = %q, want it to count the problems not listed", ve.Error())
+	}
+
+	// Warnings are capped the same way.
+	b.Reset()
+	b.WriteString(manifestHeader)
+	for i := range 50 {
+		b.WriteString("W-" + strconv.Itoa(i) + ",1500,RUB,4242424242424242,Ivan,,\n")
+	}
+	path := filepath.Join(t.TempDir(), "dups.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{MaxErrors: 10, AllowDuplicates: true}, nil)
+	if err != nil || len(sum.Warnings) != 10 || sum.Rows != 50 {
+		t.Errorf("50 rows paying the same: %v, %d warnings, %d rows; want nil, 10, 50", err, len(sum.Warnings), sum.Rows)
+	}
+	for _, w := range sum.Warnings {
+		if !strings.Contains(w.Error(), `line 2 ("W-0")`) {
+			t.Errorf("warning %q does not name the first row", w)
+		}
 	}
 }
 

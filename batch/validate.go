@@ -116,13 +116,16 @@ func (m *manifestReader) checkRow(rec *manifestRecord, line int) (ManifestRow, b
 	if amountOK && curOK && cardOK && !dupRef {
 		if first, dup := m.seen.payout(row.Card, row.Amount, row.Currency, line); dup {
 			d := newManifestDupPayout(row, first, m.opts.AllowDuplicates)
+			var listed bool
 			if m.opts.AllowDuplicates {
-				m.addWarning(d.re)
+				listed = m.addWarning(d.re)
 			} else {
-				m.addError(d.re)
+				listed = m.addError(d.re)
 				valid = false
 			}
-			m.dupPays = append(m.dupPays, d)
+			if listed { // only those listed get their first reference named
+				m.dupPays = append(m.dupPays, d)
+			}
 		}
 	}
 	return row, valid
