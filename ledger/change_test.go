@@ -318,3 +318,51 @@ func TestApplyAllIsolation(t *testing.T) {
 		t.Errorf("got %d creating rows, want 2", n)
 	}
 }
+
+// TestApplyReturnsStoredRow: the row Apply returns is exactly the row a
+// fresh read returns, across every kind of change.
+func TestApplyReturnsStoredRow(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	r := newBatch(t, db, "b", "R1")[0]
+	changes := []func(r ledger.Row) ledger.Change{
+		func(r ledger.Row) ledger.Change { return step(r, ledger.StateCreating) },
+		func(r ledger.Row) ledger.Change {
+			return ledger.Change{RowID: r.ID, From: r.State, To: ledger.StateCreated, Reason: "ok", SessionID: "ps_9", PayoutID: "po_9"}
+		},
+		func(r ledger.Row) ledger.Change {
+			return ledger.Change{RowID: r.ID, From: r.State, To: r.State, Reason: "note", Failure: &ledger.Failure{Code: "c", Description: "d"}}
+		},
+		func(r ledger.Row) ledger.Change {
+			return ledger.Change{RowID: r.ID, From: r.State, To: ledger.StateCancelled, Reason: "x", Failure: &ledger.Failure{}}
+		},
+		func(r ledger.Row) ledger.Change { return step(r, ledger.StatePlanned) },
+		func(r ledger.Row) ledger.Change {
+			return ledger.Change{RowID: r.ID, From: r.State, To: r.State, Reason: "amend", Amend: &ledger.Amendment{Amount: 7, Currency: "EUR", RecipientName: "N"}}
+		},
+		func(r ledger.Row) ledger.Change {
+			c := step(r, ledger.StateCreating)
+			c.RiskKey = "R1#2"
+			return c
+		},
+		func(r ledger.Row) ledger.Change { return step(r, ledger.StateUnknown) },
+		func(r ledger.Row) ledger.Change {
+			return ledger.Change{RowID: r.ID, From: r.State, To: ledger.StateSucceeded, Reason: "status", PayoutID: "po_10"}
+		},
+	}
+	for i, mk := range changes {
+		c := mk(r)
+		got, err := db.Apply(ctx, c)
+		if err != nil {
+			t.Fatalf("change %d (%s → %s): %v", i, c.From, c.To, err)
+		}
+		stored, err := db.Row(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != stored {
+			t.Errorf("change %d (%s → %s):\n got  %+v\n want %+v", i, c.From, c.To, got, stored)
+		}
+		r = stored
+	}
+}

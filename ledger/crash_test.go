@@ -166,7 +166,7 @@ func runAndKill(t *testing.T, path string, round int) []string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	killAfter := 1 + rand.IntN(400)
+	killAfter := 1 + rand.IntN(200)
 	lines := make(chan string, 1024)
 	go func() {
 		defer close(lines)

@@ -126,6 +126,18 @@ func (db *DB) Close() error {
 	return db.closeErr
 }
 
+// WriterStats counts what the group-commit writer did since Open.
+type WriterStats struct {
+	Commits int64 // transactions committed (one fsync each)
+	Writes  int64 // writes committed in them
+}
+
+// WriterStats returns the group-commit writer's counters: Writes/Commits is
+// the average group size.
+func (db *DB) WriterStats() WriterStats {
+	return WriterStats{Commits: db.w.commits.Load(), Writes: db.w.writes.Load()}
+}
+
 // Path returns the file the ledger was opened from.
 func (db *DB) Path() string { return db.path }
 

@@ -42,7 +42,7 @@ CREATE TABLE rows (
 CREATE UNIQUE INDEX rows_risk_key ON rows (risk_key) WHERE risk_key IS NOT NULL;
 CREATE INDEX rows_batch_line ON rows (batch_id, line, id);
 CREATE INDEX rows_batch_state ON rows (batch_id, state, line, id);
-CREATE INDEX rows_reference ON rows (reference, state);
+CREATE INDEX rows_reference ON rows (reference);
 
 -- A succeeded row never moves again, whatever the code above says.
 CREATE TRIGGER rows_succeeded_is_final BEFORE UPDATE OF state ON rows
