@@ -82,12 +82,15 @@ func checkSession(batchID string, row ledger.Row, s *pike.Session) (diffs []Disc
 	if len(s.Payouts) > 1 {
 		diffs = append(diffs, Discrepancy{Field: "payouts", Want: "1", Got: strconv.Itoa(len(s.Payouts))})
 	}
-	wantAmount := strconv.FormatInt(row.Amount, 10)
+	// Amounts are shown in major units of the row's currency: a person
+	// reads "88100.00 RUB", not "8810000".
+	wantAmount := FormatAmount(row.Amount, row.Currency) + " " + row.Currency
 	if p.AmountDetails == nil {
 		add("amount", wantAmount, "")
 		add("currency", row.Currency, "")
 	} else {
-		if got := strconv.FormatInt(p.AmountDetails.Amount, 10); got != wantAmount {
+		if p.AmountDetails.Amount != row.Amount {
+			got := FormatAmount(p.AmountDetails.Amount, row.Currency) + " " + row.Currency
 			diffs = append(diffs, Discrepancy{Field: "amount", Want: wantAmount, Got: got})
 		}
 		if !strings.EqualFold(p.AmountDetails.Currency, row.Currency) {

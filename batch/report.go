@@ -354,6 +354,9 @@ func writeReportCSV(ctx context.Context, store Store, batchID string, w *bufio.W
 		}
 		write("finding", f.Kind, row, f.Reference, f.SessionID, f.Detail, f.Action)
 	}
+	cw.Flush()
+	w.WriteString("\n")
+	write("batch", "id", "manifest", "manifest_sha256", "generated_at")
 	write("batch", sum.BatchID, sum.Manifest, sum.ManifestSHA256, sum.GeneratedAt)
 	cw.Flush()
 	return cw.Error()

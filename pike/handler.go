@@ -102,7 +102,12 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	attrs := []any{logKeyRemote, r.RemoteAddr}
 	reply := func(code int, msg string, err error) {
 		attrs = append(attrs, logKeyStatus, code)
-		level := slog.LevelInfo
+		// Every delivery is stored in the ledger; the log line is only
+		// worth seeing by default when something went wrong.
+		level := slog.LevelDebug
+		if code != http.StatusOK {
+			level = slog.LevelWarn
+		}
 		if err != nil {
 			attrs = append(attrs, logKeyError, err.Error())
 			level = slog.LevelWarn

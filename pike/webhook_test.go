@@ -218,7 +218,7 @@ func TestWebhookHandler(t *testing.T) {
 					panic("boom")
 				}
 				return tc.fnErr
-			}, pike.WithHandlerLogger(slog.New(slog.NewTextHandler(&logs, nil))), pike.WithHandlerClock(func() time.Time { return now }))
+			}, pike.WithHandlerLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))), pike.WithHandlerClock(func() time.Time { return now }))
 			req := tc.req()
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)

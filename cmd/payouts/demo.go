@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/payouts/payouts/batch"
@@ -156,8 +159,8 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 		total[p.Currency] += p.Amount
 	}
 	fmt.Fprintf(c.app.Stdout, "\nThe sandbox's journal (the money it actually moved): %d payouts", len(paid))
-	for cur, v := range total {
-		fmt.Fprintf(c.app.Stdout, "; %s %s", batch.FormatAmount(v, cur), cur)
+	for _, cur := range slices.Sorted(maps.Keys(total)) {
+		fmt.Fprintf(c.app.Stdout, "; %s %s", batch.FormatAmount(total[cur], cur), strings.ToUpper(cur))
 	}
 	fmt.Fprintf(c.app.Stdout, ".\nTry: payouts status --ledger %s --batch %s\n", lf.path, res.Batch.ID)
 	if ee, ok := err.(*ExitError); ok && ee.Code == ExitPartial {
