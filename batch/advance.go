@@ -98,9 +98,12 @@ func (e *Engine) apply(row ledger.Row, c ledger.Change) (ledger.Row, error) {
 // begin opens a new attempt and makes its session.
 func (e *Engine) begin(row ledger.Row) (ledger.Row, bool, error) {
 	ctx := e.wctx()
-	riskKey := ""
+	// References are one payee's identity whatever their letter case (the
+	// manifest refuses EMP-1 and emp-1 in one file), so the ledger's
+	// uniqueness is on the upper-cased reference.
+	riskKey := strings.ToUpper(row.Reference)
 	if e.cfg.AllowRepeatReference {
-		riskKey = row.Reference + "#override:" + e.batchID
+		riskKey += "#override:" + e.batchID
 	} else {
 		other, found, err := e.store.SucceededElsewhere(ctx, row.Reference, e.batchID)
 		if err != nil {
@@ -125,8 +128,19 @@ func (e *Engine) begin(row ledger.Row) (ledger.Row, bool, error) {
 		NewAttempt: attemptKeys(e.batchID, row.Reference, n), RiskKey: riskKey,
 		Detail: fmt.Sprintf("attempt %d (%s flow)", n, e.cfg.Flow)})
 	if errors.Is(err, ledger.ErrReferenceBusy) {
+		holders, herr := e.store.ReferenceHolders(ctx, riskKey)
+		if herr != nil {
+			return row, false, fmt.Errorf("holders of reference %s: %w", row.Reference, herr)
+		}
+		for _, h := range holders {
+			if h.State == ledger.StateSucceeded {
+				next, err := e.apply(row, ledger.Change{To: ledger.StateSkipped, Reason: "already_paid",
+					Detail: fmt.Sprintf("reference already paid as %q in batch %s (line %d, session %s); pass --allow-repeat-reference to pay it again", h.Reference, h.BatchID, h.Line, h.SessionID)})
+				return next, false, err
+			}
+		}
 		// Another row (here or in another batch) holds this reference in
-		// flight or paid: never two at once. Look again later.
+		// flight: never two at once. Look again later.
 		e.log.Warn("reference busy elsewhere; row waits", "row", row.Line, "reference", row.Reference, "err", err)
 		e.schedule(row.ID, e.cfg.PollAfter)
 		return row, false, nil

@@ -342,6 +342,12 @@ func TestReferencePaidInAnotherBatchIsSkipped(t *testing.T) {
 		t.Errorf("got not OK with counts %v, want OK (skipped rows were paid before)", res.Counts)
 	}
 	h.expectPaid("PAY-1", "PAY-2")
+
+	// The same reference in another letter case is the same payee.
+	third := h.manifest("c.csv", row{ref: "pay-1", amount: "10", card: sandbox.CardMir})
+	res = h.mustRun(third, h.config())
+	h.expectStates(res.Batch.ID, map[string]ledger.State{"pay-1": ledger.StateSkipped})
+	h.expectPaid("PAY-1", "PAY-2")
 }
 
 func TestRateLimitedPikeIsBackedOff(t *testing.T) {

@@ -42,13 +42,33 @@ var errHelp = errors.New("help requested")
 
 // parse parses args, then fills every flag not given on the command line
 // from its environment variable. Bad flags are usage errors (exit 2).
+//
+// Flags may come before or after positional arguments (`payouts run FILE
+// --dry-run` works); a lone "--" ends the flags.
 func (f *flagSet) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.printUsage(f.app.Stdout)
-			return errHelp
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				f.printUsage(f.app.Stdout)
+				return errHelp
+			}
+			return usageErrorf("%s: %v — run `payouts help %s`", f.Name(), err, f.Name())
 		}
-		return usageErrorf("%s: %v — run `payouts help %s`", f.Name(), err, f.Name())
+		rest := f.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			pos = append(pos, rest...) // everything after "--" is positional
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	// Leave the positionals where NArg and Arg find them.
+	if err := f.Parse(append([]string{"--"}, pos...)); err != nil {
+		return usageErrorf("%s: %v", f.Name(), err)
 	}
 	set := map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
