@@ -68,14 +68,17 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 	c.ledger.register(fs)
 	c.logs.register(fs)
 	fs.StringVar(&c.batch, "batch", "", "batch id")
+	fs.env("batch", "PAYOUTS_BATCH")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "webhook listener address; '' to rely on polling")
 	fs.env("listen", "PAYOUTS_LISTEN")
 	fs.DurationVar(&c.wait, "wait", 30*time.Minute, "how long to wait for final results")
 	fs.env("wait", "PAYOUTS_WAIT")
 	fs.DurationVar(&c.pollAfter, "poll-after", 2*time.Minute, "ask Pike with session/status about a row that waited this long")
 	fs.env("poll-after", "PAYOUTS_POLL_AFTER")
-	fs.StringVar(&c.reportPath, "report", "", "write the reconciliation report to FILE at the end")
+	fs.StringVar(&c.reportPath, "report", "", "write the reconciliation report to `FILE` at the end")
+	fs.env("report", "PAYOUTS_REPORT")
 	fs.StringVar(&c.reportFmt, "report-format", "csv", "csv or json")
+	fs.env("report-format", "PAYOUTS_REPORT_FORMAT")
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}

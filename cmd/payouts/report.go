@@ -42,7 +42,7 @@ Example:
 func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.app, c)
 	c.ledger.register(fs)
-	fs.StringVar(&c.batch, "batch", "", "batch id (see `payouts status`)")
+	fs.StringVar(&c.batch, "batch", "", "batch id (payouts status lists them)")
 	fs.StringVar(&c.output, "output", "", "write to FILE instead of standard output")
 	fs.StringVar(&c.format, "format", "csv", "csv or json")
 	fs.BoolVar(&c.excel, "excel", false, "CSV for spreadsheets: UTF-8 BOM and ';' separators")

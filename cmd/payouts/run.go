@@ -62,13 +62,14 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) register(fs *flagSet) {
-	fs.StringVar(&f.confirm, "confirm", "auto", "auto: confirm every session that matches its row; hold: wait for `payouts approve`")
+	fs.StringVar(&f.confirm, "confirm", "auto", "`MODE`: auto confirms every session that matches its row; hold waits for payouts approve")
 	fs.env("confirm", "PAYOUTS_CONFIRM")
 	fs.StringVar(&f.flow, "flow", "two-step", "two-step (session/create + start/payout) or single (session/init/payout)")
 	fs.env("flow", "PAYOUTS_FLOW")
 	fs.DurationVar(&f.pollAfter, "poll-after", 2*time.Minute, "ask Pike with session/status about a row that waited this long for a webhook")
 	fs.env("poll-after", "PAYOUTS_POLL_AFTER")
 	fs.BoolVar(&f.allowRepeatReference, "allow-repeat-reference", false, "pay references that already succeeded in another batch (recorded as an override)")
+	fs.env("allow-repeat-reference", "PAYOUTS_ALLOW_REPEAT_REFERENCE")
 }
 
 func (f *engineFlags) config() (batch.Config, error) {
@@ -93,8 +94,10 @@ type capFlags struct {
 }
 
 func (f *capFlags) register(fs *flagSet) {
-	fs.Var(&f.maxAmount, "max-amount", "refuse to run if any row pays more than CUR:AMOUNT (repeatable, one per currency)")
-	fs.Var(&f.maxTotal, "max-total", "refuse to run if the batch pays more than CUR:AMOUNT in total (repeatable)")
+	fs.Var(&f.maxAmount, "max-amount", "refuse to run if any row pays more than `CUR:AMOUNT` (repeatable, one per currency; in the variable separate them with ';')")
+	fs.env("max-amount", "PAYOUTS_MAX_AMOUNT")
+	fs.Var(&f.maxTotal, "max-total", "refuse to run if the batch pays more than `CUR:AMOUNT` in total (repeatable, one per currency; in the variable separate them with ';')")
+	fs.env("max-total", "PAYOUTS_MAX_TOTAL")
 }
 
 // totalsFlag is a repeatable CUR:AMOUNT flag.
@@ -113,14 +116,19 @@ func (t *totalsFlag) String() string {
 }
 
 func (t *totalsFlag) Set(s string) error {
-	cur, minor, err := batch.ParseTotal(s)
-	if err != nil {
-		return err
+	for _, part := range strings.Split(s, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		cur, minor, err := batch.ParseTotal(strings.TrimSpace(part))
+		if err != nil {
+			return err
+		}
+		if *t == nil {
+			*t = totalsFlag{}
+		}
+		(*t)[cur] = minor
 	}
-	if *t == nil {
-		*t = totalsFlag{}
-	}
-	(*t)[cur] = minor
 	return nil
 }
 
@@ -158,12 +166,15 @@ func (c *runCommand) flags() *flagSet {
 	c.engine.register(fs)
 	c.caps.register(fs)
 	fs.StringVar(&c.batchID, "batch", "", "batch id (default: the first 16 hex digits of the manifest's SHA-256)")
+	fs.env("batch", "PAYOUTS_BATCH")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address of the webhook listener (path "+WebhookPath+"); '' to rely on polling")
 	fs.env("listen", "PAYOUTS_LISTEN")
 	fs.DurationVar(&c.wait, "wait", 30*time.Minute, "how long to wait for final results after the last row was sent")
 	fs.env("wait", "PAYOUTS_WAIT")
-	fs.StringVar(&c.reportPath, "report", "", "write the reconciliation report to FILE when the run ends")
+	fs.StringVar(&c.reportPath, "report", "", "write the reconciliation report to `FILE` when the run ends")
+	fs.env("report", "PAYOUTS_REPORT")
 	fs.StringVar(&c.reportFmt, "report-format", "csv", "report format: csv or json")
+	fs.env("report-format", "PAYOUTS_REPORT_FORMAT")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "validate and print what would be paid; send nothing, write nothing")
 	return fs
 }
