@@ -132,7 +132,10 @@ func Serve(ctx context.Context, store Store, pk Pike, o SettleOptions, scanEvery
 			running[b.ID] = done
 			go func(id string) {
 				defer close(done)
-				res, err := settle(ctx, store, pk, id, cfg, SettleOptions{Owner: o.Owner, LeaseTTL: o.LeaseTTL, Intake: o.Intake}, nil)
+				// Let go of the batch now and then, so that a run resuming it
+				// (cron after a crash) gets the lease; the next scan takes it back.
+				hold := max(4*scanEvery, 2*time.Minute)
+				res, err := settle(ctx, store, pk, id, cfg, SettleOptions{Owner: o.Owner, LeaseTTL: o.LeaseTTL, Intake: o.Intake, Wait: hold}, nil)
 				switch {
 				case errors.Is(err, ledger.ErrLeaseHeld):
 					log.Debug("batch has a live runner; not serving it", "batch", id)

@@ -55,6 +55,10 @@ type Config struct {
 	// StopGrace is how long calls already in flight may finish after the run
 	// is interrupted before they are abandoned as unknown (default 10s).
 	StopGrace time.Duration
+	// LeaseWait is how long to wait for the batch's lease when another live
+	// process holds it (default 0: refuse at once). A cron run beside a
+	// `payouts serve` that is finishing the same batch wants a few minutes.
+	LeaseWait time.Duration
 	// AllowRepeatReference pays a reference even when it already succeeded
 	// in another batch. Off by default; the override is recorded.
 	AllowRepeatReference bool
@@ -310,11 +314,10 @@ func (e *Engine) settle(row ledger.Row) {
 	case e.held[row.ID] && row.State == ledger.StateAwaitingConfirm:
 		delete(e.due, row.ID) // approval is a human's call, not the poller's
 	case row.State == ledger.StateAwaitingConfirm || row.State == ledger.StateConfirmed || row.State == ledger.StateCancelling:
-		if row.State != ledger.StateCreated && row.State != ledger.StatePlanned {
-			delete(e.pans, row.ID) // started: the card number is no longer needed
-		}
+		delete(e.pans, row.ID) // started: the card number is no longer needed
 		if _, ok := e.due[row.ID]; !ok {
-			e.due[row.ID] = e.cfg.Now().Add(e.cfg.PollAfter)
+			// Polls of a row that keeps waiting back off up to PollMax.
+			e.due[row.ID] = e.cfg.Now().Add(max(e.cfg.PollAfter, e.backoff[row.ID]))
 		}
 	}
 }

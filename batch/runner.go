@@ -89,7 +89,7 @@ func withEngine(ctx context.Context, store Store, pk Pike, batchID string, cfg C
 	if owner.PID == 0 {
 		owner = ledger.CurrentOwner("payouts")
 	}
-	lease, err := store.AcquireLease(ctx, batchID, owner, ttl)
+	lease, err := acquireLease(ctx, store, batchID, owner, ttl, cfg.LeaseWait)
 	if err != nil {
 		return fmt.Errorf("batch %s: %w", batchID, err)
 	}
@@ -129,6 +129,23 @@ func withEngine(ctx context.Context, store Store, pk Pike, batchID string, cfg C
 		return err
 	}
 	return ferr
+}
+
+// acquireLease takes the batch's lease, waiting up to wait (polling every
+// second) while another live process holds it.
+func acquireLease(ctx context.Context, store Store, batchID string, owner ledger.Owner, ttl, wait time.Duration) (*ledger.Lease, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		lease, err := store.AcquireLease(ctx, batchID, owner, ttl)
+		if err == nil || !errors.Is(err, ledger.ErrLeaseHeld) || !time.Now().Before(deadline) {
+			return lease, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func countsOf(ctx context.Context, store Store, batchID string) (Counts, error) {

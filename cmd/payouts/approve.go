@@ -111,7 +111,7 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 	}
 	log.Info(c.Name()+" batch", "batch", c.batch, "awaiting_confirm", n)
 	o := batch.SettleOptions{
-		Config: batch.Config{PollAfter: c.pollAfter, Logger: log, Fingerprinter: env.fingerprinter},
+		Config: batch.Config{PollAfter: c.pollAfter, Logger: log, Fingerprinter: env.fingerprinter, Workers: c.pike.workers()},
 		Wait:   c.wait, Intake: env.intake,
 		Owner: ledger.CurrentOwner("payouts " + c.Name()),
 	}

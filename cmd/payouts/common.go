@@ -134,6 +134,10 @@ func (p *pikeFlags) check() error {
 	return nil
 }
 
+// workers is how many rows the engine advances at once: enough to keep
+// every request slot busy while other rows wait on the ledger or a lock.
+func (p *pikeFlags) workers() int { return 2*p.concurrency + 16 }
+
 // signer loads the private key. A bad key is an infrastructure error.
 func (p *pikeFlags) signer() (*pike.Signer, error) {
 	key, err := pike.LoadPrivateKey(p.privateKey)

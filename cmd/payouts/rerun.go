@@ -109,7 +109,7 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 	res, plan, err := batch.Rerun(c.app.interruptible(ctx), env.db, env.client, batch.RerunOptions{
 		BatchID: c.batch, Manifest: path, ManifestOptions: mopts, IncludeMismatch: c.includeMismatch,
 		SettleOptions: batch.SettleOptions{
-			Config: batch.Config{PollAfter: c.pollAfter, Logger: log, Fingerprinter: env.fingerprinter},
+			Config: batch.Config{PollAfter: c.pollAfter, Logger: log, Fingerprinter: env.fingerprinter, Workers: c.pike.workers()},
 			Wait:   c.wait, Intake: env.intake, Progress: progress.update,
 			Owner: ledger.CurrentOwner("payouts rerun " + c.batch),
 		},

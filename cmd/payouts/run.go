@@ -58,6 +58,7 @@ type engineFlags struct {
 	confirm              string
 	flow                 string
 	pollAfter            time.Duration
+	leaseWait            time.Duration
 	allowRepeatReference bool
 }
 
@@ -68,6 +69,8 @@ func (f *engineFlags) register(fs *flagSet) {
 	fs.env("flow", "PAYOUTS_FLOW")
 	fs.DurationVar(&f.pollAfter, "poll-after", 2*time.Minute, "ask Pike with session/status about a row that waited this long for a webhook")
 	fs.env("poll-after", "PAYOUTS_POLL_AFTER")
+	fs.DurationVar(&f.leaseWait, "lease-wait", 0, "if another live process holds the batch (e.g. payouts serve finishing it), wait this long for it instead of refusing")
+	fs.env("lease-wait", "PAYOUTS_LEASE_WAIT")
 	fs.BoolVar(&f.allowRepeatReference, "allow-repeat-reference", false, "pay references that already succeeded in another batch (recorded as an override)")
 	fs.env("allow-repeat-reference", "PAYOUTS_ALLOW_REPEAT_REFERENCE")
 }
@@ -84,7 +87,10 @@ func (f *engineFlags) config() (batch.Config, error) {
 	if f.pollAfter <= 0 {
 		return batch.Config{}, usageErrorf("--poll-after must be positive")
 	}
-	return batch.Config{Confirm: mode, Flow: flow, PollAfter: f.pollAfter, AllowRepeatReference: f.allowRepeatReference}, nil
+	if f.leaseWait < 0 {
+		return batch.Config{}, usageErrorf("--lease-wait must not be negative")
+	}
+	return batch.Config{Confirm: mode, Flow: flow, PollAfter: f.pollAfter, LeaseWait: f.leaseWait, AllowRepeatReference: f.allowRepeatReference}, nil
 }
 
 // capFlags are the safety caps: refuse to start when exceeded.
@@ -235,7 +241,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer env.close()
-	cfg.Logger, cfg.Fingerprinter = log, env.fingerprinter
+	cfg.Logger, cfg.Fingerprinter, cfg.Workers = log, env.fingerprinter, c.pike.workers()
 	lst, err := listenWebhooks(ctx, c.listen, env.verifier, env.intake, log)
 	if err != nil {
 		return &ExitError{Code: ExitInfra, Err: err}

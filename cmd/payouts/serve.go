@@ -75,7 +75,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer lst.close()
 	err = batch.Serve(ctx, env.db, env.client, batch.SettleOptions{
-		Config: batch.Config{PollAfter: c.pollAfter, Logger: log, Fingerprinter: env.fingerprinter},
+		Config: batch.Config{PollAfter: c.pollAfter, Logger: log, Fingerprinter: env.fingerprinter, Workers: c.pike.workers()},
 		Intake: env.intake, Owner: ledger.CurrentOwner("payouts serve"),
 	}, c.scan)
 	if err != nil {
