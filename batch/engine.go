@@ -178,6 +178,11 @@ func (e *Engine) Start(ctx context.Context) {
 		case <-e.stopped:
 		}
 	}()
+	// Webhooks stored while no engine ran this batch (by `payouts serve`,
+	// or before a crash) are applied before anything else happens to its
+	// rows: a late success of an earlier attempt must be known before the
+	// live attempt is confirmed.
+	e.applyPending()
 	for range e.cfg.Workers {
 		e.wg.Go(func() {
 			for {

@@ -369,3 +369,82 @@ func TestRateLimitedPikeIsBackedOff(t *testing.T) {
 	}
 	h.expectPaid(refs...)
 }
+
+func TestServeFinishesWhatARunLeftInFlight(t *testing.T) {
+	h := newHarness(t, sandbox.Config{SlowDelay: 600 * time.Millisecond})
+	path := h.manifest("m.csv", row{ref: "FAST", amount: "10", card: sandbox.CardMir}, row{ref: "SLOW", amount: "20", card: sandbox.CardSlow})
+	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The run gives up waiting long before the slow payout is ready.
+	res, err := batch.Run(context.Background(), h.db, h.client, batch.RunOptions{
+		Manifest: path, Summary: sum, Config: h.config(), Wait: 100 * time.Millisecond, Intake: h.intake,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts.Open() == 0 {
+		t.Fatalf("got no rows in flight (%v); the test needs a slower card", res.Counts)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- batch.Serve(ctx, h.db, h.client, batch.SettleOptions{Config: h.config(), Intake: h.intake}, 50*time.Millisecond)
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, _ := h.db.CountRows(context.Background(), res.Batch.ID, ledger.StateSucceeded); n == 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h.expectStates(res.Batch.ID, map[string]ledger.State{"FAST": ledger.StateSucceeded, "SLOW": ledger.StateSucceeded})
+	h.expectPaid("FAST", "SLOW")
+}
+
+func TestSupersededAttemptSuccessGoesToReview(t *testing.T) {
+	// A webhook saying an attempt the row has moved on from succeeded means
+	// the reference may be paid twice: the row must stop for a human.
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardNotExist})
+	res := h.mustRun(path, h.config())
+	h.expectStates(res.Batch.ID, map[string]ledger.State{"R1": ledger.StateFailed})
+	r1, err := h.db.RowByReference(context.Background(), res.Batch.ID, "R1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldSession := r1.SessionID
+	// Rerun with a card whose payout will wait (hold mode) so the row is in
+	// flight on attempt 2 when the late news about attempt 1 arrives.
+	fixed := h.manifest("fixed.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir})
+	cfg := h.config()
+	cfg.Confirm = batch.ConfirmHold
+	if _, _, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{BatchID: res.Batch.ID, Manifest: fixed,
+		SettleOptions: batch.SettleOptions{Config: cfg, Wait: 10 * time.Second, Intake: h.intake}}); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"type":"payment_finished","session":{"id":"` + oldSession + `","status":"accepted","payments":[{"id":"po_x","status":"succeeded","amount_details":{"amount":1000,"currency":"rub"}}]}}`)
+	sig, _ := pikeKey.Sign(body)
+	req, _ := http.NewRequest(http.MethodPost, h.hooks.URL+"/webhooks/pike", bytes.NewReader(body))
+	req.Header.Set(pike.HeaderSign, sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// Any engine of the batch applies it: approve would, so run approve.
+	ar, err := batch.Approve(context.Background(), h.db, h.client, res.Batch.ID, batch.SettleOptions{Config: h.config(), Wait: 10 * time.Second, Intake: h.intake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := h.db.RowByReference(context.Background(), ar.Batch.ID, "R1")
+	if got.State != ledger.StateReview || got.FailureCode != batch.CodeSupersededSuccess {
+		t.Fatalf("got %s %s, want review %s", got.State, got.FailureCode, batch.CodeSupersededSuccess)
+	}
+	h.expectPaid() // attempt 2 was never confirmed
+}

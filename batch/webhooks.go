@@ -131,6 +131,26 @@ func (e *Engine) webhookLoop() {
 	}
 }
 
+// applyPending applies, in order and synchronously, every webhook of the
+// batch stored and not yet applied.
+func (e *Engine) applyPending() {
+	var after int64
+	for {
+		ws, err := e.store.PendingWebhooks(e.wctx(), e.batchID, after, 256)
+		if err != nil {
+			e.setFatal(fmt.Errorf("read pending webhooks: %w", err))
+			return
+		}
+		for _, w := range ws {
+			after = w.ID
+			e.applyWebhook(w)
+		}
+		if len(ws) < 256 {
+			return
+		}
+	}
+}
+
 // applyWebhook applies one stored webhook to the row whose session it is
 // about, and marks it applied. Webhooks for sessions the ledger does not
 // know are kept and never acted on (unless they carry this batch's
