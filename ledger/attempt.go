@@ -96,7 +96,7 @@ func (db *DB) SetAttemptOutcome(ctx context.Context, attemptID int64, state Stat
 	if reason == "" {
 		return fmt.Errorf("attempt %d outcome: empty reason: %w", attemptID, ErrInvalidChange)
 	}
-	j := newJob(func(ctx context.Context, tx *sql.Tx) error {
+	j := newJob(func(ctx context.Context, tx dbtx) error {
 		var n, live int
 		var rowID int64
 		var batchID string

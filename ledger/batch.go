@@ -145,10 +145,18 @@ func (db *DB) Batches(ctx context.Context) ([]Batch, error) {
 	return out, nil
 }
 
-// querier is what both *sql.DB and *sql.Tx offer.
+// querier is what *sql.DB, *sql.Tx and *sql.Conn offer for reading.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// dbtx is a connection inside a write transaction: a *sql.Tx, or the
+// group-commit writer's *sql.Conn between its BEGIN and COMMIT.
+type dbtx interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 func findBatch(ctx context.Context, q querier, id string) (Batch, error) {

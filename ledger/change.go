@@ -72,8 +72,18 @@ type Amendment struct {
 // in every error case nothing was written. If ctx ends before the writer
 // took the change, nothing is written and ctx's error is returned.
 func (db *DB) Apply(ctx context.Context, c Change) (Row, error) {
-	rows, errs := db.ApplyAll(ctx, []Change{c})
-	return rows[0], errs[0]
+	if err := checkChange(c); err != nil {
+		return Row{}, fmt.Errorf("row %d %s → %s: %w", c.RowID, c.From, c.To, err)
+	}
+	var r Row
+	j := newJob(func(ctx context.Context, tx dbtx) (err error) {
+		r, err = db.applyTx(ctx, tx, c)
+		return err
+	})
+	if err := db.w.do(ctx, j); err != nil {
+		return Row{}, fmt.Errorf("row %d %s → %s: %w", c.RowID, c.From, c.To, err)
+	}
+	return r, nil
 }
 
 // ApplyAll applies the changes in order, each on its own (one failing does
@@ -89,7 +99,7 @@ func (db *DB) ApplyAll(ctx context.Context, cs []Change) ([]Row, []error) {
 			errs[i] = fmt.Errorf("row %d %s → %s: %w", c.RowID, c.From, c.To, err)
 			continue
 		}
-		jobs = append(jobs, newJob(func(ctx context.Context, tx *sql.Tx) error {
+		jobs = append(jobs, newJob(func(ctx context.Context, tx dbtx) error {
 			r, err := db.applyTx(ctx, tx, c)
 			rows[i] = r
 			return err
@@ -154,7 +164,7 @@ func checkChange(c Change) error {
 }
 
 // applyTx does the work of one change inside the writer's transaction.
-func (db *DB) applyTx(ctx context.Context, tx *sql.Tx, c Change) (Row, error) {
+func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 	now := db.now()
 	r, err := findRow(ctx, tx, c.RowID)
 	if err != nil {
@@ -211,13 +221,19 @@ func (db *DB) applyTx(ctx context.Context, tx *sql.Tx, c Change) (Row, error) {
 	if !c.To.Final() {
 		finished = nil
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE rows SET state = ?, attempt = ?, updated_at = ?, finished_at = ?,
-		risk_key = CASE ? WHEN 1 THEN ? WHEN -1 THEN NULL ELSE risk_key END,
+	// risk_key is only named when it changes: assigning it at all costs an
+	// index update on every transition.
+	riskSet := ""
+	args := []any{string(c.To), n, fmtTime(now), finished}
+	if riskOp != 0 {
+		riskSet = "risk_key = ?, "
+		args = append(args, nullString(riskKey))
+	}
+	args = append(args, setFailure, failure.Code, setFailure, failure.Description, r.ID, string(c.From))
+	_, err = tx.ExecContext(ctx, `UPDATE rows SET state = ?, attempt = ?, updated_at = ?, finished_at = ?, `+riskSet+`
 		failure_code = CASE WHEN ? THEN ? ELSE failure_code END,
 		failure_description = CASE WHEN ? THEN ? ELSE failure_description END
-		WHERE id = ? AND state = ?`,
-		string(c.To), n, fmtTime(now), finished, riskOp, riskKey,
-		setFailure, failure.Code, setFailure, failure.Description, r.ID, string(c.From))
+		WHERE id = ? AND state = ?`, args...)
 	if isUnique(err) {
 		return Row{}, referenceBusy(ctx, tx, riskKey)
 	}
@@ -272,7 +288,7 @@ func (db *DB) applyTx(ctx context.Context, tx *sql.Tx, c Change) (Row, error) {
 
 // updateAttempt mirrors the change onto the live attempt n. A rerun leaves
 // the attempt in its final state: the attempt is over, the row starts anew.
-func (db *DB) updateAttempt(ctx context.Context, tx *sql.Tx, rowID int64, n int, c Change, f Failure, rerun bool) error {
+func (db *DB) updateAttempt(ctx context.Context, tx dbtx, rowID int64, n int, c Change, f Failure, rerun bool) error {
 	session, payout := c.SessionID, c.PayoutID
 	if session != "" || payout != "" {
 		var oldSession, oldPayout string
@@ -313,7 +329,7 @@ func (db *DB) updateAttempt(ctx context.Context, tx *sql.Tx, rowID int64, n int,
 }
 
 // amendRow replaces a row's payout details and describes what changed.
-func amendRow(ctx context.Context, tx *sql.Tx, r Row, a Amendment) (string, error) {
+func amendRow(ctx context.Context, tx dbtx, r Row, a Amendment) (string, error) {
 	a, err := cleanAmendment(a)
 	if err != nil {
 		return "", err
@@ -372,7 +388,7 @@ func cleanAmendment(a Amendment) (Amendment, error) {
 }
 
 // referenceBusy names the row that holds the risk key.
-func referenceBusy(ctx context.Context, tx *sql.Tx, key string) error {
+func referenceBusy(ctx context.Context, tx dbtx, key string) error {
 	e := &ReferenceBusyError{RiskKey: key}
 	err := tx.QueryRowContext(ctx, `SELECT batch_id, id, line, state FROM rows WHERE risk_key = ?`, key).
 		Scan(&e.BatchID, &e.RowID, &e.Line, &e.State)
@@ -384,6 +400,9 @@ func referenceBusy(ctx context.Context, tx *sql.Tx, key string) error {
 
 // isUnique reports whether err is a UNIQUE constraint violation.
 func isUnique(err error) bool {
+	if err == nil {
+		return false
+	}
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
 }

@@ -32,7 +32,7 @@ func (db *DB) AddEvent(ctx context.Context, e Event) error {
 	if (e.From != "" && !e.From.Valid()) || (e.To != "" && !e.To.Valid()) {
 		return fmt.Errorf("add event: unknown state: %w", ErrInvalidChange)
 	}
-	j := newJob(func(ctx context.Context, tx *sql.Tx) error {
+	j := newJob(func(ctx context.Context, tx dbtx) error {
 		if e.At.IsZero() {
 			e.At = db.now()
 		}
@@ -58,7 +58,7 @@ func (db *DB) AddEvent(ctx context.Context, e Event) error {
 }
 
 // insertEvent appends e inside tx, scrubbing its text.
-func insertEvent(ctx context.Context, tx *sql.Tx, e Event) error {
+func insertEvent(ctx context.Context, tx dbtx, e Event) error {
 	var row any
 	if e.RowID != 0 {
 		row = e.RowID

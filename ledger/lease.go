@@ -48,6 +48,7 @@ func (l *Lease) Owner() Owner { return l.owner }
 // an event of the batch). Otherwise it fails with a *LeaseHeldError
 // (ErrLeaseHeld) naming the holder.
 func (db *DB) AcquireLease(ctx context.Context, batchID string, o Owner, ttl time.Duration) (*Lease, error) {
+	o.Command = ScrubPAN(o.Command)
 	token, err := newToken()
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease on %s: %w", batchID, err)

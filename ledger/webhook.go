@@ -53,7 +53,7 @@ func (db *DB) RecordWebhook(ctx context.Context, w Webhook) (Webhook, bool, erro
 	body := []byte(ScrubPAN(string(w.Body)))
 	var out Webhook
 	var isNew bool
-	j := newJob(func(ctx context.Context, tx *sql.Tx) error {
+	j := newJob(func(ctx context.Context, tx dbtx) error {
 		old, err := scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.body_sha256 = ?`, w.BodySHA256))
 		switch {
 		case err == nil:
@@ -111,7 +111,7 @@ func (db *DB) PendingWebhooks(ctx context.Context, batchID string, afterID int64
 // MarkWebhookApplied records that the webhook was applied and what it did
 // (group-committed). Returns ErrNotFound if there is no such webhook.
 func (db *DB) MarkWebhookApplied(ctx context.Context, id int64, result string) error {
-	j := newJob(func(ctx context.Context, tx *sql.Tx) error {
+	j := newJob(func(ctx context.Context, tx dbtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET applied = 1, result = ? WHERE id = ?`, ScrubPAN(result), id)
 		if err != nil {
 			return err

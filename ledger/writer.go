@@ -3,8 +3,10 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"database/sql/driver"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -12,7 +14,7 @@ import (
 // job is one write submitted to the group-commit writer. run executes inside
 // its own savepoint of the group's transaction.
 type job struct {
-	run   func(ctx context.Context, tx *sql.Tx) error
+	run   func(ctx context.Context, tx dbtx) error
 	state atomic.Int32 // jobQueued → jobTaken by the writer, or → jobWithdrawn by the caller
 	err   error
 	done  chan struct{}
@@ -24,7 +26,7 @@ const (
 	jobWithdrawn
 )
 
-func newJob(run func(ctx context.Context, tx *sql.Tx) error) *job {
+func newJob(run func(ctx context.Context, tx dbtx) error) *job {
 	return &job{run: run, done: make(chan struct{})}
 }
 
@@ -154,6 +156,10 @@ func (w *writer) drain() {
 			return
 		}
 		w.commit(group)
+		// Let the callers just answered run and queue their next writes,
+		// so the next group is a full one rather than the few stragglers
+		// that arrived during the fsync.
+		runtime.Gosched()
 	}
 }
 
@@ -177,29 +183,61 @@ func (w *writer) commit(group []*job) {
 		}
 	}()
 	// Jobs never see a caller's context: interrupting a statement can roll
-	// back the whole transaction, everyone's writes with it.
+	// back the whole transaction, everyone's writes with it. The writer
+	// runs BEGIN and COMMIT itself on a plain connection: a *sql.Tx would
+	// start a goroutine for every query it runs.
 	ctx := context.Background()
-	tx, err := w.db.BeginTx(ctx, nil)
+	conn, err := w.db.Conn(ctx)
 	if err != nil {
 		for _, j := range taken {
-			j.err = fmt.Errorf("begin: %w", err)
+			j.err = fmt.Errorf("writer connection: %w", err)
 		}
 		return
 	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		for _, j := range taken {
+			j.err = fmt.Errorf("begin: %w", err)
+		}
+		w.rollback(ctx, conn)
+		return
+	}
+	ok, abort := w.runGroup(ctx, conn, taken)
+	if abort != nil {
+		w.rollback(ctx, conn)
+		for _, j := range ok {
+			j.err = fmt.Errorf("not written: %w", abort)
+		}
+		return
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		w.rollback(ctx, conn)
+		for _, j := range ok {
+			j.err = fmt.Errorf("not written: commit: %w", err)
+		}
+		return
+	}
+	w.commits.Add(1)
+	w.writes.Add(int64(len(ok)))
+}
+
+// runGroup runs each job in its own savepoint and returns the jobs that
+// succeeded. abort is set if the transaction itself is lost: then nothing
+// of the group may be committed.
+func (w *writer) runGroup(ctx context.Context, conn *sql.Conn, taken []*job) (ok []*job, abort error) {
 	// Prepared once per group: a fresh prepare per job costs as much as a
 	// small update.
-	savepoint, err := tx.PrepareContext(ctx, "SAVEPOINT job")
-	if err == nil {
+	savepoint, err := conn.PrepareContext(ctx, "SAVEPOINT job")
+	if err != nil {
+		abort = fmt.Errorf("prepare savepoint: %w", err)
+	} else {
 		defer savepoint.Close()
 	}
-	release, rerr := tx.PrepareContext(ctx, "RELEASE job")
-	if rerr == nil {
+	release, err := conn.PrepareContext(ctx, "RELEASE job")
+	if err != nil {
+		abort = fmt.Errorf("prepare release: %w", err)
+	} else {
 		defer release.Close()
-	}
-	var ok []*job
-	var abort error
-	if err = errors.Join(err, rerr); err != nil {
-		abort = fmt.Errorf("prepare savepoint: %w", err)
 	}
 	for _, j := range taken {
 		if abort != nil {
@@ -211,12 +249,12 @@ func (w *writer) commit(group []*job) {
 			j.err = abort
 			continue
 		}
-		if err := runJob(ctx, tx, j); err != nil {
+		if err := runJob(ctx, conn, j); err != nil {
 			j.err = err
 			// ROLLBACK TO fails only if SQLite already rolled back the
 			// whole transaction (I/O error, disk full): stop here, or the
 			// next statements would run outside any transaction.
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
+			if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
 				abort = fmt.Errorf("group aborted after %w: %w", err, rerr)
 				continue
 			}
@@ -232,25 +270,20 @@ func (w *writer) commit(group []*job) {
 			ok = append(ok, j)
 		}
 	}
-	if abort != nil {
-		_ = tx.Rollback()
-		for _, j := range ok {
-			j.err = fmt.Errorf("not written: %w", abort)
-		}
-		return
+	return ok, abort
+}
+
+// rollback ends the transaction on conn, if any. A connection that cannot
+// be rolled back is discarded rather than handed back to the pool with a
+// transaction open.
+func (w *writer) rollback(ctx context.Context, conn *sql.Conn) {
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
-	if err := tx.Commit(); err != nil {
-		for _, j := range ok {
-			j.err = fmt.Errorf("not written: commit: %w", err)
-		}
-		return
-	}
-	w.commits.Add(1)
-	w.writes.Add(int64(len(ok)))
 }
 
 // runJob runs j, turning a panic into an error so the writer survives.
-func runJob(ctx context.Context, tx *sql.Tx, j *job) (err error) {
+func runJob(ctx context.Context, tx dbtx, j *job) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("ledger write panicked: %v", r)
