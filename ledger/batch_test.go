@@ -138,6 +138,7 @@ func TestInsertRowsAllOrNothing(t *testing.T) {
 		{"yielded error", failing, boom},
 		{"negative amount", seqOf(testRow(2, "R1"), bad), ledger.ErrInvalidChange},
 		{"empty reference", seqOf(testRow(2, "R1"), testRow(3, "")), ledger.ErrInvalidChange},
+		{"reference twice", seqOf(testRow(2, "R1"), testRow(3, "R2"), testRow(4, "R1")), ledger.ErrInvalidChange},
 		{"card number as last4", seqOf(ledger.Row{Line: 2, Reference: "R", Amount: 1, Currency: "RUB", CardLast4: "4242424242424242"}), ledger.ErrInvalidChange},
 	}
 	for _, tt := range tests {

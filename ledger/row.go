@@ -73,7 +73,8 @@ const pageSize = 512
 // InsertRows adds the rows of a batch in one transaction, reading them from
 // the sequence one at a time (memory does not grow with the manifest). A row
 // whose reference already exists in the batch is left untouched, so a
-// resumed run can insert the whole manifest again. New rows are planned and
+// resumed run can insert the whole manifest again; a reference repeated
+// within the sequence is an error (ErrInvalidChange). New rows are planned and
 // get an "inserted" event. If the sequence yields an error, or a row is
 // invalid, nothing is written. Returns how many rows were new, or
 // ErrNotFound if the batch does not exist.
@@ -103,6 +104,12 @@ func (db *DB) InsertRows(ctx context.Context, batchID string, rows iter.Seq2[Row
 		return 0, fmt.Errorf("insert rows: %w", err)
 	}
 	defer evt.Close()
+	// Rows with an id above this one were inserted by this call: meeting
+	// one of them again means the sequence repeats a reference.
+	var lastID int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM rows`).Scan(&lastID); err != nil {
+		return 0, fmt.Errorf("insert rows: %w", err)
+	}
 	now := fmtTime(db.now())
 	n := 0
 	for r, err := range rows {
@@ -119,6 +126,13 @@ func (db *DB) InsertRows(ctx context.Context, batchID string, rows iter.Seq2[Row
 			return 0, fmt.Errorf("insert rows: line %d (%s): %w", r.Line, r.Reference, err)
 		}
 		if k, err := res.RowsAffected(); err != nil || k == 0 {
+			var id int64
+			if err := tx.QueryRowContext(ctx, `SELECT id FROM rows WHERE batch_id = ? AND reference = ?`, batchID, r.Reference).Scan(&id); err != nil {
+				return 0, fmt.Errorf("insert rows: line %d (%s): %w", r.Line, r.Reference, err)
+			}
+			if id > lastID {
+				return 0, fmt.Errorf("insert rows: line %d: reference %s appears twice: %w", r.Line, r.Reference, ErrInvalidChange)
+			}
 			continue // already there: a resumed run
 		}
 		id, err := res.LastInsertId()
