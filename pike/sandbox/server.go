@@ -90,9 +90,6 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		write(w, errorResponse(errorf(http.StatusMethodNotAllowed, pike.CodeInvalidRequest, "%s: Pike methods are called with POST", r.Method)))
 		return
 	}
-	if !sleep(r.Context(), s.latency()) {
-		return
-	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -101,6 +98,11 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			write(w, errorResponse(invalidRequest("read request body: %v", err)))
 		}
+		return
+	}
+	// Latency after reading the body: only then does net/http notice a
+	// client that hangs up, and cancel r.Context().
+	if !sleep(r.Context(), s.latency()) {
 		return
 	}
 	if e := s.authenticate(r, body); e != nil {
