@@ -2,11 +2,13 @@ package batch
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +33,7 @@ const (
 
 // ParseReportFormat parses "csv" or "json".
 func ParseReportFormat(s string) (ReportFormat, error) {
-	switch f := ReportFormat(strings.ToLower(s)); f {
+	switch f := ReportFormat(strings.ToLower(strings.TrimSpace(s))); f {
 	case ReportCSV, ReportJSON:
 		return f, nil
 	}
@@ -41,8 +43,9 @@ func ParseReportFormat(s string) (ReportFormat, error) {
 // ReportOptions configure WriteReport.
 type ReportOptions struct {
 	Format ReportFormat
-	// Excel writes a UTF-8 BOM and `;` separators, which is what a
-	// spreadsheet in a Russian (or most European) locale opens correctly.
+	// Excel (CSV only) writes a UTF-8 BOM, `;` separators and amounts with a
+	// decimal comma, which is what a spreadsheet in a Russian (or most
+	// European) locale opens as text and numbers without an import dialog.
 	Excel bool
 	// Now is the report's timestamp (default time.Now).
 	Now func() time.Time
@@ -66,8 +69,8 @@ type ReportRow struct {
 	FinishedAt         string `json:"finished_at"`
 }
 
-func (r ReportRow) cells() []string {
-	return []string{strconv.Itoa(r.Row), r.Reference, r.Status, r.Amount, r.Currency, r.Card, r.RecipientName,
+func (r ReportRow) cells(amount func(string) string) []string {
+	return []string{strconv.Itoa(r.Row), r.Reference, r.Status, amount(r.Amount), r.Currency, r.Card, r.RecipientName,
 		r.SessionID, r.PayoutID, strconv.Itoa(r.Attempts), r.FailureCode, r.FailureDescription, r.CreatedAt, r.FinishedAt}
 }
 
@@ -100,12 +103,20 @@ type Finding struct {
 
 // Finding kinds.
 const (
-	FindingMismatch        = "mismatch"
-	FindingReview          = "review"
-	FindingUnknown         = "unknown"
-	FindingNotSent         = "not_sent"
-	FindingWebhookAmount   = "webhook_amount_differs"
-	FindingUnmatchedSesion = "session_without_row"
+	FindingMismatch         = "mismatch"               // cancelled: Pike's session differed from the row
+	FindingReview           = "review"                 // Pike reported an error only its support can resolve
+	FindingNoPikeRecord     = "no_pike_record"         // Pike does not know the row's session
+	FindingUnknown          = "unknown"                // the outcome of a call to Pike is not known yet
+	FindingPending          = "pending"                // in flight at Pike, no final result yet
+	FindingAwaitingApproval = "awaiting_approval"      // hold mode: waits for payouts approve/reject
+	FindingNotSent          = "not_sent"               // never reached Pike
+	FindingWebhookAmount    = "webhook_amount_differs" // a webhook reported another amount or currency
+	FindingUnmatchedSession = "session_without_row"    // a webhook about a session no batch made
+
+	// FindingUnmatchedSesion is the old, misspelt name of FindingUnmatchedSession.
+	//
+	// Deprecated: use FindingUnmatchedSession.
+	FindingUnmatchedSesion = FindingUnmatchedSession
 )
 
 // ReportSummary is everything in the report besides the rows.
@@ -114,23 +125,30 @@ type ReportSummary struct {
 	Manifest       string              `json:"manifest"`
 	ManifestSHA256 string              `json:"manifest_sha256"`
 	GeneratedAt    string              `json:"generated_at"`
-	Rows           int                 `json:"rows"`
+	RowCount       int                 `json:"row_count"`
 	Lines          []ReportSummaryLine `json:"summary"`
 	Control        []ControlTotal      `json:"control_totals"`
 	Findings       []Finding           `json:"findings"`
 }
 
-// reportRow renders a ledger row for the report.
+// ReportDocument is the shape of the JSON report (--format json): the
+// summary's fields and the rows, in one object.
+type ReportDocument struct {
+	ReportSummary
+	Rows []ReportRow `json:"rows"`
+}
+
+// reportRow renders a ledger row for the report. Free text is PAN-scrubbed
+// once more: the report is the file most likely to be mailed around.
 func reportRow(r ledger.Row) ReportRow {
-	rr := ReportRow{
-		Row: r.Line, Reference: r.Reference, Status: string(r.State),
+	return ReportRow{
+		Row: r.Line, Reference: ledger.ScrubPAN(r.Reference), Status: string(r.State),
 		Amount: FormatAmount(r.Amount, r.Currency), Currency: r.Currency,
-		Card: maskedCard(r.CardBIN, r.CardLast4), RecipientName: r.RecipientName,
+		Card: maskedCard(r.CardBIN, r.CardLast4), RecipientName: ledger.ScrubPAN(r.RecipientName),
 		SessionID: r.SessionID, PayoutID: r.PayoutID, Attempts: r.Attempt,
-		FailureCode: r.FailureCode, FailureDescription: ledger.ScrubPAN(r.FailureDescription),
+		FailureCode: ledger.ScrubPAN(r.FailureCode), FailureDescription: ledger.ScrubPAN(r.FailureDescription),
 		CreatedAt: timeCell(r.CreatedAt), FinishedAt: timeCell(r.FinishedAt),
 	}
-	return rr
 }
 
 // maskedCard renders BIN and last4 the way PCI DSS allows a card to be
@@ -150,64 +168,95 @@ func timeCell(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// BuildReportSummary computes the summary, control totals and findings of a
-// batch from the ledger. It can be run at any time; it only reads.
-func BuildReportSummary(ctx context.Context, store Store, batchID string, now time.Time) (ReportSummary, error) {
+// reportBuilder computes the summary, control totals and findings while the
+// rows stream past, so the sections after the rows always agree with the
+// rows printed, even while `payouts serve` applies webhooks meanwhile.
+type reportBuilder struct {
+	ctx       context.Context
+	store     Store
+	batch     ledger.Batch
+	sum       ReportSummary
+	lines     map[[2]string]*summaryAcc // currency, state
+	submitted map[string]int64
+	succeeded map[string]int64
+}
+
+type summaryAcc struct {
+	rows   int
+	amount int64
+}
+
+func newReportBuilder(ctx context.Context, store Store, batchID string, now time.Time) (*reportBuilder, error) {
 	b, err := store.Batch(ctx, batchID)
 	if err != nil {
-		return ReportSummary{}, fmt.Errorf("batch %s: %w", batchID, err)
+		return nil, fmt.Errorf("batch %s: %w", batchID, err)
 	}
-	s := ReportSummary{BatchID: b.ID, Manifest: b.ManifestName, ManifestSHA256: b.ManifestSHA256,
-		GeneratedAt: now.UTC().Format(time.RFC3339), Findings: []Finding{}}
-	lines, err := store.Summary(ctx, batchID)
-	if err != nil {
-		return s, fmt.Errorf("summary of batch %s: %w", batchID, err)
-	}
-	sort.Slice(lines, func(i, j int) bool {
-		if lines[i].Currency != lines[j].Currency {
-			return lines[i].Currency < lines[j].Currency
-		}
-		return lines[i].State < lines[j].State
-	})
-	succeeded := map[string]int64{}
-	for _, l := range lines {
-		s.Rows += l.Count
-		s.Lines = append(s.Lines, ReportSummaryLine{Currency: l.Currency, Status: string(l.State), Rows: l.Count, Amount: FormatAmount(l.Amount, l.Currency)})
-		if l.State == ledger.StateSucceeded {
-			succeeded[l.Currency] += l.Amount
-		}
-	}
+	return &reportBuilder{ctx: ctx, store: store, batch: b,
+		sum: ReportSummary{BatchID: b.ID, Manifest: b.ManifestName, ManifestSHA256: b.ManifestSHA256,
+			GeneratedAt: now.UTC().Format(time.RFC3339), Lines: []ReportSummaryLine{}, Control: []ControlTotal{}, Findings: []Finding{}},
+		lines: map[[2]string]*summaryAcc{}, submitted: map[string]int64{}, succeeded: map[string]int64{},
+	}, nil
+}
 
-	submitted := map[string]int64{}
-	for row, err := range store.Rows(ctx, batchID) {
-		if err != nil {
-			return s, fmt.Errorf("rows of batch %s: %w", batchID, err)
+// add counts one row and records its finding, if any.
+func (rb *reportBuilder) add(row ledger.Row) error {
+	rb.sum.RowCount++
+	k := [2]string{row.Currency, string(row.State)}
+	acc := rb.lines[k]
+	if acc == nil {
+		acc = &summaryAcc{}
+		rb.lines[k] = acc
+	}
+	acc.rows++
+	acc.amount += row.Amount
+	if row.Attempt > 0 {
+		rb.submitted[row.Currency] += row.Amount
+	}
+	if row.State == ledger.StateSucceeded {
+		rb.succeeded[row.Currency] += row.Amount
+	}
+	f, ok, err := rowFinding(rb.ctx, rb.store, rb.batch.ID, row)
+	if err != nil {
+		return err
+	}
+	if ok {
+		rb.sum.Findings = append(rb.sum.Findings, f)
+	}
+	return nil
+}
+
+// finish completes the summary: lines per currency in flow order of the
+// states, control totals, and the webhooks about sessions no batch made.
+func (rb *reportBuilder) finish() (ReportSummary, error) {
+	keys := make([][2]string, 0, len(rb.lines))
+	for k := range rb.lines {
+		keys = append(keys, k)
+	}
+	order := func(s string) int { return slices.Index(ledger.States(), ledger.State(s)) }
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
 		}
-		if row.Attempt > 0 {
-			submitted[row.Currency] += row.Amount
-		}
-		f, ok, err := rowFinding(ctx, store, row)
-		if err != nil {
-			return s, err
-		}
-		if ok {
-			s.Findings = append(s.Findings, f)
-		}
+		return order(keys[i][1]) < order(keys[j][1])
+	})
+	for _, k := range keys {
+		acc := rb.lines[k]
+		rb.sum.Lines = append(rb.sum.Lines, ReportSummaryLine{Currency: k[0], Status: k[1], Rows: acc.rows, Amount: FormatAmount(acc.amount, k[0])})
 	}
 	currencies := map[string]bool{}
-	for _, m := range []map[string]int64{b.Totals, submitted, succeeded} {
+	for _, m := range []map[string]int64{rb.batch.Totals, rb.submitted, rb.succeeded} {
 		for c := range m {
 			currencies[c] = true
 		}
 	}
 	for _, c := range sortedKeys(currencies) {
-		s.Control = append(s.Control, ControlTotal{Currency: c, Manifest: FormatAmount(b.Totals[c], c),
-			Submitted: FormatAmount(submitted[c], c), Succeeded: FormatAmount(succeeded[c], c)})
+		rb.sum.Control = append(rb.sum.Control, ControlTotal{Currency: c, Manifest: FormatAmount(rb.batch.Totals[c], c),
+			Submitted: FormatAmount(rb.submitted[c], c), Succeeded: FormatAmount(rb.succeeded[c], c)})
 	}
 
-	unmatched, err := store.UnmatchedWebhooks(ctx, b.CreatedAt)
+	unmatched, err := rb.store.UnmatchedWebhooks(rb.ctx, rb.batch.CreatedAt)
 	if err != nil {
-		return s, fmt.Errorf("unmatched webhooks: %w", err)
+		return rb.sum, fmt.Errorf("unmatched webhooks: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, w := range unmatched {
@@ -215,32 +264,70 @@ func BuildReportSummary(ctx context.Context, store Store, batchID string, now ti
 			continue
 		}
 		seen[w.SessionID] = true
-		s.Findings = append(s.Findings, Finding{Kind: FindingUnmatchedSesion, SessionID: w.SessionID,
+		rb.sum.Findings = append(rb.sum.Findings, Finding{Kind: FindingUnmatchedSession, SessionID: w.SessionID,
 			Detail: fmt.Sprintf("%s webhook (session %s, payout %s) about a session no batch in this ledger made; it was stored and not acted on", w.Type, w.SessionStatus, w.PayoutStatus),
 			Action: "if no other system of yours uses this Pike project, ask Pike support about the session"})
 	}
-	return s, nil
+	return rb.sum, nil
+}
+
+// BuildReportSummary computes the summary, control totals and findings of a
+// batch from the ledger. It can be run at any time; it only reads.
+func BuildReportSummary(ctx context.Context, store Store, batchID string, now time.Time) (ReportSummary, error) {
+	rb, err := newReportBuilder(ctx, store, batchID, now)
+	if err != nil {
+		return ReportSummary{}, err
+	}
+	for row, err := range store.Rows(ctx, batchID) {
+		if err != nil {
+			return rb.sum, fmt.Errorf("rows of batch %s: %w", batchID, err)
+		}
+		if err := rb.add(row); err != nil {
+			return rb.sum, err
+		}
+	}
+	return rb.finish()
 }
 
 // rowFinding returns the finding a row calls for, if any.
-func rowFinding(ctx context.Context, store Store, row ledger.Row) (Finding, bool, error) {
+func rowFinding(ctx context.Context, store Store, batchID string, row ledger.Row) (Finding, bool, error) {
 	f := Finding{Row: row.Line, Reference: row.Reference, SessionID: row.SessionID}
+	desc := ledger.ScrubPAN(row.FailureDescription)
 	switch row.State {
 	case ledger.StateMismatch:
-		f.Kind, f.Detail = FindingMismatch, "cancelled because Pike's session differed from the row: "+ledger.ScrubPAN(row.FailureDescription)
-		f.Action = "compare the row with the session at Pike; once understood, `payouts rerun --include-mismatch` pays it again"
+		f.Kind, f.Detail = FindingMismatch, "cancelled because Pike's session differed from the row: "+desc
+		f.Action = "compare the row with the session at Pike; once understood, `payouts rerun --batch " + batchID + " --include-mismatch` pays it again"
 		return f, true, nil
 	case ledger.StateReview:
-		f.Kind, f.Detail = FindingReview, fmt.Sprintf("%s: %s", row.FailureCode, ledger.ScrubPAN(row.FailureDescription))
-		f.Action = "do not rerun: ask Pike support for the final status of session " + row.SessionID
+		f.Kind, f.Detail = FindingReview, fmt.Sprintf("%s: %s", row.FailureCode, desc)
+		switch row.FailureCode {
+		case CodeNoPikeRecord:
+			f.Kind = FindingNoPikeRecord
+			f.Action = "ask Pike support whether session " + row.SessionID + " exists; the row is never retried automatically"
+		case CodeSupersededSuccess:
+			f.Action = "an earlier attempt reported success after a new one was opened: check every session of this reference at Pike; the recipient may have been paid twice"
+		default:
+			f.Action = "do not rerun: ask Pike support for the final status of session " + row.SessionID
+		}
 		return f, true, nil
 	case ledger.StateUnknown, ledger.StateCreating, ledger.StateStarting, ledger.StateConfirming, ledger.StateCancelling:
 		f.Kind, f.Detail = FindingUnknown, "the outcome of the last call to Pike is not known yet ("+string(row.State)+")"
 		f.Action = "run the same command again or keep `payouts serve` running: it is resolved with session/status; never pay it by hand"
 		return f, true, nil
+	case ledger.StateCreated, ledger.StateConfirmed:
+		f.Kind, f.Detail = FindingPending, "in flight at Pike, no final result yet ("+string(row.State)+")"
+		f.Action = "keep `payouts serve` running (or run the same command again) and regenerate this report; never pay it by hand"
+		return f, true, nil
+	case ledger.StateAwaitingConfirm:
+		f.Kind, f.Detail = FindingAwaitingApproval, "ready to confirm, held for approval (--confirm hold)"
+		f.Action = "`payouts approve --batch " + batchID + "` or `payouts reject --batch " + batchID + "`; Pike cancels it 240 minutes after it was started"
+		return f, true, nil
 	case ledger.StatePlanned:
 		f.Kind, f.Detail = FindingNotSent, "never sent to Pike"
-		f.Action = "run the manifest again to pay it"
+		if row.Attempt > 0 {
+			f.Detail = fmt.Sprintf("attempt %d ended (session %s); a new attempt is planned and was not sent yet", row.Attempt, row.SessionID)
+		}
+		f.Action = "run the same manifest again (`payouts run`, batch " + batchID + ") to pay it"
 		return f, true, nil
 	}
 	if row.SessionID == "" {
@@ -263,7 +350,7 @@ func rowFinding(ctx context.Context, store Store, row ledger.Row) (Finding, bool
 		if p.AmountDetails.Amount != row.Amount || !strings.EqualFold(p.AmountDetails.Currency, row.Currency) {
 			f.Kind = FindingWebhookAmount
 			f.Detail = fmt.Sprintf("%s webhook reported %s %s, the row is %s %s (row %s)", wh.Type,
-				FormatAmount(p.AmountDetails.Amount, row.Currency), strings.ToUpper(p.AmountDetails.Currency),
+				FormatAmount(p.AmountDetails.Amount, p.AmountDetails.Currency), strings.ToUpper(p.AmountDetails.Currency),
 				FormatAmount(row.Amount, row.Currency), row.Currency, row.State)
 			f.Action = "check the payout at Pike; if an amount other than the row's was paid, settle the difference with the recipient"
 			return f, true, nil
@@ -283,7 +370,8 @@ func sortedKeys(m map[string]bool) []string {
 
 // WriteReport writes the reconciliation report of a batch to w: one row per
 // manifest row, then the summary, control totals and findings. Reports are
-// built from the ledger alone and can be regenerated at any time.
+// built from the ledger alone, in one pass over the rows, and can be
+// regenerated at any time.
 func WriteReport(ctx context.Context, store Store, batchID string, w io.Writer, o ReportOptions) error {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -291,16 +379,18 @@ func WriteReport(ctx context.Context, store Store, batchID string, w io.Writer, 
 	if o.Format == "" {
 		o.Format = ReportCSV
 	}
-	sum, err := BuildReportSummary(ctx, store, batchID, o.Now())
+	rb, err := newReportBuilder(ctx, store, batchID, o.Now())
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(w)
 	switch o.Format {
 	case ReportJSON:
-		err = writeReportJSON(ctx, store, batchID, bw, sum)
+		err = writeReportJSON(rb, bw)
+	case ReportCSV:
+		err = writeReportCSV(rb, bw, o.Excel)
 	default:
-		err = writeReportCSV(ctx, store, batchID, bw, sum, o.Excel)
+		err = fmt.Errorf("unknown report format %q: use csv or json", o.Format)
 	}
 	if err != nil {
 		return err
@@ -308,11 +398,13 @@ func WriteReport(ctx context.Context, store Store, batchID string, w io.Writer, 
 	return bw.Flush()
 }
 
-func writeReportCSV(ctx context.Context, store Store, batchID string, w *bufio.Writer, sum ReportSummary, excel bool) error {
+func writeReportCSV(rb *reportBuilder, w *bufio.Writer, excel bool) error {
 	cw := csv.NewWriter(w)
+	amount := func(s string) string { return s }
 	if excel {
 		w.WriteString("\ufeff")
 		cw.Comma = ';'
+		amount = func(s string) string { return strings.Replace(s, ".", ",", 1) }
 	}
 	write := func(cells ...string) error {
 		for i, c := range cells {
@@ -320,32 +412,41 @@ func writeReportCSV(ctx context.Context, store Store, batchID string, w *bufio.W
 		}
 		return cw.Write(cells)
 	}
-	if err := write(append([]string(nil), ReportColumns...)...); err != nil {
+	// Each section after the rows follows an empty line and has its own
+	// header; its first column names it.
+	section := func() {
+		cw.Flush()
+		w.WriteString("\n")
+	}
+	if err := write(slices.Clone(ReportColumns)...); err != nil {
 		return err
 	}
-	for row, err := range store.Rows(ctx, batchID) {
+	for row, err := range rb.store.Rows(rb.ctx, rb.batch.ID) {
 		if err != nil {
-			return fmt.Errorf("rows of batch %s: %w", batchID, err)
+			return fmt.Errorf("rows of batch %s: %w", rb.batch.ID, err)
 		}
-		if err := write(reportRow(row).cells()...); err != nil {
+		if err := rb.add(row); err != nil {
+			return err
+		}
+		if err := write(reportRow(row).cells(amount)...); err != nil {
 			return err
 		}
 	}
-	// The summary follows after an empty line, each table with its own header.
-	cw.Flush()
-	w.WriteString("\n")
+	sum, err := rb.finish()
+	if err != nil {
+		return err
+	}
+	section()
 	write("summary", "currency", "status", "rows", "amount")
 	for _, l := range sum.Lines {
-		write("summary", l.Currency, l.Status, strconv.Itoa(l.Rows), l.Amount)
+		write("summary", l.Currency, l.Status, strconv.Itoa(l.Rows), amount(l.Amount))
 	}
-	cw.Flush()
-	w.WriteString("\n")
+	section()
 	write("control", "currency", "manifest", "submitted", "succeeded")
 	for _, c := range sum.Control {
-		write("control", c.Currency, c.Manifest, c.Submitted, c.Succeeded)
+		write("control", c.Currency, amount(c.Manifest), amount(c.Submitted), amount(c.Succeeded))
 	}
-	cw.Flush()
-	w.WriteString("\n")
+	section()
 	write("finding", "kind", "row", "reference", "session_id", "detail", "action")
 	for _, f := range sum.Findings {
 		row := ""
@@ -354,28 +455,35 @@ func writeReportCSV(ctx context.Context, store Store, batchID string, w *bufio.W
 		}
 		write("finding", f.Kind, row, f.Reference, f.SessionID, f.Detail, f.Action)
 	}
-	cw.Flush()
-	w.WriteString("\n")
-	write("batch", "id", "manifest", "manifest_sha256", "generated_at")
-	write("batch", sum.BatchID, sum.Manifest, sum.ManifestSHA256, sum.GeneratedAt)
+	section()
+	write("batch", "id", "manifest", "manifest_sha256", "generated_at", "rows")
+	write("batch", sum.BatchID, sum.Manifest, sum.ManifestSHA256, sum.GeneratedAt, strconv.Itoa(sum.RowCount))
 	cw.Flush()
 	return cw.Error()
 }
 
-// writeReportJSON streams {"batch_id":..., "rows":[...], "summary":...}
-// without holding every row in memory.
-func writeReportJSON(ctx context.Context, store Store, batchID string, w *bufio.Writer, sum ReportSummary) error {
-	head, err := json.Marshal(sum)
+// writeReportJSON streams a ReportDocument: the batch's identity, the rows,
+// then the summary computed from those very rows, without holding every
+// row in memory.
+func writeReportJSON(rb *reportBuilder, w *bufio.Writer) error {
+	head, err := json.MarshalIndent(struct {
+		BatchID        string `json:"batch_id"`
+		Manifest       string `json:"manifest"`
+		ManifestSHA256 string `json:"manifest_sha256"`
+		GeneratedAt    string `json:"generated_at"`
+	}{rb.sum.BatchID, rb.sum.Manifest, rb.sum.ManifestSHA256, rb.sum.GeneratedAt}, "", "  ")
 	if err != nil {
 		return err
 	}
-	// Splice the rows array into the summary object.
-	w.Write(head[:len(head)-1])
-	w.WriteString(`,"rows":[`)
+	w.Write(bytes.TrimSuffix(head, []byte("\n}")))
+	w.WriteString(",\n  \"rows\": [")
 	first := true
-	for row, err := range store.Rows(ctx, batchID) {
+	for row, err := range rb.store.Rows(rb.ctx, rb.batch.ID) {
 		if err != nil {
-			return fmt.Errorf("rows of batch %s: %w", batchID, err)
+			return fmt.Errorf("rows of batch %s: %w", rb.batch.ID, err)
+		}
+		if err := rb.add(row); err != nil {
+			return err
 		}
 		b, err := json.Marshal(reportRow(row))
 		if err != nil {
@@ -385,15 +493,34 @@ func writeReportJSON(ctx context.Context, store Store, batchID string, w *bufio.
 			w.WriteString(",")
 		}
 		first = false
-		w.WriteString("\n  ")
+		w.WriteString("\n    ")
 		w.Write(b)
 	}
-	w.WriteString("\n]}\n")
+	if !first {
+		w.WriteString("\n  ")
+	}
+	w.WriteString("],\n")
+	sum, err := rb.finish()
+	if err != nil {
+		return err
+	}
+	tail, err := json.MarshalIndent(struct {
+		RowCount int                 `json:"row_count"`
+		Lines    []ReportSummaryLine `json:"summary"`
+		Control  []ControlTotal      `json:"control_totals"`
+		Findings []Finding           `json:"findings"`
+	}{sum.RowCount, sum.Lines, sum.Control, sum.Findings}, "", "  ")
+	if err != nil {
+		return err
+	}
+	w.Write(bytes.TrimPrefix(tail, []byte("{\n")))
+	w.WriteString("\n")
 	return nil
 }
 
 // SpreadsheetSafe neutralises a cell a spreadsheet would run as a formula
-// (leading = + - @, tab or carriage return) by prefixing an apostrophe.
+// by prefixing an apostrophe: a leading = + - @ (or their full-width forms,
+// which some spreadsheets also accept), tab or carriage return.
 func SpreadsheetSafe(s string) string {
 	if s == "" {
 		return s
@@ -401,6 +528,11 @@ func SpreadsheetSafe(s string) string {
 	switch s[0] {
 	case '=', '+', '-', '@', '\t', '\r':
 		return "'" + s
+	}
+	for _, p := range []string{"＝", "＋", "－", "＠"} {
+		if strings.HasPrefix(s, p) {
+			return "'" + s
+		}
 	}
 	return s
 }
