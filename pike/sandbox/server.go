@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -121,6 +122,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 	}
 	write(w, res)
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("api call", "method", method, "version", v.String(), "status", res.status, "idempotency_key", r.Header.Get(pike.HeaderIdempotencyKey))
+	}
 }
 
 // authenticate checks X-PARTNER-PROJECT and X-PARTNER-SIGN.
@@ -198,7 +202,13 @@ func (s *Sandbox) handle(v pike.Version, method, key string, body []byte) (res *
 		return res, false
 	}
 	if key != "" {
-		s.idem[key] = res
+		// Keep the answer only when it may be replayed: a large batch
+		// makes several keys per row.
+		if s.cfg.IdempotencyReplay {
+			s.idem[key] = res
+		} else {
+			s.idem[key] = nil
+		}
 	}
 	if s.fire(FaultDropAfterApply, method, ref, s.faults.DropAfterApply) {
 		return nil, true
