@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -251,6 +252,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		log.Warn("no webhook listener (no --pike-public-key or --listen ''): results come from polling every --poll-after", "poll_after", cfg.PollAfter)
 	}
 
+	c.app.checkBalance(ctx, env, sum, log)
 	progress := c.app.progress(log, sum.Rows)
 	res, err := batch.Run(c.app.interruptible(ctx), env.db, env.client, batch.RunOptions{
 		Manifest: path, ManifestOptions: mopts, Summary: sum, BatchID: batchID,
@@ -290,4 +292,28 @@ func (a *App) runFailure(err error) error {
 		return usageErrorf("%v", err)
 	}
 	return &ExitError{Code: ExitInfra, Err: err}
+}
+
+// checkBalance compares the prefunded wallets (wallet/balance) with what
+// the manifest pays and warns when a currency is short: Pike does not
+// complete payouts beyond the balance, and a top-up takes days. It never
+// stops the run: rows beyond the balance fail and can be rerun later.
+func (a *App) checkBalance(ctx context.Context, env *env, sum batch.ManifestSummary, log *slog.Logger) {
+	bctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	wallets, err := env.client.Balance(bctx)
+	if err != nil {
+		log.Warn("could not read the wallet balance; paying anyway", "err", err)
+		return
+	}
+	have := map[string]int64{}
+	for _, w := range wallets {
+		have[strings.ToUpper(w.AmountDetails.Currency)] += w.AmountDetails.Amount
+	}
+	for cur, need := range sum.Totals {
+		if bal, ok := have[cur]; ok && bal < need {
+			log.Warn("wallet balance below the manifest's total: rows beyond it will fail with insufficient funds",
+				"currency", cur, "balance", batch.FormatAmount(bal, cur), "manifest_total", batch.FormatAmount(need, cur))
+		}
+	}
 }
