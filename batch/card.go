@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/payouts/payouts/pike"
 )
 
 // PAN is a card number (primary account number): 13–19 ASCII digits,
@@ -116,7 +118,7 @@ func ParseCard(s string) (PAN, error) {
 	if n < cardMinDigits || n > cardMaxDigits {
 		return "", manifestProblem(fmt.Sprintf("card number has %d digits, want 13 to 19", n), "check for missing or extra digits", ErrCard)
 	}
-	if !cardLuhn(digits) {
+	if !pike.LuhnValid(string(digits)) {
 		hint := "a digit is wrong or two are swapped; check the number against its source"
 		if n > 15 && digits[n-1] == '0' {
 			hint = "a digit is wrong — or a spreadsheet stored the number as a number and replaced the digits after the 15th with 0: format the column as Text and export again"
@@ -158,24 +160,6 @@ func cardAllDigits(s string) bool {
 	return s != ""
 }
 
-// cardLuhn reports whether the ASCII digits pass the Luhn (mod 10) check.
-func cardLuhn(digits []byte) bool {
-	sum := 0
-	double := false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
-}
-
 // manifestIsSpace reports the spaces a spreadsheet may put around or inside
 // a value: Unicode white space, including no-break and narrow no-break
 // spaces.
@@ -210,7 +194,7 @@ func manifestLooksLikePAN(s string) bool {
 				}
 				if n >= cardMinDigits {
 					d := digits[start : start+n]
-					if d[0] >= '2' && d[0] <= '6' && cardLuhn(d) {
+					if d[0] >= '2' && d[0] <= '6' && pike.LuhnValid(string(d)) {
 						return true
 					}
 				}

@@ -207,6 +207,29 @@ func MaskPAN(pan string) string {
 	}
 }
 
+// LuhnValid reports whether digits (ASCII '0'–'9' only) pass the Luhn
+// mod-10 check that every card number satisfies.
+func LuhnValid(digits string) bool {
+	if digits == "" {
+		return false
+	}
+	sum, double := 0, false
+	for i := len(digits) - 1; i >= 0; i-- {
+		d := int(digits[i] - '0')
+		if d < 0 || d > 9 {
+			return false
+		}
+		if double {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
 // TransactionInfo carries the bank's identifiers of a finished payout.
 type TransactionInfo struct {
 	RRN      string `json:"rrn,omitempty"`
