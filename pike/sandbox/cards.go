@@ -90,7 +90,7 @@ func checkCard(m *pike.PayoutMethod) (cardInfo, string) {
 	if len(pan) < 13 || len(pan) > 19 || strings.Trim(pan, "0123456789") != "" {
 		return cardInfo{}, "bank_card.number must be 13 to 19 digits"
 	}
-	if !luhnValid(pan) {
+	if !pike.LuhnValid(pan) {
 		return cardInfo{}, "bank_card.number fails the Luhn check"
 	}
 	sum := sha256.Sum256([]byte(pan))
@@ -101,24 +101,6 @@ func checkCard(m *pike.PayoutMethod) (cardInfo, string) {
 		sha256:    hex.EncodeToString(sum[:]),
 		behaviour: testCards[pan],
 	}, ""
-}
-
-// luhnValid reports whether the digit string passes the Luhn checksum.
-func luhnValid(digits string) bool {
-	sum := 0
-	double := false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
 }
 
 // cardBrand names the card scheme by its BIN prefix.
