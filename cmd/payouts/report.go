@@ -26,50 +26,64 @@ func (c *reportCommand) Synopsis() string { return "write the reconciliation rep
 func (c *reportCommand) Usage() string {
 	return `Usage: payouts report --batch ID [--output FILE] [--format csv|json] [--excel]
 
-Writes the reconciliation report of a batch from the ledger: one line per
-manifest row (row, reference, status, amount, currency, masked card,
-recipient_name, session_id, payout_id, attempts, failure_code,
-failure_description, created_at, finished_at), then the summary per currency
-and status, control totals (manifest / submitted / succeeded) and findings
-that need a person, each with what to do. It can be regenerated at any time,
-for example after late webhooks. Cells a spreadsheet would run as formulas
-are neutralised.
+Writes the reconciliation report of a batch from the ledger alone (Pike is
+not called): one line per manifest row (row, reference, status, amount,
+currency, card masked as 424242******4242, recipient_name, session_id,
+payout_id, attempts, failure_code, failure_description, created_at,
+finished_at), then, each after an empty line, the summary per currency and
+status, the control totals (manifest / submitted / succeeded per currency),
+the findings that need a person, each with what to do, and the batch's id,
+manifest and SHA-256. Amounts are in major units with the currency's digits.
 
-Example:
-  payouts report --batch 3f9c2a7d41e0b6aa --output report.csv --excel`
+The report can be regenerated at any time, for example after ` + "`payouts serve`" + `
+applied late webhooks; it always agrees with the ledger. Cells a spreadsheet
+would run as formulas (starting with = + - @, tab or CR) get a leading
+apostrophe. --format json carries the same data for machines, unaltered.
+
+Examples:
+  payouts report --batch 3f9c2a7d41e0b6aa --output report.csv --excel
+  payouts report --batch 3f9c2a7d41e0b6aa --format json | jq '.findings'`
 }
 
 func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.app, c)
 	c.ledger.register(fs)
 	fs.StringVar(&c.batch, "batch", "", "batch id (payouts status lists them)")
-	fs.StringVar(&c.output, "output", "", "write to FILE instead of standard output")
-	fs.StringVar(&c.format, "format", "csv", "csv or json")
-	fs.BoolVar(&c.excel, "excel", false, "CSV for spreadsheets: UTF-8 BOM and ';' separators")
+	fs.env("batch", "PAYOUTS_BATCH")
+	fs.StringVar(&c.output, "output", "", "write the report to `FILE` (atomically: a reader never sees half a report) instead of standard output")
+	fs.env("output", "PAYOUTS_REPORT_OUTPUT")
+	fs.StringVar(&c.format, "format", "csv", "report `FORMAT`: csv or json")
+	fs.env("format", "PAYOUTS_REPORT_FORMAT")
+	fs.BoolVar(&c.excel, "excel", false, "CSV for spreadsheets in a Russian or European locale: UTF-8 BOM, ';' separators, decimal comma")
+	fs.env("excel", "PAYOUTS_REPORT_EXCEL")
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}
 	if c.batch == "" || fs.NArg() > 0 {
 		return usageErrorf("report needs --batch ID and no arguments — `payouts status` lists batches")
 	}
-	if _, err := batch.ParseReportFormat(c.format); err != nil {
+	format, err := batch.ParseReportFormat(c.format)
+	if err != nil {
 		return usageErrorf("--format: %v", err)
+	}
+	if c.excel && format != batch.ReportCSV {
+		return usageErrorf("--excel shapes the CSV report for spreadsheets; it cannot be combined with --format %s", format)
 	}
 	db, err := c.ledger.openExisting(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Batch(ctx, c.batch); err != nil {
-		return usageErrorf("batch %s: %v — `payouts status` lists batches", c.batch, err)
+	if err := batchExists(ctx, db, c.batch); err != nil {
+		return err
 	}
 	if c.output == "" {
-		if err := batch.WriteReport(ctx, db, c.batch, c.app.Stdout, batch.ReportOptions{Format: batch.ReportFormat(c.format), Excel: c.excel}); err != nil {
+		if err := batch.WriteReport(ctx, db, c.batch, c.app.Stdout, batch.ReportOptions{Format: format, Excel: c.excel}); err != nil {
 			return &ExitError{Code: ExitInfra, Err: err}
 		}
 		return nil
 	}
-	if err := writeReportFile(ctx, db, c.batch, c.output, c.format, c.excel); err != nil {
+	if err := writeReportFile(ctx, db, c.batch, c.output, string(format), c.excel); err != nil {
 		return &ExitError{Code: ExitInfra, Err: err}
 	}
 	fmt.Fprintf(c.app.Stderr, "report of batch %s written to %s\n", c.batch, c.output)

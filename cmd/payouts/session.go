@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -168,9 +172,20 @@ func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, repor
 	return &ExitError{Code: ExitPartial}
 }
 
-// printBatchSummary prints counts and sums per state and currency and the
-// rows needing attention.
-func printBatchSummary(ctx context.Context, w interface{ Write([]byte) (int, error) }, db *ledger.DB, batchID string) error {
+// attentionStates are the final states printBatchSummary lists row by row:
+// rows a person must act on.
+var attentionStates = []ledger.State{ledger.StateFailed, ledger.StateCancelled, ledger.StateMismatch, ledger.StateReview}
+
+// openStates are the states of rows not finished yet.
+var openStates = []ledger.State{ledger.StatePlanned, ledger.StateCreating, ledger.StateCreated, ledger.StateStarting,
+	ledger.StateAwaitingConfirm, ledger.StateConfirming, ledger.StateCancelling, ledger.StateConfirmed, ledger.StateUnknown}
+
+// maxListed is how many rows each list of printBatchSummary shows.
+const maxListed = 20
+
+// printBatchSummary prints counts and sums per state and currency, the
+// control totals, and the rows needing attention.
+func printBatchSummary(ctx context.Context, w io.Writer, db *ledger.DB, batchID string) error {
 	b, err := db.Batch(ctx, batchID)
 	if err != nil {
 		return fmt.Errorf("batch %s: %w", batchID, err)
@@ -179,39 +194,95 @@ func printBatchSummary(ctx context.Context, w interface{ Write([]byte) (int, err
 	if err != nil {
 		return fmt.Errorf("summary of batch %s: %w", batchID, err)
 	}
-	fmt.Fprintf(w, "Batch %s  (%s, %d rows)\n", b.ID, b.ManifestName, b.RowCount)
-	sort.Slice(lines, func(i, j int) bool {
+	fmt.Fprintf(w, "Batch %s  (%s, %d rows, created %s UTC)\n", b.ID, b.ManifestName, b.RowCount, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"))
+	sort.SliceStable(lines, func(i, j int) bool {
 		if lines[i].State != lines[j].State {
 			return stateOrder(lines[i].State) < stateOrder(lines[j].State)
 		}
 		return lines[i].Currency < lines[j].Currency
 	})
+	succeeded := map[string]int64{}
 	fmt.Fprintf(w, "  %-17s %-4s %7s %20s\n", "state", "cur", "rows", "amount")
 	for _, l := range lines {
 		fmt.Fprintf(w, "  %-17s %-4s %7d %20s\n", l.State, l.Currency, l.Count, batch.FormatAmount(l.Amount, l.Currency))
+		if l.State == ledger.StateSucceeded {
+			succeeded[l.Currency] += l.Amount
+		}
 	}
-	var attention []ledger.Row
-	for row, err := range db.Rows(ctx, batchID, ledger.StateFailed, ledger.StateCancelled, ledger.StateMismatch, ledger.StateReview, ledger.StateUnknown) {
+	// Control totals from aggregates only: status stays instant on a
+	// million-row batch (the report adds what was submitted).
+	curs := map[string]bool{}
+	for _, m := range []map[string]int64{b.Totals, succeeded} {
+		for c := range m {
+			curs[c] = true
+		}
+	}
+	for _, c := range slices.Sorted(maps.Keys(curs)) {
+		fmt.Fprintf(w, "  %-17s %-4s %28s of %s in the manifest\n", "paid", c, batch.FormatAmount(succeeded[c], c), batch.FormatAmount(b.Totals[c], c))
+	}
+
+	if err := listRows(ctx, w, db, batchID, "Rows needing attention", attentionStates, func(r ledger.Row) string {
+		why := r.FailureCode
+		if d := ledger.ScrubPAN(r.FailureDescription); d != "" {
+			why += ": " + truncate(d, 80)
+		}
+		return why
+	}); err != nil {
+		return err
+	}
+	held := batch.ParseBatchOptions(b.Options).Confirm == batch.ConfirmHold
+	return listRows(ctx, w, db, batchID, "Rows not finished", openStates, func(r ledger.Row) string {
+		if r.State == ledger.StateAwaitingConfirm && held {
+			return "held for approval: `payouts approve --batch " + batchID + "` (or reject)"
+		}
+		return openReason(r)
+	})
+}
+
+// listRows prints up to maxListed rows of the batch in states, each with
+// why(row), under a title with their number; nothing when there are none.
+func listRows(ctx context.Context, w io.Writer, db *ledger.DB, batchID, title string, states []ledger.State, why func(ledger.Row) string) error {
+	total, err := db.CountRows(ctx, batchID, states...)
+	if err != nil {
+		return fmt.Errorf("count rows: %w", err)
+	}
+	if total == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "%s (%d):\n", title, total)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	n := 0
+	for r, err := range db.Rows(ctx, batchID, states...) {
 		if err != nil {
 			return fmt.Errorf("list rows: %w", err)
 		}
-		attention = append(attention, row)
-		if len(attention) > 20 {
+		if n == maxListed {
 			break
 		}
+		n++
+		fmt.Fprintf(tw, "  line %d\t%s\t%s\t%s %s\t%s\n", r.Line, ledger.ScrubPAN(r.Reference), r.State,
+			batch.FormatAmount(r.Amount, r.Currency), r.Currency, why(r))
 	}
-	if len(attention) > 0 {
-		fmt.Fprintln(w, "Rows needing attention:")
-		for i, r := range attention {
-			if i == 20 {
-				fmt.Fprintln(w, "  … more: `payouts report --batch "+batchID+"` lists them all")
-				break
-			}
-			fmt.Fprintf(w, "  line %-5d %-24s %-10s %s %s  %s %s\n", r.Line, r.Reference, r.State,
-				batch.FormatAmount(r.Amount, r.Currency), r.Currency, r.FailureCode, truncate(r.FailureDescription, 80))
-		}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if total > n {
+		fmt.Fprintf(w, "  … and %d more: `payouts report --batch %s` lists every row\n", total-n, batchID)
 	}
 	return nil
+}
+
+// openReason says what an unfinished row waits for.
+func openReason(r ledger.Row) string {
+	switch r.State {
+	case ledger.StatePlanned:
+		return "not sent to Pike yet"
+	case ledger.StateAwaitingConfirm:
+		return "ready to confirm: the runner confirms it once checked (run the same command again or keep `payouts serve` running)"
+	case ledger.StateCreated, ledger.StateConfirmed:
+		return "in flight at Pike, no final result yet"
+	}
+	return "outcome of the last call to Pike not known yet: run the same command again or keep `payouts serve` running; never pay it by hand"
 }
 
 func stateOrder(s ledger.State) int {

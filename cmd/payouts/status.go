@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/payouts/payouts/ledger"
 )
 
 // statusCommand implements `payouts status`.
@@ -17,18 +22,26 @@ func (c *statusCommand) Synopsis() string { return "counts and sums by state and
 func (c *statusCommand) Usage() string {
 	return `Usage: payouts status [--batch ID]
 
-Without --batch: one line per batch in the ledger, newest first.
-With --batch: the batch's rows counted and summed per state and currency,
-and the rows that need attention (failed, cancelled, mismatch, review, unknown).
+Reads the ledger only; never talks to Pike.
 
-Example:
+Without --batch: one line per batch in the ledger, newest first: id,
+creation time (UTC), rows, manifest file and the rows per state.
+With --batch: the batch's rows counted and summed per state and currency,
+what was paid of the manifest's total per currency, then, first 20 of each,
+the rows needing attention (failed, cancelled, mismatch, review, with Pike's
+failure code) and the rows not finished yet (with what each waits for).
+` + "`payouts report`" + ` lists every row.
+
+Examples:
+  payouts status --ledger /var/lib/payouts/payouts.db
   payouts status --batch 3f9c2a7d41e0b6aa`
 }
 
 func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.app, c)
 	c.ledger.register(fs)
-	fs.StringVar(&c.batch, "batch", "", "batch id")
+	fs.StringVar(&c.batch, "batch", "", "show one batch in detail (ids are in the table without --batch)")
+	fs.env("batch", "PAYOUTS_BATCH")
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}
@@ -41,8 +54,8 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	if c.batch != "" {
-		if _, err := db.Batch(ctx, c.batch); err != nil {
-			return usageErrorf("batch %s: %v — `payouts status` lists batches", c.batch, err)
+		if err := batchExists(ctx, db, c.batch); err != nil {
+			return err
 		}
 		if err := printBatchSummary(ctx, c.app.Stdout, db, c.batch); err != nil {
 			return &ExitError{Code: ExitInfra, Err: err}
@@ -57,13 +70,31 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintln(c.app.Stdout, "no batches in this ledger")
 		return nil
 	}
-	fmt.Fprintf(c.app.Stdout, "%-18s %-20s %6s  %s\n", "batch", "created", "rows", "states")
+	tw := tabwriter.NewWriter(c.app.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "batch\tcreated (UTC)\trows\tmanifest\tstates")
 	for _, b := range batches {
 		counts, err := countsByState(ctx, db, b.ID)
 		if err != nil {
 			return &ExitError{Code: ExitInfra, Err: err}
 		}
-		fmt.Fprintf(c.app.Stdout, "%-18s %-20s %6d  %s\n", b.ID, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), b.RowCount, countsLine(counts))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", b.ID, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), b.RowCount,
+			filepath.Base(b.ManifestName), countsLine(counts))
+	}
+	if err := tw.Flush(); err != nil {
+		return &ExitError{Code: ExitInfra, Err: err}
 	}
 	return nil
+}
+
+// batchExists returns a usage error (exit 2) naming the way out when the
+// ledger has no batch id, and an infrastructure error when it cannot tell.
+func batchExists(ctx context.Context, db *ledger.DB, id string) error {
+	_, err := db.Batch(ctx, id)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ledger.ErrNotFound):
+		return usageErrorf("no batch %s in ledger %s — `payouts status` lists the batches", id, db.Path())
+	}
+	return &ExitError{Code: ExitInfra, Err: fmt.Errorf("batch %s: %w", id, err)}
 }
