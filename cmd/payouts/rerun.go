@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/ledger"
@@ -14,16 +13,9 @@ type rerunCommand struct {
 	app *App
 
 	manifest        manifestFlags
-	pike            pikeFlags
-	ledger          ledgerFlag
-	logs            logFlags
+	flags           payingFlags
 	batch           string
-	listen          string
-	wait            time.Duration
-	pollAfter       time.Duration
 	includeMismatch bool
-	reportPath      string
-	reportFmt       string
 }
 
 func (c *rerunCommand) Name() string { return "rerun" }
@@ -51,45 +43,26 @@ Example:
 func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.app, c)
 	c.manifest.register(fs)
-	c.pike.register(fs)
-	c.ledger.register(fs)
-	c.logs.register(fs)
+	c.flags.register(fs, true)
 	fs.StringVar(&c.batch, "batch", "", "batch id")
 	fs.env("batch", "PAYOUTS_BATCH")
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "webhook listener address; '' to rely on polling")
-	fs.env("listen", "PAYOUTS_LISTEN")
-	fs.DurationVar(&c.wait, "wait", 30*time.Minute, "how long to wait for final results")
-	fs.env("wait", "PAYOUTS_WAIT")
-	fs.DurationVar(&c.pollAfter, "poll-after", 2*time.Minute, "ask Pike with session/status about a row that waited this long")
-	fs.env("poll-after", "PAYOUTS_POLL_AFTER")
 	fs.BoolVar(&c.includeMismatch, "include-mismatch", false, "also retry rows cancelled because their session did not match")
-	fs.StringVar(&c.reportPath, "report", "", "write the reconciliation report to `FILE` at the end")
-	fs.env("report", "PAYOUTS_REPORT")
-	fs.StringVar(&c.reportFmt, "report-format", "csv", "csv or json")
-	fs.env("report-format", "PAYOUTS_REPORT_FORMAT")
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}
 	if c.batch == "" || fs.NArg() > 1 {
 		return usageErrorf("rerun needs --batch ID and at most one MANIFEST")
 	}
-	if err := c.pike.check(); err != nil {
-		return err
-	}
 	mopts, err := c.manifest.options()
 	if err != nil {
 		return err
 	}
-	log, err := c.logs.logger(c.app.Stderr)
+	pay, err := c.flags.open(ctx, c.app)
 	if err != nil {
 		return err
 	}
-	env, err := c.app.connect(ctx, &c.pike, &c.ledger, log)
-	if err != nil {
-		return err
-	}
-	defer env.close()
-	b, err := env.db.Batch(ctx, c.batch)
+	defer pay.close()
+	b, err := pay.db.Batch(ctx, c.batch)
 	if err != nil {
 		return usageErrorf("batch %s: %v — `payouts status` lists batches", c.batch, err)
 	}
@@ -100,17 +73,11 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 	if _, err := batch.ReadManifestFile(path, mopts, nil); err != nil {
 		return c.app.manifestRefusal(path, err)
 	}
-	lst, err := listenWebhooks(ctx, c.listen, env.verifier, env.intake, log)
-	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
-	}
-	defer lst.close()
-	progress := c.app.progress(log, b.RowCount)
-	res, plan, err := batch.Rerun(c.app.interruptible(ctx), env.db, env.client, batch.RerunOptions{
+	progress := c.app.progress(pay.log, b.RowCount)
+	res, plan, err := batch.Rerun(c.app.interruptible(ctx), pay.db, pay.client, batch.RerunOptions{
 		BatchID: c.batch, Manifest: path, ManifestOptions: mopts, IncludeMismatch: c.includeMismatch,
 		SettleOptions: batch.SettleOptions{
-			Config: batch.Config{PollAfter: c.pollAfter, Logger: log, Fingerprinter: env.fingerprinter, Workers: c.pike.workers()},
-			Wait:   c.wait, Intake: env.intake, Progress: progress.update,
+			Config: c.flags.config(pay), Wait: c.flags.wait, Intake: pay.intake, Progress: progress.update,
 			Owner: ledger.CurrentOwner("payouts rerun " + c.batch),
 		},
 	})
@@ -131,5 +98,5 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.app.runFailure(err)
 	}
-	return c.app.finish(ctx, env.db, res, c.reportPath, c.reportFmt, "rerun")
+	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, "rerun")
 }

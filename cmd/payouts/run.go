@@ -19,18 +19,12 @@ type runCommand struct {
 	app *App
 
 	manifest manifestFlags
-	pike     pikeFlags
-	ledger   ledgerFlag
-	logs     logFlags
+	flags    payingFlags
 	engine   engineFlags
 	caps     capFlags
 
-	batchID    string
-	listen     string
-	wait       time.Duration
-	reportPath string
-	reportFmt  string
-	dryRun     bool
+	batchID string
+	dryRun  bool
 }
 
 func (c *runCommand) Name() string     { return "run" }
@@ -58,7 +52,6 @@ Example:
 type engineFlags struct {
 	confirm              string
 	flow                 string
-	pollAfter            time.Duration
 	leaseWait            time.Duration
 	allowRepeatReference bool
 }
@@ -68,8 +61,6 @@ func (f *engineFlags) register(fs *flagSet) {
 	fs.env("confirm", "PAYOUTS_CONFIRM")
 	fs.StringVar(&f.flow, "flow", "two-step", "two-step (session/create + start/payout) or single (session/init/payout)")
 	fs.env("flow", "PAYOUTS_FLOW")
-	fs.DurationVar(&f.pollAfter, "poll-after", 2*time.Minute, "ask Pike with session/status about a row that waited this long for a webhook")
-	fs.env("poll-after", "PAYOUTS_POLL_AFTER")
 	fs.DurationVar(&f.leaseWait, "lease-wait", 0, "if another live process holds the batch (e.g. payouts serve finishing it), wait this long for it instead of refusing")
 	fs.env("lease-wait", "PAYOUTS_LEASE_WAIT")
 	fs.BoolVar(&f.allowRepeatReference, "allow-repeat-reference", false, "pay references that already succeeded in another batch (recorded as an override)")
@@ -85,13 +76,10 @@ func (f *engineFlags) config() (batch.Config, error) {
 	if err != nil {
 		return batch.Config{}, usageErrorf("--flow: %v", err)
 	}
-	if f.pollAfter <= 0 {
-		return batch.Config{}, usageErrorf("--poll-after must be positive")
-	}
 	if f.leaseWait < 0 {
 		return batch.Config{}, usageErrorf("--lease-wait must not be negative")
 	}
-	return batch.Config{Confirm: mode, Flow: flow, PollAfter: f.pollAfter, LeaseWait: f.leaseWait, AllowRepeatReference: f.allowRepeatReference}, nil
+	return batch.Config{Confirm: mode, Flow: flow, LeaseWait: f.leaseWait, AllowRepeatReference: f.allowRepeatReference}, nil
 }
 
 // capFlags are the safety caps: refuse to start when exceeded.
@@ -164,30 +152,20 @@ func (f *capFlags) check(path string, mopts batch.ManifestOptions, sum batch.Man
 	return problems, nil
 }
 
-func (c *runCommand) flags() *flagSet {
+func (c *runCommand) flagSet() *flagSet {
 	fs := newFlagSet(c.app, c)
 	c.manifest.register(fs)
-	c.pike.register(fs)
-	c.ledger.register(fs)
-	c.logs.register(fs)
+	c.flags.register(fs, true)
 	c.engine.register(fs)
 	c.caps.register(fs)
 	fs.StringVar(&c.batchID, "batch", "", "batch id (default: the first 16 hex digits of the manifest's SHA-256)")
 	fs.env("batch", "PAYOUTS_BATCH")
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address of the webhook listener (path "+WebhookPath+"); '' to rely on polling")
-	fs.env("listen", "PAYOUTS_LISTEN")
-	fs.DurationVar(&c.wait, "wait", 30*time.Minute, "how long to wait for final results after the last row was sent")
-	fs.env("wait", "PAYOUTS_WAIT")
-	fs.StringVar(&c.reportPath, "report", "", "write the reconciliation report to `FILE` when the run ends")
-	fs.env("report", "PAYOUTS_REPORT")
-	fs.StringVar(&c.reportFmt, "report-format", "csv", "report format: csv or json")
-	fs.env("report-format", "PAYOUTS_REPORT_FORMAT")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "validate and print what would be paid; send nothing, write nothing")
 	return fs
 }
 
 func (c *runCommand) Run(ctx context.Context, args []string) error {
-	fs := c.flags()
+	fs := c.flagSet()
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}
@@ -195,10 +173,6 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		return usageErrorf("run needs exactly one MANIFEST argument — see `payouts help run`")
 	}
 	path := fs.Arg(0)
-	log, err := c.logs.logger(c.app.Stderr)
-	if err != nil {
-		return err
-	}
 	cfg, err := c.engine.config()
 	if err != nil {
 		return err
@@ -228,42 +202,35 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		batchID = batch.BatchIDFor(sum.SHA256)
 	}
 	if c.dryRun {
-		return c.app.dryRun(ctx, path, mopts, sum, batchID, c.ledger.path, cfg)
+		return c.app.dryRun(ctx, path, mopts, sum, batchID, c.flags.ledger.path, cfg)
 	}
 
-	if err := c.pike.check(); err != nil {
+	if err := c.flags.check(); err != nil {
 		return err
 	}
 	if cfg.Confirm == batch.ConfirmHold {
 		fmt.Fprintln(c.app.Stderr, "hold mode: rows stop when ready to confirm; run `payouts approve --batch "+batchID+"` within 240 minutes or Pike cancels them.")
 	}
-	env, err := c.app.connect(ctx, &c.pike, &c.ledger, log)
+	pay, err := c.flags.open(ctx, c.app)
 	if err != nil {
 		return err
 	}
-	defer env.close()
-	cfg.Logger, cfg.Fingerprinter, cfg.Workers = log, env.fingerprinter, c.pike.workers()
-	lst, err := listenWebhooks(ctx, c.listen, env.verifier, env.intake, log)
-	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
-	}
-	defer lst.close()
-	if lst == nil {
-		log.Warn("no webhook listener (no --pike-public-key or --listen ''): results come from polling every --poll-after", "poll_after", cfg.PollAfter)
-	}
+	defer pay.close()
+	engine := c.flags.config(pay)
+	cfg.PollAfter, cfg.Logger, cfg.Fingerprinter, cfg.Workers = engine.PollAfter, engine.Logger, engine.Fingerprinter, engine.Workers
 
-	c.app.checkBalance(ctx, env, sum, log)
-	progress := c.app.progress(log, sum.Rows)
-	res, err := batch.Run(c.app.interruptible(ctx), env.db, env.client, batch.RunOptions{
+	c.app.checkBalance(ctx, pay.env, sum, pay.log)
+	progress := c.app.progress(pay.log, sum.Rows)
+	res, err := batch.Run(c.app.interruptible(ctx), pay.db, pay.client, batch.RunOptions{
 		Manifest: path, ManifestOptions: mopts, Summary: sum, BatchID: batchID,
-		Config: cfg, Wait: c.wait, Intake: env.intake, Progress: progress.update,
+		Config: cfg, Wait: c.flags.wait, Intake: pay.intake, Progress: progress.update,
 		Owner: ledger.CurrentOwner("payouts run " + path),
 	})
 	progress.done()
 	if err != nil {
 		return c.app.runFailure(err)
 	}
-	return c.app.finish(ctx, env.db, res, c.reportPath, c.reportFmt, "run")
+	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, "run")
 }
 
 // manifestRefusal prints a validation failure and maps it to exit 2, or 3

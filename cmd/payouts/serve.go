@@ -10,13 +10,9 @@ import (
 
 // serveCommand implements `payouts serve`.
 type serveCommand struct {
-	app       *App
-	pike      pikeFlags
-	ledger    ledgerFlag
-	logs      logFlags
-	listen    string
-	pollAfter time.Duration
-	scan      time.Duration
+	app   *App
+	flags payingFlags
+	scan  time.Duration
 }
 
 func (c *serveCommand) Name() string { return "serve" }
@@ -40,43 +36,22 @@ Example:
 
 func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.app, c)
-	c.pike.register(fs)
-	c.ledger.register(fs)
-	c.logs.register(fs)
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "webhook listener address (path "+WebhookPath+")")
-	fs.env("listen", "PAYOUTS_LISTEN")
-	fs.DurationVar(&c.pollAfter, "poll-after", 2*time.Minute, "ask Pike with session/status about a row that waited this long")
-	fs.env("poll-after", "PAYOUTS_POLL_AFTER")
+	c.flags.register(fs, false)
 	fs.DurationVar(&c.scan, "scan-every", 30*time.Second, "how often to look for batches with rows in flight")
+	fs.env("scan-every", "PAYOUTS_SCAN_EVERY")
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("serve takes no arguments")
 	}
-	if err := c.pike.check(); err != nil {
-		return err
-	}
-	log, err := c.logs.logger(c.app.Stderr)
+	pay, err := c.flags.open(ctx, c.app)
 	if err != nil {
 		return err
 	}
-	env, err := c.app.connect(ctx, &c.pike, &c.ledger, log)
-	if err != nil {
-		return err
-	}
-	defer env.close()
-	if env.verifier == nil {
-		log.Warn("no --pike-public-key: webhooks cannot be verified, so none are received; polling only")
-	}
-	lst, err := listenWebhooks(ctx, c.listen, env.verifier, env.intake, log)
-	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
-	}
-	defer lst.close()
-	err = batch.Serve(ctx, env.db, env.client, batch.SettleOptions{
-		Config: batch.Config{PollAfter: c.pollAfter, Logger: log, Fingerprinter: env.fingerprinter, Workers: c.pike.workers()},
-		Intake: env.intake, Owner: ledger.CurrentOwner("payouts serve"),
+	defer pay.close()
+	err = batch.Serve(ctx, pay.db, pay.client, batch.SettleOptions{
+		Config: c.flags.config(pay), Intake: pay.intake, Owner: ledger.CurrentOwner("payouts serve"),
 	}, c.scan)
 	if err != nil {
 		return &ExitError{Code: ExitInfra, Err: err}

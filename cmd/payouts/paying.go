@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/payouts/payouts/batch"
+)
+
+// payingFlags are the flags of every command that talks to Pike and drives
+// rows: run, rerun, approve, reject and serve.
+type payingFlags struct {
+	pike       pikeFlags
+	ledger     ledgerFlag
+	logs       logFlags
+	listen     string
+	pollAfter  time.Duration
+	wait       time.Duration
+	reportPath string
+	reportFmt  string
+}
+
+// register defines the flags; waits is false for serve, which never ends
+// on its own and writes no report.
+func (p *payingFlags) register(fs *flagSet, waits bool) {
+	p.pike.register(fs)
+	p.ledger.register(fs)
+	p.logs.register(fs)
+	fs.StringVar(&p.listen, "listen", "127.0.0.1:8080", "address of the webhook listener (path "+WebhookPath+"); '' to rely on polling")
+	fs.env("listen", "PAYOUTS_LISTEN")
+	fs.DurationVar(&p.pollAfter, "poll-after", 2*time.Minute, "ask Pike with session/status about a row that waited this long for a webhook")
+	fs.env("poll-after", "PAYOUTS_POLL_AFTER")
+	if !waits {
+		return
+	}
+	fs.DurationVar(&p.wait, "wait", 30*time.Minute, "how long to wait for final results after the last row was sent")
+	fs.env("wait", "PAYOUTS_WAIT")
+	fs.StringVar(&p.reportPath, "report", "", "write the reconciliation report to `FILE` when the command ends")
+	fs.env("report", "PAYOUTS_REPORT")
+	fs.StringVar(&p.reportFmt, "report-format", "csv", "report format: csv or json")
+	fs.env("report-format", "PAYOUTS_REPORT_FORMAT")
+}
+
+// check validates the flags before anything is opened.
+func (p *payingFlags) check() error {
+	if p.pollAfter <= 0 {
+		return usageErrorf("--poll-after must be positive")
+	}
+	if _, err := batch.ParseReportFormat(p.reportFmt); p.reportFmt != "" && err != nil {
+		return usageErrorf("--report-format: %v", err)
+	}
+	return p.pike.check()
+}
+
+// paying is an open connection to Pike and the ledger, with the webhook
+// listener running.
+type paying struct {
+	*env
+	log *slog.Logger
+	lst *listener
+}
+
+func (p *paying) close() {
+	p.lst.close()
+	p.env.close()
+}
+
+// open builds the logger, loads the keys, opens the ledger and starts the
+// webhook listener.
+func (p *payingFlags) open(ctx context.Context, a *App) (*paying, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	log, err := p.logs.logger(a.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	env, err := a.connect(ctx, &p.pike, &p.ledger, log)
+	if err != nil {
+		return nil, err
+	}
+	lst, err := listenWebhooks(ctx, p.listen, env.verifier, env.intake, log)
+	if err != nil {
+		env.close()
+		return nil, &ExitError{Code: ExitInfra, Err: err}
+	}
+	if lst == nil {
+		log.Warn("no webhook listener (no --pike-public-key, or --listen ''): results come from polling", "poll_after", p.pollAfter)
+	}
+	return &paying{env: env, log: log, lst: lst}, nil
+}
+
+// config is the engine configuration these flags give.
+func (p *payingFlags) config(pay *paying) batch.Config {
+	return batch.Config{PollAfter: p.pollAfter, Logger: pay.log, Fingerprinter: pay.fingerprinter, Workers: p.pike.workers()}
+}
