@@ -64,10 +64,12 @@ func (e *Engine) step(row ledger.Row) (ledger.Row, bool, error) {
 			return row, false, nil
 		}
 		return e.begin(row)
-	case ledger.StateCreating, ledger.StateStarting, ledger.StateConfirming, ledger.StateCancelling:
+	case ledger.StateCreating, ledger.StateStarting, ledger.StateConfirming:
 		// Found at rest in an intent state: the process that recorded the
 		// intent died before it learnt the answer. Whether the call left is
-		// unknown, and unknown is not failed.
+		// unknown, and unknown is not failed. (cancelling may rest: a
+		// cancel Pike accepted before the session ends, or one not sent
+		// yet; the poller's session/status tells which and resends it.)
 		next, err := e.apply(row, ledger.Change{To: ledger.StateUnknown, Reason: "interrupted",
 			Detail: fmt.Sprintf("found in %s after an interruption: outcome of the call unknown", row.State)})
 		return next, err == nil, err

@@ -275,3 +275,12 @@ func (h *harness) scanForPANs(extra ...[]byte) {
 		}
 	}
 }
+
+// pikeCreate is the session/create request the engine sends for r.
+func pikeCreate(batchID string, r ledger.Row) pike.PayoutRequest {
+	return pike.PayoutRequest{
+		AmountDetails: &pike.AmountDetails{Amount: r.Amount, Currency: strings.ToLower(r.Currency)},
+		Customer:      &pike.Customer{Reference: r.Reference},
+		Metadata:      batch.RowKey(batchID, r.Reference, 1),
+	}
+}

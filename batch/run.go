@@ -146,7 +146,7 @@ func (e *Engine) take(ctx context.Context, row ledger.Row, card PAN, stop error)
 	case ledger.StateSucceeded, ledger.StateFailed, ledger.StateCancelled, ledger.StateMismatch,
 		ledger.StateSkipped, ledger.StateReview:
 		return nil
-	case ledger.StateAwaitingConfirm, ledger.StateConfirmed:
+	case ledger.StateAwaitingConfirm, ledger.StateConfirmed, ledger.StateCancelling:
 		e.schedule(row.ID, 0) // resume: ask Pike first
 		return nil
 	}
