@@ -198,8 +198,31 @@ func newReportBuilder(ctx context.Context, store Store, batchID string, now time
 	}, nil
 }
 
-// add counts one row and records its finding, if any.
-func (rb *reportBuilder) add(row ledger.Row) error {
+// each streams the batch's rows in manifest order to fn, counting each into
+// the summary (and its finding) first.
+func (rb *reportBuilder) each(fn func(ledger.Row) error) error {
+	for row, err := range rb.store.Rows(rb.ctx, rb.batch.ID) {
+		if err != nil {
+			return fmt.Errorf("rows of batch %s: %w", rb.batch.ID, err)
+		}
+		f, ok, err := rowFinding(rb.ctx, rb.store, rb.batch.ID, row)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			rb.count(row, nil)
+		} else {
+			rb.count(row, &f)
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// count adds one row to the summary and records its finding, if any.
+func (rb *reportBuilder) count(row ledger.Row, f *Finding) {
 	rb.sum.RowCount++
 	k := [2]string{row.Currency, string(row.State)}
 	acc := rb.lines[k]
@@ -215,14 +238,9 @@ func (rb *reportBuilder) add(row ledger.Row) error {
 	if row.State == ledger.StateSucceeded {
 		rb.succeeded[row.Currency] += row.Amount
 	}
-	f, ok, err := rowFinding(rb.ctx, rb.store, rb.batch.ID, row)
-	if err != nil {
-		return err
+	if f != nil {
+		rb.sum.Findings = append(rb.sum.Findings, *f)
 	}
-	if ok {
-		rb.sum.Findings = append(rb.sum.Findings, f)
-	}
-	return nil
 }
 
 // finish completes the summary: lines per currency in flow order of the
@@ -278,13 +296,8 @@ func BuildReportSummary(ctx context.Context, store Store, batchID string, now ti
 	if err != nil {
 		return ReportSummary{}, err
 	}
-	for row, err := range store.Rows(ctx, batchID) {
-		if err != nil {
-			return rb.sum, fmt.Errorf("rows of batch %s: %w", batchID, err)
-		}
-		if err := rb.add(row); err != nil {
-			return rb.sum, err
-		}
+	if err := rb.each(func(ledger.Row) error { return nil }); err != nil {
+		return rb.sum, err
 	}
 	return rb.finish()
 }
@@ -421,16 +434,8 @@ func writeReportCSV(rb *reportBuilder, w *bufio.Writer, excel bool) error {
 	if err := write(slices.Clone(ReportColumns)...); err != nil {
 		return err
 	}
-	for row, err := range rb.store.Rows(rb.ctx, rb.batch.ID) {
-		if err != nil {
-			return fmt.Errorf("rows of batch %s: %w", rb.batch.ID, err)
-		}
-		if err := rb.add(row); err != nil {
-			return err
-		}
-		if err := write(reportRow(row).cells(amount)...); err != nil {
-			return err
-		}
+	if err := rb.each(func(row ledger.Row) error { return write(reportRow(row).cells(amount)...) }); err != nil {
+		return err
 	}
 	sum, err := rb.finish()
 	if err != nil {
@@ -478,13 +483,7 @@ func writeReportJSON(rb *reportBuilder, w *bufio.Writer) error {
 	w.Write(bytes.TrimSuffix(head, []byte("\n}")))
 	w.WriteString(",\n  \"rows\": [")
 	first := true
-	for row, err := range rb.store.Rows(rb.ctx, rb.batch.ID) {
-		if err != nil {
-			return fmt.Errorf("rows of batch %s: %w", rb.batch.ID, err)
-		}
-		if err := rb.add(row); err != nil {
-			return err
-		}
+	err = rb.each(func(row ledger.Row) error {
 		b, err := json.Marshal(reportRow(row))
 		if err != nil {
 			return err
@@ -495,6 +494,10 @@ func writeReportJSON(rb *reportBuilder, w *bufio.Writer) error {
 		first = false
 		w.WriteString("\n    ")
 		w.Write(b)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if !first {
 		w.WriteString("\n  ")

@@ -3,14 +3,18 @@ package batch_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -503,4 +507,121 @@ func TestWriteReportUnknownBatch(t *testing.T) {
 	if buf.Len() != 0 {
 		t.Errorf("got %d bytes written for an unknown batch, want none", buf.Len())
 	}
+}
+
+// reportBenchLedger is a ledger with one batch of n rows as a nightly run
+// leaves it: nine in ten succeeded with their two webhooks stored, the rest
+// failed. Built once per size, through the ledger's public API.
+func reportBenchLedger(b *testing.B, n int) (*ledger.DB, string) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), ledger.WithSyncNormal())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	const id = "benchbatch"
+	if _, _, err := db.CreateBatch(ctx, ledger.Batch{ID: id, ManifestName: "bench.csv", ManifestSHA256: "s", RowCount: n,
+		Totals: map[string]int64{"RUB": int64(n) * 150050}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.InsertRows(ctx, id, func(yield func(ledger.Row, error) bool) {
+		for i := range n {
+			r := ledger.Row{Line: i + 2, Reference: "EMP-" + strconv.Itoa(100000+i), Amount: 150050, Currency: "RUB",
+				RecipientName: "Иванов Иван Иванович", CardBIN: "424242", CardLast4: "4242", CardFingerprint: strings.Repeat("ab", 32)}
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	var rows []ledger.Row
+	index := map[int64]int{}
+	for r, err := range db.Rows(ctx, id) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		index[r.ID] = len(rows)
+		rows = append(rows, r)
+	}
+	steps := []ledger.State{ledger.StateCreating, ledger.StateCreated, ledger.StateStarting, ledger.StateAwaitingConfirm,
+		ledger.StateConfirming, ledger.StateConfirmed, ledger.StateSucceeded}
+	for si, to := range steps {
+		var cs []ledger.Change
+		for i, r := range rows {
+			fail := i%10 == 9
+			if fail && si > 3 {
+				continue
+			}
+			c := ledger.Change{RowID: r.ID, From: r.State, To: to, Reason: "bench"}
+			switch {
+			case fail && si == 3:
+				c.To, c.Failure = ledger.StateFailed, &ledger.Failure{Code: "card_number_does_not_exist", Description: "the card number does not exist"}
+			case to == ledger.StateCreating:
+				c.NewAttempt = map[string]string{"session/create": "k" + strconv.Itoa(i)}
+			case to == ledger.StateCreated:
+				c.SessionID = "ps_" + strconv.Itoa(i)
+			case to == ledger.StateAwaitingConfirm:
+				c.PayoutID = "po_" + strconv.Itoa(i)
+			}
+			cs = append(cs, c)
+		}
+		out, errs := db.ApplyAll(ctx, cs)
+		for j, c := range cs {
+			if errs[j] != nil {
+				b.Fatalf("%s → %s: %v", c.From, c.To, errs[j])
+			}
+			rows[index[c.RowID]] = out[j]
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i, r := range rows {
+		if r.State != ledger.StateSucceeded {
+			continue
+		}
+		for _, typ := range []string{pike.WebhookReadyToConfirm, pike.WebhookPaymentFinished} {
+			body := fmt.Sprintf(`{"type":%q,"session":{"id":"ps_%d","status":"accepted","payments":[{"id":"po_%d","status":"succeeded","amount_details":{"amount":150050,"currency":"rub"}}]}}`, typ, i, i)
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				sum := sha256.Sum256([]byte(body))
+				if _, _, err := db.RecordWebhook(ctx, ledger.Webhook{Type: typ, SessionID: "ps_" + strconv.Itoa(i), BodySHA256: hex.EncodeToString(sum[:]),
+					Body: []byte(body), Verified: true, Applied: true}); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return db, id
+}
+
+// BenchmarkWriteReport measures regenerating the report of a 10 000-row
+// batch (ns/op is the whole report; rows/s is derived).
+func BenchmarkWriteReport(b *testing.B) {
+	const n = 10000
+	db, id := reportBenchLedger(b, n)
+	for _, f := range []batch.ReportFormat{batch.ReportCSV, batch.ReportJSON} {
+		b.Run(string(f), func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				var w countingWriter
+				if err := batch.WriteReport(context.Background(), db, id, &w, batch.ReportOptions{Format: f}); err != nil {
+					b.Fatal(err)
+				}
+				size = int(w)
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(size), "bytes")
+		})
+	}
+}
+
+type countingWriter int
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	*w += countingWriter(len(p))
+	return len(p), nil
 }
