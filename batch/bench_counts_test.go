@@ -1,0 +1,57 @@
+package batch_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/payouts/payouts/ledger"
+)
+
+// BenchmarkBatchCounts is the cost of the query behind every progress
+// check of a run (batch.Engine.Wait reads the batch's counts per state
+// every 100 ms until the batch is done: ledger.DB.Summary), by batch size.
+// A cost that grows with the batch is paid ten times a second for the
+// whole run:
+//
+//	go test -run '^$' -bench BatchCounts ./batch/
+func BenchmarkBatchCounts(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			if testing.Short() && n > 10_000 {
+				b.Skip("large batch; not under -short")
+			}
+			ctx := context.Background()
+			db, err := ledger.Open(ctx, filepath.Join(b.TempDir(), "counts.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			if _, _, err := db.CreateBatch(ctx, ledger.Batch{ID: "big", ManifestSHA256: "s", RowCount: n}); err != nil {
+				b.Fatal(err)
+			}
+			_, err = db.InsertRows(ctx, "big", func(yield func(ledger.Row, error) bool) {
+				for i := range n {
+					r := ledger.Row{Line: i + 2, Reference: fmt.Sprintf("EMP-%08d", i), Amount: 150000, Currency: "RUB",
+						RecipientName: "Ivan Petrov", CardBIN: "424242", CardLast4: "4242", CardFingerprint: strings.Repeat("ab", 32)}
+					if !yield(r, nil) {
+						return
+					}
+				}
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				lines, err := db.Summary(ctx, "big")
+				if err != nil || len(lines) == 0 {
+					b.Fatalf("summary: %v, %v", lines, err)
+				}
+			}
+			// Share of one core spent on progress checks at 10 per second.
+			b.ReportMetric(100*10*b.Elapsed().Seconds()/float64(b.N), "%core-at-10/s")
+		})
+	}
+}
