@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"encoding/csv"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,15 +29,26 @@ type cliPike struct {
 	env map[string]string
 }
 
+// cliPartnerKey is one partner key for every test of the package (RSA key
+// generation is the slow part of setting up a test).
+var cliPartnerKey = sync.OnceValues(func() (*rsa.PrivateKey, []byte) {
+	key, err := pike.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	b, err := pike.EncodePrivateKeyPEM(key)
+	if err != nil {
+		panic(err)
+	}
+	return key, b
+})
+
 func newCLIPike(t *testing.T, cfg sandbox.Config) *cliPike {
 	t.Helper()
 	dir := t.TempDir()
-	priv, _, err := writeKeyPair(filepath.Join(dir, "keys"), "partner")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := pike.LoadPrivateKey(priv)
-	if err != nil {
+	key, pemBytes := cliPartnerKey()
+	priv := filepath.Join(dir, "partner-private.pem")
+	if err := os.WriteFile(priv, pemBytes, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg.PartnerKey, cfg.Project = &key.PublicKey, "cli-test"
@@ -200,7 +213,7 @@ func TestExitCodes(t *testing.T) {
 		// must say so.
 		p.sb.Inject(sandbox.Rule{Method: pike.MethodStartPayout, Reference: "OK-1", Fault: sandbox.FaultDropAfterApply})
 		p.sb.Inject(sandbox.Rule{Method: pike.MethodStatus, Reference: "OK-1", Fault: sandbox.FaultFailBeforeApply, Times: 1 << 30})
-		code, stdout, stderr := p.run("run", m, "--wait", "1s")
+		code, stdout, stderr := p.run("run", m, "--wait", "2s")
 		if code != ExitPartial {
 			t.Fatalf("got exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}
