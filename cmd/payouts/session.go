@@ -164,7 +164,13 @@ func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, repor
 	case res.Held > 0:
 		fmt.Fprintf(a.Stdout, "\n%d rows wait for approval: `payouts approve --batch %s` (or `payouts reject --batch %s`) within 240 minutes.\n", res.Held, res.Batch.ID, res.Batch.ID)
 	case res.Counts.Open() > 0:
-		fmt.Fprintf(a.Stdout, "\n%d rows are still in flight. Run the same command again, or `payouts serve`, to finish them; `payouts status --batch %s` shows them.\n", res.Counts.Open(), res.Batch.ID)
+		notSent := res.Counts[ledger.StatePlanned]
+		if inFlight := res.Counts.Open() - notSent; inFlight > 0 {
+			fmt.Fprintf(a.Stdout, "\n%d rows are still in flight at Pike. Keep `payouts serve` running, or run the same command again, to finish them (never pay them by hand); `payouts status --batch %s` shows them.\n", inFlight, res.Batch.ID)
+		}
+		if notSent > 0 {
+			fmt.Fprintf(a.Stdout, "\n%d rows were not sent to Pike: the log says why (is Pike reachable at --pike-url?). Run the same command again to send them.\n", notSent)
+		}
 	}
 	if res.OK() {
 		return nil
