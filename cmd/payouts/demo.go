@@ -50,9 +50,12 @@ Example:
 func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.app, c)
 	c.logs.register(fs)
-	fs.StringVar(&c.dir, "dir", "", "working directory for keys and the ledger (default: a new temporary directory)")
+	fs.StringVar(&c.dir, "dir", "", "working directory for keys, the ledger and the report (default: a new temporary directory)")
+	fs.env("dir", "PAYOUTS_DEMO_DIR")
 	fs.StringVar(&c.manifest, "manifest", "", "manifest to pay (default: the built-in samples/payroll.csv)")
-	fs.StringVar(&c.report, "report", "demo-report.csv", "where to write the reconciliation report")
+	fs.env("manifest", "PAYOUTS_DEMO_MANIFEST")
+	fs.StringVar(&c.report, "report", "", "where to write the reconciliation report (default: DIR/demo-report.csv)")
+	fs.env("report", "PAYOUTS_DEMO_REPORT")
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}
@@ -68,6 +71,12 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 		if dir, err = os.MkdirTemp("", "payouts-demo-"); err != nil {
 			return &ExitError{Code: ExitInfra, Err: err}
 		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &ExitError{Code: ExitInfra, Err: err}
+	}
+	report := c.report
+	if report == "" {
+		report = filepath.Join(dir, "demo-report.csv")
 	}
 	manifest := c.manifest
 	if manifest == "" {
@@ -152,7 +161,7 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.app.runFailure(err)
 	}
-	err = c.app.finish(ctx, env.db, res, c.report, "csv", "demo")
+	err = c.app.finish(ctx, env.db, res, report, "csv", false, "demo")
 	paid := sb.Journal()
 	var total = map[string]int64{}
 	for _, p := range paid {

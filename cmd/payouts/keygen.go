@@ -33,6 +33,7 @@ Example:
 func (c *keygenCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.app, c)
 	fs.StringVar(&c.out, "out", "", "directory to write the key pair into (created if missing)")
+	fs.env("out", "PAYOUTS_KEYGEN_OUT")
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}

@@ -11,14 +11,15 @@ import (
 // payingFlags are the flags of every command that talks to Pike and drives
 // rows: run, rerun, approve, reject and serve.
 type payingFlags struct {
-	pike       pikeFlags
-	ledger     ledgerFlag
-	logs       logFlags
-	listen     string
-	pollAfter  time.Duration
-	wait       time.Duration
-	reportPath string
-	reportFmt  string
+	pike        pikeFlags
+	ledger      ledgerFlag
+	logs        logFlags
+	listen      string
+	pollAfter   time.Duration
+	wait        time.Duration
+	reportPath  string
+	reportFmt   string
+	reportExcel bool
 }
 
 // register defines the flags; waits is false for serve, which never ends
@@ -40,6 +41,8 @@ func (p *payingFlags) register(fs *flagSet, waits bool) {
 	fs.env("report", "PAYOUTS_REPORT")
 	fs.StringVar(&p.reportFmt, "report-format", "csv", "report format: csv or json")
 	fs.env("report-format", "PAYOUTS_REPORT_FORMAT")
+	fs.BoolVar(&p.reportExcel, "report-excel", false, "write the CSV report for spreadsheets: UTF-8 BOM, ';' and decimal commas")
+	fs.env("report-excel", "PAYOUTS_REPORT_EXCEL")
 }
 
 // check validates the flags before anything is opened.
@@ -49,6 +52,9 @@ func (p *payingFlags) check() error {
 	}
 	if _, err := batch.ParseReportFormat(p.reportFmt); p.reportFmt != "" && err != nil {
 		return usageErrorf("--report-format: %v", err)
+	}
+	if p.reportExcel && p.reportFmt == string(batch.ReportJSON) {
+		return usageErrorf("--report-excel is for CSV reports, not --report-format json")
 	}
 	return p.pike.check()
 }

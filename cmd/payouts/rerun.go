@@ -47,6 +47,7 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.batch, "batch", "", "batch id")
 	fs.env("batch", "PAYOUTS_BATCH")
 	fs.BoolVar(&c.includeMismatch, "include-mismatch", false, "also retry rows cancelled because their session did not match")
+	fs.env("include-mismatch", "PAYOUTS_INCLUDE_MISMATCH")
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}
@@ -98,5 +99,5 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.app.runFailure(err)
 	}
-	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, "rerun")
+	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, c.flags.reportExcel, "rerun")
 }

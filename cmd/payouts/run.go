@@ -12,6 +12,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
 )
 
 // runCommand implements `payouts run`.
@@ -161,6 +162,7 @@ func (c *runCommand) flagSet() *flagSet {
 	fs.StringVar(&c.batchID, "batch", "", "batch id (default: the first 16 hex digits of the manifest's SHA-256)")
 	fs.env("batch", "PAYOUTS_BATCH")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "validate and print what would be paid; send nothing, write nothing")
+	fs.env("dry-run", "PAYOUTS_DRY_RUN")
 	return fs
 }
 
@@ -219,7 +221,9 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	engine := c.flags.config(pay)
 	cfg.PollAfter, cfg.Logger, cfg.Fingerprinter, cfg.Workers = engine.PollAfter, engine.Logger, engine.Fingerprinter, engine.Workers
 
-	c.app.checkBalance(ctx, pay.env, sum, pay.log)
+	if err := c.app.checkBalance(ctx, pay.env, sum, pay.log); err != nil {
+		return err
+	}
 	progress := c.app.progress(pay.log, sum.Rows)
 	res, err := batch.Run(c.app.interruptible(ctx), pay.db, pay.client, batch.RunOptions{
 		Manifest: path, ManifestOptions: mopts, Summary: sum, BatchID: batchID,
@@ -230,7 +234,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.app.runFailure(err)
 	}
-	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, "run")
+	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, c.flags.reportExcel, "run")
 }
 
 // manifestRefusal prints a validation failure and maps it to exit 2, or 3
@@ -263,15 +267,20 @@ func (a *App) runFailure(err error) error {
 
 // checkBalance compares the prefunded wallets (wallet/balance) with what
 // the manifest pays and warns when a currency is short: Pike does not
-// complete payouts beyond the balance, and a top-up takes days. It never
-// stops the run: rows beyond the balance fail and can be rerun later.
-func (a *App) checkBalance(ctx context.Context, env *env, sum batch.ManifestSummary, log *slog.Logger) {
-	bctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+// complete payouts beyond the balance, and a top-up takes days. A short
+// balance never stops the run (rows beyond it fail and can be rerun), but
+// a Pike that cannot be reached at all does, before any row is touched:
+// exit 3, nothing written.
+func (a *App) checkBalance(ctx context.Context, env *env, sum batch.ManifestSummary, log *slog.Logger) error {
+	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	wallets, err := env.client.Balance(bctx)
 	if err != nil {
+		if pike.Classify(err) == pike.ClassRetryable && ctx.Err() == nil {
+			return &ExitError{Code: ExitInfra, Err: fmt.Errorf("cannot reach Pike: %w — check --pike-url (PIKE_URL) and the network; nothing was sent", err)}
+		}
 		log.Warn("could not read the wallet balance; paying anyway", "err", err)
-		return
+		return nil
 	}
 	have := map[string]int64{}
 	for _, w := range wallets {
@@ -283,4 +292,5 @@ func (a *App) checkBalance(ctx context.Context, env *env, sum batch.ManifestSumm
 				"currency", cur, "balance", batch.FormatAmount(bal, cur), "manifest_total", batch.FormatAmount(need, cur))
 		}
 	}
+	return nil
 }

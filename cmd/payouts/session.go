@@ -147,13 +147,13 @@ func countsLine(c batch.Counts) string {
 // finish prints the outcome of a run (or rerun/approve/reject), writes the
 // report if asked, and returns the exit status: 0 when every row succeeded,
 // 1 when some failed, were cancelled, or are still pending.
-func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, reportPath, reportFmt, verb string) error {
+func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, reportPath, reportFmt string, excel bool, verb string) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := printBatchSummary(ctx, a.Stdout, db, res.Batch.ID); err != nil {
 		return &ExitError{Code: ExitInfra, Err: err}
 	}
 	if reportPath != "" {
-		if err := writeReportFile(ctx, db, res.Batch.ID, reportPath, reportFmt, false); err != nil {
+		if err := writeReportFile(ctx, db, res.Batch.ID, reportPath, reportFmt, excel); err != nil {
 			return &ExitError{Code: ExitInfra, Err: err}
 		}
 		fmt.Fprintf(a.Stdout, "report written to %s\n", reportPath)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -25,10 +26,16 @@ import (
 	"github.com/payouts/payouts/pike/sandbox"
 )
 
-// raceEnabled is set by torture_race_test.go when the tests run with
-// -race; the binary under test is then built with -race too, so a data race
-// in the runner under torture fails the test.
+// raceEnabled is set by torture_race_test.go when the tests run with -race.
 var raceEnabled bool
+
+// tortureRace builds the binary under test with -race (only when the tests
+// themselves run with -race, whose runtime the build then shares): a data
+// race in the runner while it is being killed and restarted fails the
+// test. Off by default: a race-instrumented runner is several times slower
+// and the package would outgrow its minute; batch's own tests run the
+// engine under -race.
+var tortureRace = flag.Bool("torture.race", false, "with -race: build the payouts binary under test with -race too")
 
 // rig is the real `payouts` binary wired to an in-process sandbox Pike on
 // loopback: keys in PEM files, the sandbox's webhooks pointed at the
@@ -49,8 +56,7 @@ type rig struct {
 	seq     int // commands run, to name their output files
 }
 
-// buildPayouts builds cmd/payouts into dir, with -race when the tests run
-// with it.
+// buildPayouts builds cmd/payouts into dir (with -race if -torture.race).
 func buildPayouts(t *testing.T, dir string) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
@@ -59,7 +65,7 @@ func buildPayouts(t *testing.T, dir string) string {
 	}
 	bin := filepath.Join(dir, "payouts")
 	args := []string{"build", "-o", bin}
-	if raceEnabled {
+	if raceEnabled && *tortureRace {
 		args = append(args, "-race")
 	}
 	cmd := exec.Command(goTool, append(args, ".")...)

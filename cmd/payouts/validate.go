@@ -49,6 +49,7 @@ func (c *validateCommand) flags() *flagSet {
 	fs := newFlagSet(c.app, c)
 	c.manifest.register(fs)
 	fs.StringVar(&c.format, "format", "text", "output format: text or json")
+	fs.env("format", "PAYOUTS_VALIDATE_FORMAT")
 	return fs
 }
 
