@@ -28,6 +28,7 @@ func requestsTotal(sb *sandbox.Sandbox) int64 {
 // user nobody (root ignores file permissions); otherwise the files are
 // made read-only. The mid-run version is batch's TestFaultLedgerReadOnly.
 func TestTortureReadOnlyLedger(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("binary test skipped in -short mode")
 	}
@@ -110,6 +111,7 @@ func TestTortureReadOnlyLedger(t *testing.T) {
 // Pike nothing that moves money (a wallet/balance read is allowed); the
 // first finishes and every row is paid once.
 func TestTortureSecondRunner(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("binary test skipped in -short mode")
 	}

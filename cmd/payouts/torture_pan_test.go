@@ -377,44 +377,69 @@ func isSQLiteFile(name string) bool {
 	return false
 }
 
-// valueIndex is every value stored in a SQLite file, by first byte, longest
-// first.
-type valueIndex map[byte][]string
+// valueIndex is every value stored in a SQLite file, findable by the
+// bytes it starts with.
+type valueIndex struct {
+	set    map[string]bool
+	one    map[byte]bool        // values of one byte
+	lens   map[[2]byte][]int    // distinct lengths of longer values by first two bytes, longest first
+	values map[[2]byte][]string // the longer values by first two bytes
+}
 
-func newValueIndex(vals map[string]bool) valueIndex {
-	idx := valueIndex{}
+func newValueIndex(vals map[string]bool) *valueIndex {
+	idx := &valueIndex{set: map[string]bool{}, one: map[byte]bool{}, lens: map[[2]byte][]int{}, values: map[[2]byte][]string{}}
+	seen := map[[2]byte]map[int]bool{}
 	for v := range vals {
-		if len(v) <= 512 {
-			idx[v[0]] = append(idx[v[0]], v)
+		if len(v) > 512 {
+			continue
+		}
+		idx.set[v] = true
+		if len(v) == 1 {
+			idx.one[v[0]] = true
+			continue
+		}
+		k := [2]byte{v[0], v[1]}
+		idx.values[k] = append(idx.values[k], v)
+		if seen[k] == nil {
+			seen[k] = map[int]bool{}
+		}
+		if !seen[k][len(v)] {
+			seen[k][len(v)] = true
+			idx.lens[k] = append(idx.lens[k], len(v))
 		}
 	}
-	for _, vs := range idx {
-		sort.Slice(vs, func(i, j int) bool { return len(vs[i]) > len(vs[j]) || (len(vs[i]) == len(vs[j]) && vs[i] < vs[j]) })
+	for _, ls := range idx.lens {
+		sort.Sort(sort.Reverse(sort.IntSlice(ls)))
 	}
 	return idx
 }
 
-// at returns the values found exactly at b[p:].
-func (idx valueIndex) at(b []byte, p int) []string {
+// at returns the values found exactly at b[p:], longest first.
+func (idx *valueIndex) at(b []byte, p int) []string {
 	if p < 0 || p >= len(b) {
 		return nil
 	}
 	var out []string
-	for _, v := range idx[b[p]] {
-		if p+len(v) <= len(b) && string(b[p:p+len(v)]) == v {
-			out = append(out, v)
+	if p+1 < len(b) {
+		for _, l := range idx.lens[[2]byte{b[p], b[p+1]}] {
+			if p+l <= len(b) && idx.set[string(b[p:p+l])] {
+				out = append(out, string(b[p:p+l]))
+			}
 		}
+	}
+	if idx.one[b[p]] {
+		out = append(out, string(b[p:p+1]))
 	}
 	return out
 }
 
 // prefixAt returns a value that b[p:to] is a proper beginning of: a value
 // whose end was overwritten (free space in a page keeps old fragments).
-func (idx valueIndex) prefixAt(b []byte, p, to int) string {
-	if p >= to {
+func (idx *valueIndex) prefixAt(b []byte, p, to int) string {
+	if to-p < 2 || p+1 >= len(b) {
 		return ""
 	}
-	for _, v := range idx[b[p]] {
+	for _, v := range idx.values[[2]byte{b[p], b[p+1]}] {
 		if to-p < len(v) && string(b[p:to]) == v[:to-p] {
 			return v
 		}
@@ -423,12 +448,10 @@ func (idx valueIndex) prefixAt(b []byte, p, to int) string {
 }
 
 // suffixOf returns a value that piece is a proper end of.
-func (idx valueIndex) suffixOf(piece []byte) string {
-	for _, vs := range idx {
-		for _, v := range vs {
-			if len(piece) < len(v) && strings.HasSuffix(v, string(piece)) {
-				return v
-			}
+func (idx *valueIndex) suffixOf(piece []byte) string {
+	for v := range idx.set {
+		if len(piece) < len(v) && strings.HasSuffix(v, string(piece)) {
+			return v
 		}
 	}
 	return ""
@@ -446,7 +469,7 @@ func (idx valueIndex) suffixOf(piece []byte) string {
 // value is also scanned on its own (sqliteValues), so a card number inside
 // one value is caught there; a manifest number split across two values is
 // caught by the manifest scan.
-func excuseAdjacent(b []byte, from, to int, idx valueIndex) string {
+func excuseAdjacent(b []byte, from, to int, idx *valueIndex) string {
 	var chain func(p, depth int) []string
 	chain = func(p, depth int) []string {
 		if depth > 10 {
@@ -520,11 +543,18 @@ func excuseAdjacent(b []byte, from, to int, idx valueIndex) string {
 func judge(t *testing.T, what string, hits []panHit, vals map[string]bool) {
 	t.Helper()
 	idx := newValueIndex(vals)
+	memo := map[string]string{} // the same pages recur in every snapshot
 	bad, excused := 0, 0
 	seen := map[string]bool{}
 	for _, h := range hits {
 		if !h.Manifest && h.Why == "" && vals != nil && isSQLiteFile(h.File) {
-			h.Why = excuseAdjacent(h.raw, h.rawAt, h.rawAt+len(h.Bytes), idx)
+			key := fmt.Sprintf("%d:%d:%s", h.rawAt, len(h.Bytes), h.raw)
+			why, ok := memo[key]
+			if !ok {
+				why = excuseAdjacent(h.raw, h.rawAt, h.rawAt+len(h.Bytes), idx)
+				memo[key] = why
+			}
+			h.Why = why
 		}
 		key := h.Bytes + "|" + h.Why + "|" + strings.TrimRight(h.File, "0123456789")
 		if h.Manifest || h.Why == "" {

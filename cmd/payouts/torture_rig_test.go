@@ -10,11 +10,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -129,16 +131,31 @@ func newRig(t *testing.T, cfg sandbox.Config) *rig {
 	return r
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
+// freeAddr returns a loopback address whose port is free now and lies
+// below the kernel's ephemeral range, so that no outgoing connection (the
+// sandbox's webhooks, the client's requests) can take it while the runner
+// that listens on it is down between a kill and a restart.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				lo = n
+			}
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	for range 100 {
+		port := 10000 + mrand.IntN(max(lo-10000, 1000))
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // proc is one `payouts` process. Its stdout and stderr go to files in

@@ -46,6 +46,7 @@ func tortureFaults() sandbox.Faults {
 //
 //	go test ./cmd/payouts -run TestCrashTorture -torture.full -v -timeout 30m
 func TestCrashTorture(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash torture skipped in -short mode")
 	}
