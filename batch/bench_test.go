@@ -85,6 +85,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 				// Little's law: how long one call held its slot, on average.
 				b.ReportMetric(1000*m.avgInFlight/(m.rowsPerSec*float64(m.requests)/float64(rows)), "ms/call")
 				b.ReportMetric(m.writesPerCommit, "writes/commit")
+				b.ReportMetric(m.writesPerRow, "writes/row")
 				b.ReportMetric(float64(m.webhookConns)/float64(rows), "hook-conns/row")
 				b.ReportMetric(m.machineBusy, "%machine-busy")
 				b.ReportMetric(m.cpuPressure, "%cpu-pressure")
@@ -105,6 +106,7 @@ type runFigures struct {
 	cpuPressure     float64 // % of the time some task waited for a core
 	webhookConns    int64   // connections the sandbox opened to deliver webhooks
 	writesPerCommit float64
+	writesPerRow    float64 // durable ledger writes (transitions, webhooks, marks)
 }
 
 // endToEndRun is one run of manifest against a fresh sandbox child and a
@@ -192,6 +194,7 @@ func endToEndRun(b *testing.B, manifest string, want map[string]int64, c, worker
 	if ws.Commits > 0 {
 		f.writesPerCommit = float64(ws.Writes) / float64(ws.Commits)
 	}
+	f.writesPerRow = float64(ws.Writes) / float64(len(want))
 	b.StartTimer()
 	return f
 }
