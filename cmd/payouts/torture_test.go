@@ -89,6 +89,7 @@ func TestCrashTorture(t *testing.T) {
 	start := time.Now()
 	var (
 		runs, killed, early int
+		noBatch             int // kills before the batch and its rows were in the ledger
 		codes               = map[int]int{}
 		rawHits             []panHit
 		state               []ledger.Row
@@ -117,6 +118,9 @@ func TestCrashTorture(t *testing.T) {
 			if rng.IntN(10) < 3 {
 				delay = time.Duration(rng.IntN(150)) * time.Millisecond
 			}
+			if runs <= 2 { // the batch is being created: validation, row insertion
+				delay = time.Duration(rng.IntN(40)) * time.Millisecond
+			}
 			select {
 			case code = <-exited:
 			case <-time.After(delay):
@@ -143,6 +147,9 @@ func TestCrashTorture(t *testing.T) {
 		// What the runner left on disk, before this test opens the ledger.
 		rawHits = append(rawHits, scanLedgerFiles(t, scan, r.ledger, fmt.Sprintf("after-run-%03d/", runs))...)
 		state = ledgerRows(t, r.ledger, batchID)
+		if code == -int(syscall.SIGKILL) && len(state) == 0 {
+			noBatch++
+		}
 		if settled(state, rows) {
 			break
 		}
@@ -163,8 +170,8 @@ func TestCrashTorture(t *testing.T) {
 	r.exec("status", "--ledger", r.ledger, "--batch", batchID)
 
 	st := r.sb.Stats()
-	t.Logf("torture: %d rows settled in %s over %d runs: %d SIGKILLs (%d within 150 ms of start), exit codes %v",
-		rows, elapsed.Round(time.Millisecond), runs, killed, early, codes)
+	t.Logf("torture: %d rows settled in %s over %d runs: %d SIGKILLs (%d within 150 ms of start, %d before the batch was in the ledger), exit codes %v",
+		rows, elapsed.Round(time.Millisecond), runs, killed, early, noBatch, codes)
 	t.Logf("torture: ledger %v", countStates(state))
 	t.Logf("torture: journal %d payouts, totals %v (minor units)", len(r.sb.Journal()), totals)
 	t.Logf("torture: sandbox requests %v; faults %v; idempotency repeats %d; sessions %d, payouts %d",
