@@ -290,7 +290,7 @@ func expectations(t *testing.T, path string, opts batch.ManifestOptions) (map[st
 	return want, sum
 }
 
-// ledgerStates opens the ledger after the runners are gone and returns
+// ledgerRows opens the ledger after the runners are gone and returns
 // every row of the batch, or nil if the batch does not exist yet.
 func ledgerRows(t *testing.T, path, batchID string) []ledger.Row {
 	t.Helper()
