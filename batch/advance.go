@@ -91,7 +91,7 @@ func (e *Engine) apply(row ledger.Row, c ledger.Change) (ledger.Row, error) {
 	c.Detail = ledger.ScrubPAN(c.Detail)
 	next, err := e.store.Apply(e.wctx(), c)
 	if err != nil {
-		return row, fmt.Errorf("row %d (%s) %s → %s: %w", row.Line, row.Reference, c.From, c.To, err)
+		return row, fmt.Errorf("line %d (%s) %s → %s: %w", row.Line, row.Reference, c.From, c.To, err)
 	}
 	e.log.Debug("row moved", "row", row.Line, "reference", row.Reference, "from", c.From, "to", c.To, "reason", c.Reason)
 	return next, nil

@@ -41,6 +41,9 @@ const (
 	CodeSupersededSuccess = "superseded_attempt_succeeded"
 	// CodeNoPikeRecord: Pike does not know the session the ledger holds.
 	CodeNoPikeRecord = "session_not_found"
+	// CodePaidAmountDiffers: Pike reports the payout succeeded with an
+	// amount or currency other than the row's.
+	CodePaidAmountDiffers = "paid_amount_differs"
 )
 
 // Discrepancy is one field where a session differs from its row.

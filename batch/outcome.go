@@ -1,6 +1,9 @@
 package batch
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -91,6 +94,12 @@ func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) ve
 		return verdict{to: ledger.StateReview, failure: failure("session_error"), reason: "session_error"}
 
 	case p != nil && p.Status == pike.PayoutSucceeded:
+		if a := p.AmountDetails; a != nil && (a.Amount != row.Amount || !strings.EqualFold(a.Currency, row.Currency)) {
+			// Money moved, but not what the row asked for (Pike-side
+			// auto-confirm skips our confirm check): a person settles it.
+			return verdict{to: ledger.StateReview, reason: "paid_amount_differs", failure: &ledger.Failure{Code: CodePaidAmountDiffers,
+				Description: fmt.Sprintf("Pike paid %s %s, the row is %s %s", FormatAmount(a.Amount, row.Currency), strings.ToUpper(a.Currency), FormatAmount(row.Amount, row.Currency), row.Currency)}}
+		}
 		return verdict{to: ledger.StateSucceeded, failure: &ledger.Failure{}, reason: "payout_succeeded"}
 
 	case p != nil && p.Status == pike.PayoutFailed:

@@ -89,6 +89,7 @@ func TestInterpret(t *testing.T) {
 		{"cancel lost the race: payout succeeded", cancelling(CodeMismatch), session(pike.SessionAccepted, pike.PayoutSucceeded), fromStatus, ledger.StateSucceeded, false, false, ""},
 		{"final rows never move", testRow(ledger.StateSucceeded), session(pike.SessionCancelled, pike.PayoutFailed), fromStatus, "", false, false, ""},
 		{"failed rows never move on a webhook", testRow(ledger.StateFailed), session(pike.SessionAccepted, pike.PayoutSucceeded), fromWebhook, "", false, false, ""},
+		{"paid another amount (auto-confirm at Pike) goes to review", testRow(ledger.StateAwaitingConfirm), session(pike.SessionAccepted, pike.PayoutSucceeded, func(s *pike.Session) { s.Payouts[0].AmountDetails.Amount = 150150 }), fromWebhook, ledger.StateReview, false, false, CodePaidAmountDiffers},
 		{"accepted without payout goes to review", testRow(ledger.StateConfirmed), session(pike.SessionAccepted, ""), fromStatus, ledger.StateReview, false, false, "accepted_without_payout"},
 	}
 	for _, tt := range tests {

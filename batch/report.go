@@ -317,6 +317,8 @@ func rowFinding(ctx context.Context, store Store, batchID string, row ledger.Row
 		case CodeNoPikeRecord:
 			f.Kind = FindingNoPikeRecord
 			f.Action = "ask Pike support whether session " + row.SessionID + " exists; the row is never retried automatically"
+		case CodePaidAmountDiffers:
+			f.Action = "money moved, but not the row's amount: settle the difference with the recipient and record it; the row is never retried"
 		case CodeSupersededSuccess:
 			f.Action = "an earlier attempt reported success after a new one was opened: check every session of this reference at Pike; the recipient may have been paid twice"
 		default:
@@ -326,6 +328,12 @@ func rowFinding(ctx context.Context, store Store, batchID string, row ledger.Row
 	case ledger.StateUnknown, ledger.StateCreating, ledger.StateStarting, ledger.StateConfirming, ledger.StateCancelling:
 		f.Kind, f.Detail = FindingUnknown, "the outcome of the last call to Pike is not known yet ("+string(row.State)+")"
 		f.Action = "run the same command again or keep `payouts serve` running: it is resolved with session/status; never pay it by hand"
+		if row.SessionID == "" && row.State == ledger.StateUnknown {
+			// A lost session/init/payout: no id to ask about. Only a
+			// webhook carrying the attempt's metadata can settle it.
+			f.Detail = fmt.Sprintf("session/init/payout of attempt %d was sent and its answer lost: Pike may or may not have made the payout, and no session id is known", row.Attempt)
+			f.Action = fmt.Sprintf("keep `payouts serve` running: a webhook with metadata %q settles it; otherwise ask Pike support for a session with that metadata. Never pay it by hand", RowKey(batchID, row.Reference, row.Attempt))
+		}
 		return f, true, nil
 	case ledger.StateCreated, ledger.StateConfirmed:
 		f.Kind, f.Detail = FindingPending, "in flight at Pike, no final result yet ("+string(row.State)+")"
