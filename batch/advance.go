@@ -93,6 +93,7 @@ func (e *Engine) apply(row ledger.Row, c ledger.Change) (ledger.Row, error) {
 	if err != nil {
 		return row, fmt.Errorf("line %d (%s) %s → %s: %w", row.Line, row.Reference, c.From, c.To, err)
 	}
+	e.counts.move(c.From, c.To)
 	e.log.Debug("row moved", "row", row.Line, "reference", row.Reference, "from", c.From, "to", c.To, "reason", c.Reason)
 	return next, nil
 }

@@ -114,7 +114,8 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 
-	locks rowLocks
+	locks  rowLocks
+	counts rowCounter
 	// callCtx carries Pike calls. It outlives the run's context by
 	// StopGrace so that a call in flight at SIGINT can finish and be
 	// recorded instead of being abandoned half-way.

@@ -207,13 +207,10 @@ func (c Counts) Open() int {
 	return n
 }
 
-// Counts returns the number of rows of the engine's batch per state.
+// Counts returns the number of rows of the engine's batch per state, as
+// counted in the ledger.
 func (e *Engine) Counts(ctx context.Context) (Counts, error) {
-	c, err := countsOf(ctx, e.store, e.batchID)
-	if err != nil {
-		return nil, fmt.Errorf("summary of batch %s: %w", e.batchID, err)
-	}
-	return c, nil
+	return e.countsNow(ctx, true)
 }
 
 // Held is the number of rows held for approval (hold mode).
@@ -237,7 +234,7 @@ func (e *Engine) Wait(ctx context.Context, wait time.Duration, progress func(Cou
 	defer tick.Stop()
 	var lastProgress time.Time
 	for {
-		c, err := e.Counts(e.wctx())
+		c, err := e.countsNow(e.wctx(), false)
 		if err != nil {
 			return c, err
 		}
@@ -249,10 +246,16 @@ func (e *Engine) Wait(ctx context.Context, wait time.Duration, progress func(Cou
 			lastProgress = time.Now()
 		}
 		if c.Open()-e.Held()-e.stuck(c) <= 0 {
-			if progress != nil {
-				progress(c)
+			// Confirm with the ledger itself before declaring the batch done.
+			if c, err = e.countsNow(e.wctx(), true); err != nil {
+				return c, err
 			}
-			return c, nil
+			if c.Open()-e.Held()-e.stuck(c) <= 0 {
+				if progress != nil {
+					progress(c)
+				}
+				return c, nil
+			}
 		}
 		select {
 		case <-ctx.Done():

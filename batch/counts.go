@@ -1,0 +1,66 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/payouts/payouts/ledger"
+)
+
+// rowCounter keeps the batch's counts per state in memory. Counting a
+// million-row batch in SQLite takes most of a second, so the runner cannot
+// ask the ledger every time it checks whether it is done; instead it counts
+// from the ledger once, then moves the counts with every transition it
+// applies itself (the lease makes it the only writer of the batch's rows),
+// and recounts now and then (with a pause that grows with the cost of a
+// count) to absorb any drift. A "done" seen in memory is always confirmed
+// by the ledger before the run ends.
+type rowCounter struct {
+	mu     sync.Mutex
+	c      Counts
+	synced time.Time
+	cost   time.Duration
+}
+
+// move records a transition this engine applied.
+func (rc *rowCounter) move(from, to ledger.State) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.c == nil || from == to {
+		return
+	}
+	rc.c[from]--
+	rc.c[to]++
+}
+
+// resyncEvery is how long counts from memory are trusted, given what a
+// count costs: at least 30 s, and never more than 2% of the time spent
+// counting.
+func (rc *rowCounter) resyncEvery() time.Duration {
+	return max(30*time.Second, 50*rc.cost)
+}
+
+// get returns the counts, recounting from the ledger first when fresh is
+// set or the last count is too old.
+func (e *Engine) countsNow(ctx context.Context, fresh bool) (Counts, error) {
+	rc := &e.counts
+	rc.mu.Lock()
+	if !fresh && rc.c != nil && time.Since(rc.synced) < rc.resyncEvery() {
+		c := maps.Clone(rc.c)
+		rc.mu.Unlock()
+		return c, nil
+	}
+	rc.mu.Unlock()
+	start := time.Now()
+	c, err := countsOf(ctx, e.store, e.batchID)
+	if err != nil {
+		return nil, fmt.Errorf("summary of batch %s: %w", e.batchID, err)
+	}
+	rc.mu.Lock()
+	rc.c, rc.synced, rc.cost = maps.Clone(c), time.Now(), time.Since(start)
+	rc.mu.Unlock()
+	return c, nil
+}
