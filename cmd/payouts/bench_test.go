@@ -39,7 +39,10 @@ const (
 // Reported per run: rows/s (wall time of the whole command: validation,
 // batch creation, payment, report), maxrss-MiB (the child's peak resident
 // memory), rss-50%-MiB and rss-90%-MiB (its resident memory when half and
-// nine tenths of the rows had been started at the sandbox), cpu-ms/row of
+// nine tenths of the rows had been started at the sandbox), the peak
+// sampled resident memory before any row was started (rss-setup: validation
+// and batch creation), while rows were started (rss-paying) and after
+// (rss-finish: last results and the report), cpu-ms/row of
 // the child (the processor) and of this process (the sandbox), and the
 // ledger's size. Every run is checked against the sandbox's journal:
 // every reference paid exactly once with its amount, or the benchmark fails.
@@ -72,6 +75,9 @@ func BenchmarkRunBinary(b *testing.B) {
 			b.ReportMetric(float64(f.maxRSS)/(1<<20), "maxrss-MiB")
 			b.ReportMetric(float64(f.rssAt50)/(1<<20), "rss-50%-MiB")
 			b.ReportMetric(float64(f.rssAt90)/(1<<20), "rss-90%-MiB")
+			b.ReportMetric(float64(f.rssSetup)/(1<<20), "rss-setup-MiB")
+			b.ReportMetric(float64(f.rssPaying)/(1<<20), "rss-paying-MiB")
+			b.ReportMetric(float64(f.rssFinish)/(1<<20), "rss-finish-MiB")
 			b.ReportMetric(float64(f.cpu)/float64(time.Millisecond)/float64(n), "cpu-ms/row")
 			b.ReportMetric(float64(f.sandboxCPU)/float64(time.Millisecond)/float64(n), "sandbox-cpu-ms/row")
 			b.ReportMetric(float64(f.ledgerBytes)/(1<<20), "ledger-MiB")
@@ -84,7 +90,11 @@ type binaryFigures struct {
 	wall, cpu, sandboxCPU time.Duration
 	maxRSS                int64 // bytes
 	rssAt50, rssAt90      int64 // bytes
-	ledgerBytes           int64
+	// Peak sampled resident memory before the first row was started
+	// (validation, batch creation), while rows were being started, and
+	// after the last one was (waiting for results, report).
+	rssSetup, rssPaying, rssFinish int64
+	ledgerBytes                    int64
 }
 
 // benchKeyFiles are the PEM files of a benchmark's keys.
@@ -168,7 +178,7 @@ func benchRunBinary(b *testing.B, bin string, keys benchKeyFiles, manifest strin
 	var samples []sample
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(200 * time.Millisecond)
 	var werr error
 wait:
 	for {
@@ -200,6 +210,14 @@ wait:
 	}
 	n := int64(len(want))
 	for _, s := range samples {
+		switch {
+		case s.started == 0:
+			f.rssSetup = max(f.rssSetup, s.rss)
+		case s.started < n:
+			f.rssPaying = max(f.rssPaying, s.rss)
+		default:
+			f.rssFinish = max(f.rssFinish, s.rss)
+		}
 		if f.rssAt50 == 0 && s.started >= n/2 {
 			f.rssAt50 = s.rss
 		}
