@@ -30,15 +30,18 @@ const (
 // BenchmarkRunBinary runs the real `payouts run` binary, as a child process,
 // on generated manifests of PAYOUTS_BENCH_RUN_ROWS rows (default 10,000)
 // against a sandbox Pike in this test process (per-call latency 1 ms,
-// webhooks on), and reads the child's resource usage when it exits — what
-// `/usr/bin/time -v payouts run` would print. It shows whether the
-// processor's memory grows with the number of rows:
+// webhooks on), under /usr/bin/time when installed, and reads the child's
+// peak memory and CPU time as `/usr/bin/time -v payouts run` prints them.
+// (The rusage of a child started straight from this process would count
+// this process's resident memory, sandbox included, which the child shares
+// until it calls exec.) It shows whether the processor's memory grows with
+// the number of rows:
 //
 //	PAYOUTS_BENCH_RUN_ROWS=10000,30000,100000 go test -run '^$' -bench RunBinary -benchtime 1x -timeout 3h ./cmd/payouts/
 //
 // Reported per run: rows/s (wall time of the whole command: validation,
 // batch creation, payment, report), maxrss-MiB (the child's peak resident
-// memory), rss-50%-MiB and rss-90%-MiB (its resident memory when half and
+// memory; hwm-MiB is the same from /proc VmHWM, sampled every 100 ms), rss-50%-MiB and rss-90%-MiB (its resident memory when half and
 // nine tenths of the rows had been started at the sandbox), the peak
 // sampled resident memory before any row was started (rss-setup: validation
 // and batch creation), while rows were started (rss-paying) and after
@@ -73,6 +76,7 @@ func BenchmarkRunBinary(b *testing.B) {
 			}
 			b.ReportMetric(float64(n)/f.wall.Seconds(), "rows/s")
 			b.ReportMetric(float64(f.maxRSS)/(1<<20), "maxrss-MiB")
+			b.ReportMetric(float64(f.hwm)/(1<<20), "hwm-MiB")
 			b.ReportMetric(float64(f.rssAt50)/(1<<20), "rss-50%-MiB")
 			b.ReportMetric(float64(f.rssAt90)/(1<<20), "rss-90%-MiB")
 			b.ReportMetric(float64(f.rssSetup)/(1<<20), "rss-setup-MiB")
@@ -89,6 +93,7 @@ func BenchmarkRunBinary(b *testing.B) {
 type binaryFigures struct {
 	wall, cpu, sandboxCPU time.Duration
 	maxRSS                int64 // bytes
+	hwm                   int64 // bytes: VmHWM, last sample before the exit
 	rssAt50, rssAt90      int64 // bytes
 	// Peak sampled resident memory before the first row was started
 	// (validation, batch creation), while rows were being started, and
@@ -158,11 +163,22 @@ func benchRunBinary(b *testing.B, bin string, keys benchKeyFiles, manifest strin
 		b.Fatal(err)
 	}
 	defer stderr.Close()
-	cmd := exec.Command(bin, "run", manifest,
+	args := []string{"run", manifest,
 		"--pike-url", srv.URL, "--project", "bench",
 		"--private-key", keys.priv, "--pike-public-key", keys.pub,
 		"--ledger", ledgerPath, "--listen", listen,
-		"--concurrency", strconv.Itoa(conc), "--report", filepath.Join(dir, "report.csv"))
+		"--concurrency", strconv.Itoa(conc), "--report", filepath.Join(dir, "report.csv")}
+	// The peak memory comes from /usr/bin/time when there is one: the
+	// rusage of a child started straight from this process would count this
+	// process's own resident memory (sandbox included), which the child's
+	// image shares until it calls exec. Without it, from /proc VmHWM.
+	timeFile := filepath.Join(dir, "time.txt")
+	timed := false
+	cmd := exec.Command(bin, args...)
+	if _, err := os.Stat("/usr/bin/time"); err == nil {
+		cmd = exec.Command("/usr/bin/time", append([]string{"-f", "%M %U %S", "-o", timeFile, bin}, args...)...)
+		timed = true
+	}
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + dir}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
@@ -173,12 +189,14 @@ func benchRunBinary(b *testing.B, bin string, keys benchKeyFiles, manifest strin
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	// Sample the child's resident memory against the rows started.
+	// Sample the processor's resident memory against the rows started.
 	type sample struct{ started, rss int64 }
 	var samples []sample
+	var hwm int64
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
+	pid := cmd.Process.Pid
 	var werr error
 wait:
 	for {
@@ -186,8 +204,15 @@ wait:
 		case werr = <-done:
 			break wait
 		case <-tick.C:
-			if rss, ok := benchProcRSS(cmd.Process.Pid); ok {
+			if timed && pid == cmd.Process.Pid {
+				if child, ok := benchChildPID(pid); ok {
+					pid = child
+				}
+				continue
+			}
+			if rss, peak, ok := benchProcRSS(pid); ok {
 				samples = append(samples, sample{sb.Stats().Payouts, rss})
+				hwm = max(hwm, peak)
 			}
 		}
 	}
@@ -205,8 +230,11 @@ wait:
 	benchCheckJournal(b, sb, want)
 
 	f := binaryFigures{wall: wall, sandboxCPU: benchCPU(&self1) - benchCPU(&self0)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		f.cpu, f.maxRSS = benchCPU(ru), ru.Maxrss*1024
+	f.hwm = hwm
+	if timed {
+		f.maxRSS, f.cpu = benchReadTime(b, timeFile)
+	} else if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		f.cpu, f.maxRSS = benchCPU(ru), hwm
 	}
 	n := int64(len(want))
 	for _, s := range samples {
@@ -309,19 +337,56 @@ func benchFreeAddr(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-// benchProcRSS reads a process's resident memory from /proc (Linux).
-func benchProcRSS(pid int) (int64, bool) {
+// benchProcRSS reads a process's resident memory now and its peak
+// (VmRSS, VmHWM) from /proc (Linux).
+func benchProcRSS(pid int) (rss, peak int64, ok bool) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	kb := func(v string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		return n * 1024
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, found := strings.CutPrefix(line, "VmRSS:"); found {
+			rss, ok = kb(v), true
+		}
+		if v, found := strings.CutPrefix(line, "VmHWM:"); found {
+			peak = kb(v)
+		}
+	}
+	return rss, peak, ok
+}
+
+// benchChildPID returns the first child of pid (Linux).
+func benchChildPID(pid int) (int, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 	if err != nil {
 		return 0, false
 	}
-	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024, err == nil
-		}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0, false
 	}
-	return 0, false
+	child, err := strconv.Atoi(f[0])
+	return child, err == nil
+}
+
+// benchReadTime reads `/usr/bin/time -f "%M %U %S"`: max RSS and CPU time.
+func benchReadTime(b *testing.B, path string) (maxRSS int64, cpu time.Duration) {
+	b.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var kb int64
+	var user, sys float64
+	if _, err := fmt.Sscanf(lines[len(lines)-1], "%d %f %f", &kb, &user, &sys); err != nil {
+		b.Fatalf("/usr/bin/time output %q: %v", data, err)
+	}
+	return kb * 1024, time.Duration((user + sys) * float64(time.Second))
 }
 
 func benchCPU(ru *syscall.Rusage) time.Duration {
