@@ -46,8 +46,9 @@ const (
 // sampled resident memory before any row was started (rss-setup: validation
 // and batch creation), while rows were started (rss-paying) and after
 // (rss-finish: last results and the report), cpu-ms/row of
-// the child (the processor) and of this process (the sandbox), and the
-// ledger's size. Every run is checked against the sandbox's journal:
+// the child (the processor) and of this process (the sandbox), the
+// ledger's size, API calls per row (session/status ones apart), and the
+// most payouts started and not yet confirmed at one time. Every run is checked against the sandbox's journal:
 // every reference paid exactly once with its amount, or the benchmark fails.
 func BenchmarkRunBinary(b *testing.B) {
 	if testing.Short() {
@@ -85,6 +86,9 @@ func BenchmarkRunBinary(b *testing.B) {
 			b.ReportMetric(float64(f.cpu)/float64(time.Millisecond)/float64(n), "cpu-ms/row")
 			b.ReportMetric(float64(f.sandboxCPU)/float64(time.Millisecond)/float64(n), "sandbox-cpu-ms/row")
 			b.ReportMetric(float64(f.ledgerBytes)/(1<<20), "ledger-MiB")
+			b.ReportMetric(float64(f.requests)/float64(n), "req/row")
+			b.ReportMetric(float64(f.statusCalls)/float64(n), "status/row")
+			b.ReportMetric(float64(f.unconfirmed), "peak-unconfirmed")
 		})
 	}
 }
@@ -94,6 +98,10 @@ type binaryFigures struct {
 	wall, cpu, sandboxCPU time.Duration
 	maxRSS                int64 // bytes
 	hwm                   int64 // bytes: VmHWM, last sample before the exit
+	// unconfirmed is the most payouts started and not yet confirmed at
+	// once (sampled): rows waiting for their confirm.
+	unconfirmed           int64
+	requests, statusCalls int64 // API calls the sandbox received
 	rssAt50, rssAt90      int64 // bytes
 	// Peak sampled resident memory before the first row was started
 	// (validation, batch creation), while rows were being started, and
@@ -192,7 +200,7 @@ func benchRunBinary(b *testing.B, bin string, keys benchKeyFiles, manifest strin
 	// Sample the processor's resident memory against the rows started.
 	type sample struct{ started, rss int64 }
 	var samples []sample
-	var hwm int64
+	var hwm, unconfirmed int64
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -210,8 +218,10 @@ wait:
 				}
 				continue
 			}
+			st := sb.Stats()
+			unconfirmed = max(unconfirmed, st.Requests[pike.MethodStartPayout]-st.Requests[pike.MethodConfirm])
 			if rss, peak, ok := benchProcRSS(pid); ok {
-				samples = append(samples, sample{sb.Stats().Payouts, rss})
+				samples = append(samples, sample{st.Payouts, rss})
 				hwm = max(hwm, peak)
 			}
 		}
@@ -230,7 +240,12 @@ wait:
 	benchCheckJournal(b, sb, want)
 
 	f := binaryFigures{wall: wall, sandboxCPU: benchCPU(&self1) - benchCPU(&self0)}
-	f.hwm = hwm
+	f.hwm, f.unconfirmed = hwm, unconfirmed
+	st := sb.Stats()
+	for _, n := range st.Requests {
+		f.requests += n
+	}
+	f.statusCalls = st.Requests[pike.MethodStatus]
 	if timed {
 		f.maxRSS, f.cpu = benchReadTime(b, timeFile)
 	} else if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
