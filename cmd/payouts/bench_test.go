@@ -48,7 +48,8 @@ const (
 // (rss-finish: last results and the report), cpu-ms/row of
 // the child (the processor) and of this process (the sandbox), the
 // ledger's size, API calls per row (session/status ones apart), and the
-// most payouts started and not yet confirmed at one time. Every run is checked against the sandbox's journal:
+// most payouts started and not yet confirmed at one time, and the most
+// webhooks the sandbox held undelivered at one time. Every run is checked against the sandbox's journal:
 // every reference paid exactly once with its amount, or the benchmark fails.
 func BenchmarkRunBinary(b *testing.B) {
 	if testing.Short() {
@@ -89,6 +90,7 @@ func BenchmarkRunBinary(b *testing.B) {
 			b.ReportMetric(float64(f.requests)/float64(n), "req/row")
 			b.ReportMetric(float64(f.statusCalls)/float64(n), "status/row")
 			b.ReportMetric(float64(f.unconfirmed), "peak-unconfirmed")
+			b.ReportMetric(float64(f.hooksPending), "peak-hooks-pending")
 		})
 	}
 }
@@ -100,7 +102,10 @@ type binaryFigures struct {
 	hwm                   int64 // bytes: VmHWM, last sample before the exit
 	// unconfirmed is the most payouts started and not yet confirmed at
 	// once (sampled): rows waiting for their confirm.
-	unconfirmed           int64
+	unconfirmed int64
+	// hooksPending is the most webhooks the sandbox had queued and not yet
+	// delivered at once (sampled): a backlog on Pike's side, not ours.
+	hooksPending          int64
 	requests, statusCalls int64 // API calls the sandbox received
 	rssAt50, rssAt90      int64 // bytes
 	// Peak sampled resident memory before the first row was started
@@ -200,7 +205,7 @@ func benchRunBinary(b *testing.B, bin string, keys benchKeyFiles, manifest strin
 	// Sample the processor's resident memory against the rows started.
 	type sample struct{ started, rss int64 }
 	var samples []sample
-	var hwm, unconfirmed int64
+	var hwm, unconfirmed, hooksPending int64
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -220,6 +225,7 @@ wait:
 			}
 			st := sb.Stats()
 			unconfirmed = max(unconfirmed, st.Requests[pike.MethodStartPayout]-st.Requests[pike.MethodConfirm])
+			hooksPending = max(hooksPending, st.WebhooksPending)
 			if rss, peak, ok := benchProcRSS(pid); ok {
 				samples = append(samples, sample{st.Payouts, rss})
 				hwm = max(hwm, peak)
@@ -240,7 +246,7 @@ wait:
 	benchCheckJournal(b, sb, want)
 
 	f := binaryFigures{wall: wall, sandboxCPU: benchCPU(&self1) - benchCPU(&self0)}
-	f.hwm, f.unconfirmed = hwm, unconfirmed
+	f.hwm, f.unconfirmed, f.hooksPending = hwm, unconfirmed, hooksPending
 	st := sb.Stats()
 	for _, n := range st.Requests {
 		f.requests += n
