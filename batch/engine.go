@@ -135,7 +135,8 @@ type Engine struct {
 	fatal    error
 
 	wake     chan struct{} // a webhook was stored
-	work     chan func()
+	work     chan func()   // rows to start
+	urgent   chan func()   // webhooks to apply and rows to poll: served first
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -155,6 +156,7 @@ func NewEngine(store Store, pk Pike, batchID string, cfg Config) *Engine {
 		inflight: map[int64]bool{},
 		wake:     make(chan struct{}, 1),
 		work:     make(chan func()),
+		urgent:   make(chan func()),
 		stopped:  make(chan struct{}),
 	}
 }
@@ -185,16 +187,7 @@ func (e *Engine) Start(ctx context.Context) {
 	// live attempt is confirmed.
 	e.applyPending()
 	for range e.cfg.Workers {
-		e.wg.Go(func() {
-			for {
-				select {
-				case f := <-e.work:
-					f()
-				case <-e.stopped:
-					return
-				}
-			}
-		})
+		e.wg.Go(e.worker)
 	}
 	e.wg.Go(e.pollLoop)
 	e.wg.Go(e.webhookLoop)
@@ -229,16 +222,48 @@ func (e *Engine) setFatal(err error) {
 	e.mu.Unlock()
 }
 
-// submit runs f on a worker. It blocks while all workers are busy and
-// returns false if the engine stopped or ctx ended first.
-func (e *Engine) submit(ctx context.Context, f func()) bool {
+// worker runs jobs until the engine stops. Rows already in flight come
+// first: a free worker takes a webhook to apply or a row to poll before it
+// starts another row, so confirms are never starved by new starts and the
+// number of payouts waiting for our confirm stays bounded by Pike's own
+// delay instead of growing with the batch.
+func (e *Engine) worker() {
+	for {
+		select {
+		case f := <-e.urgent:
+			f()
+			continue
+		case <-e.stopped:
+			return
+		default:
+		}
+		select {
+		case f := <-e.urgent:
+			f()
+		case f := <-e.work:
+			f()
+		case <-e.stopped:
+			return
+		}
+	}
+}
+
+// submit runs f on a worker: on the urgent queue for rows in flight
+// (webhooks, polls), on the work queue for rows to start. It blocks while
+// all workers are busy and returns false if the engine stopped or ctx ended
+// first.
+func (e *Engine) submit(ctx context.Context, f func(), urgent bool) bool {
 	e.busy.Add(1)
 	job := func() {
 		defer e.busy.Add(-1)
 		f()
 	}
+	q := e.work
+	if urgent {
+		q = e.urgent
+	}
 	select {
-	case e.work <- job:
+	case q <- job:
 		return true
 	case <-e.stopped:
 		e.busy.Add(-1)
@@ -351,7 +376,7 @@ func (e *Engine) pollLoop() {
 		}
 		e.mu.Unlock()
 		for _, id := range ids {
-			if !e.submit(e.callCtx, func() { e.poll(id) }) {
+			if !e.submit(e.callCtx, func() { e.poll(id) }, true) {
 				return
 			}
 		}

@@ -152,7 +152,9 @@ func (e *Engine) take(ctx context.Context, row ledger.Row, card PAN, stop error)
 	}
 	e.setPAN(row.ID, card)
 	id := row.ID
-	if !e.submit(ctx, func() { e.advance(id, nil, fromStatus) }) {
+	// A row caught mid-flight by an earlier run is resolved before new rows start.
+	urgent := row.State != ledger.StatePlanned
+	if !e.submit(ctx, func() { e.advance(id, nil, fromStatus) }, urgent) {
 		return stop
 	}
 	return nil

@@ -120,7 +120,7 @@ func (e *Engine) webhookLoop() {
 					e.mu.Lock()
 					delete(e.inflight, w.ID)
 					e.mu.Unlock()
-				}) {
+				}, true) {
 					return
 				}
 			}
