@@ -53,6 +53,12 @@ type ManifestOptions struct {
 	// must be in it. Totals are checked only when every row's amount and
 	// currency are valid, so a broken row does not also show as a mismatch.
 	ExpectTotals map[string]int64
+
+	// noDuplicateCheck skips the duplicate checks, whose memory grows with
+	// the file, on a pass over a file already validated in full whose
+	// SHA-256 is compared with the validated one at the end of the pass
+	// (Prepare, Feed).
+	noDuplicateCheck bool
 }
 
 // Defaults of ManifestOptions.

@@ -71,6 +71,7 @@ func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions
 	if err != nil {
 		return ledger.Batch{}, false, fmt.Errorf("create batch %s: %w", batchID, err)
 	}
+	opts.noDuplicateCheck = true // checked by the validation pass; the SHA-256 below proves it is the same file
 	rows := func(yield func(ledger.Row, error) bool) {
 		stop := errors.New("stop")
 		s, err := ReadManifestFile(path, opts, func(mr ManifestRow) error {
@@ -115,6 +116,10 @@ func ledgerRow(batchID string, mr ManifestRow, fp *Fingerprinter) ledger.Row {
 // was handed on, or ctx ended.
 func (e *Engine) Feed(ctx context.Context, path string, opts ManifestOptions, sha256 string) error {
 	stop := errors.New("stop")
+	// Each row is matched to its ledger row by reference, and its card to
+	// the recorded fingerprint, so this pass needs no duplicate check (and
+	// no memory growing with the file for one).
+	opts.noDuplicateCheck = true
 	s, err := ReadManifestFile(path, opts, func(mr ManifestRow) error {
 		if ctx.Err() != nil || e.paused.Load() {
 			return stop

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -447,4 +448,50 @@ func TestSupersededAttemptSuccessGoesToReview(t *testing.T) {
 		t.Fatalf("got %s %s, want review %s", got.State, got.FailureCode, batch.CodeSupersededSuccess)
 	}
 	h.expectPaid() // attempt 2 was never confirmed
+}
+
+// A manifest edited between validation and the run is refused before a
+// row is written or paid: a changed amount by its SHA-256, a repeated row
+// (which validation would refuse) by the ledger's own uniqueness check,
+// since the passes after validation do not keep a duplicate set.
+func TestManifestChangedAfterValidationIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(body string) string
+		want error
+	}{
+		{"amount changed", func(body string) string { return strings.Replace(body, ",10,", ",10000,", 1) }, batch.ErrManifestChanged},
+		{"row repeated", func(body string) string { return body + strings.SplitAfter(body, "\n")[1] }, ledger.ErrInvalidChange},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, sandbox.Config{})
+			path := h.manifest("a.csv", row{ref: "PAY-1", amount: "10", card: sandbox.CardMir}, row{ref: "PAY-2", amount: "20", card: sandbox.CardVisa})
+			mopts := batch.ManifestOptions{}
+			sum, err := batch.ReadManifestFile(path, mopts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edited := tc.edit(string(body))
+			if edited == string(body) {
+				t.Fatal("edit changed nothing")
+			}
+			if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err = batch.Run(context.Background(), h.db, h.client, batch.RunOptions{
+				Manifest: path, ManifestOptions: mopts, Summary: sum, Config: h.config(), Wait: 5 * time.Second, Intake: h.intake,
+			})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if got := h.states(batch.BatchIDFor(sum.SHA256)); len(got) != 0 {
+				t.Errorf("rows written from a changed manifest: %v", got)
+			}
+			h.expectPaid()
+		})
+	}
 }

@@ -100,7 +100,7 @@ func (m *manifestReader) checkRow(rec *manifestRecord, line int) (ManifestRow, b
 
 	// Batch checks.
 	dupRef := false
-	if refOK {
+	if refOK && !m.opts.noDuplicateCheck {
 		if first, dup := m.seen.reference(row.Reference, line); dup {
 			fail("reference", row.Reference, manifestProblem(
 				fmt.Sprintf("reference is already used on line %d (references are compared ignoring letter case)", first),
@@ -113,7 +113,7 @@ func (m *manifestReader) checkRow(rec *manifestRecord, line int) (ManifestRow, b
 	} else {
 		m.partial = true
 	}
-	if amountOK && curOK && cardOK && !dupRef {
+	if amountOK && curOK && cardOK && !dupRef && !m.opts.noDuplicateCheck {
 		if first, dup := m.seen.payout(row.Card, row.Amount, row.Currency, line); dup {
 			d := newManifestDupPayout(row, first, m.opts.AllowDuplicates)
 			var listed bool
