@@ -89,11 +89,15 @@ func (e *Engine) step(row ledger.Row) (ledger.Row, bool, error) {
 func (e *Engine) apply(row ledger.Row, c ledger.Change) (ledger.Row, error) {
 	c.RowID, c.From = row.ID, row.State
 	c.Detail = ledger.ScrubPAN(c.Detail)
+	e.counts.gate.RLock() // a recount sees this change or counts its move, not both
 	next, err := e.store.Apply(e.wctx(), c)
+	if err == nil {
+		e.counts.move(c.From, c.To)
+	}
+	e.counts.gate.RUnlock()
 	if err != nil {
 		return row, fmt.Errorf("line %d (%s) %s → %s: %w", row.Line, row.Reference, c.From, c.To, err)
 	}
-	e.counts.move(c.From, c.To)
 	e.log.Debug("row moved", "row", row.Line, "reference", row.Reference, "from", c.From, "to", c.To, "reason", c.Reason)
 	return next, nil
 }

@@ -18,7 +18,13 @@ import (
 // and recounts now and then (with a pause that grows with the cost of a
 // count) to absorb any drift. A "done" seen in memory is always confirmed
 // by the ledger before the run ends.
+//
+// A recount and the transitions it races with are kept apart by gate: a
+// transition holds it shared from its ledger write until its move is
+// counted, a recount holds it exclusively, so every transition is either
+// in the recount's snapshot or moved after it, never both or neither.
 type rowCounter struct {
+	gate   sync.RWMutex
 	mu     sync.Mutex
 	c      Counts
 	synced time.Time
@@ -54,6 +60,8 @@ func (e *Engine) countsNow(ctx context.Context, fresh bool) (Counts, error) {
 		return c, nil
 	}
 	rc.mu.Unlock()
+	rc.gate.Lock()
+	defer rc.gate.Unlock()
 	start := time.Now()
 	c, err := countsOf(ctx, e.store, e.batchID)
 	if err != nil {
