@@ -229,22 +229,31 @@ func (e *Engine) setFatal(err error) {
 // delay instead of growing with the batch.
 func (e *Engine) worker() {
 	for {
-		select {
-		case f := <-e.urgent:
-			f()
-			continue
-		case <-e.stopped:
-			return
-		default:
-		}
-		select {
-		case f := <-e.urgent:
-			f()
-		case f := <-e.work:
-			f()
-		case <-e.stopped:
+		f, ok := e.next()
+		if !ok {
 			return
 		}
+		f()
+	}
+}
+
+// next waits for the next job, urgent ones first. ok is false once the
+// engine stopped.
+func (e *Engine) next() (f func(), ok bool) {
+	select {
+	case f := <-e.urgent:
+		return f, true
+	case <-e.stopped:
+		return nil, false
+	default:
+	}
+	select {
+	case f := <-e.urgent:
+		return f, true
+	case f := <-e.work:
+		return f, true
+	case <-e.stopped:
+		return nil, false
 	}
 }
 

@@ -97,3 +97,32 @@ func TestCountsStayExactWhileRecounting(t *testing.T) {
 		t.Fatalf("ledger counts %v", got)
 	}
 }
+
+// TestWorkersServeRowsInFlightFirst: with a row to start and a webhook to
+// apply both waiting, a free worker takes the webhook. Over and over, so a
+// random choice between the two would be caught.
+func TestWorkersServeRowsInFlightFirst(t *testing.T) {
+	e := NewEngine(nil, nil, "b1", Config{})
+	e.urgent = make(chan func(), 1)
+	e.work = make(chan func(), 1)
+	var got []string
+	for range 100 {
+		e.work <- func() { got = append(got, "start") }
+		e.urgent <- func() { got = append(got, "webhook") }
+		for range 2 {
+			f, ok := e.next()
+			if !ok {
+				t.Fatal("engine reported stopped")
+			}
+			f()
+		}
+		if got[0] != "webhook" || got[1] != "start" {
+			t.Fatalf("worker order %v, want the webhook before the new row", got)
+		}
+		got = got[:0]
+	}
+	close(e.stopped)
+	if _, ok := e.next(); ok {
+		t.Fatal("next after stop returned a job")
+	}
+}
