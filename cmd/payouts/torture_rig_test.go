@@ -12,12 +12,14 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -56,6 +58,8 @@ type rig struct {
 	pub     string // Pike's webhook public key, PEM
 	ledger  string
 	seq     int // commands run, to name their output files
+	// pikeConns counts the sandbox's open client connections.
+	pikeConns atomic.Int64
 }
 
 // buildPayouts builds cmd/payouts into dir (with -race if -torture.race).
@@ -121,7 +125,16 @@ func newRig(t *testing.T, cfg sandbox.Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(r.sb)
+	srv := httptest.NewUnstartedServer(r.sb)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			r.pikeConns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			r.pikeConns.Add(-1)
+		}
+	}
+	srv.Start()
 	r.pikeURL = srv.URL
 	r.ledger = filepath.Join(r.out, "payouts.db")
 	t.Cleanup(func() {
@@ -414,5 +427,20 @@ func waitPortFree(addr string) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitPikeIdle waits until no client is connected to the sandbox: after a
+// runner is killed, requests it had written but the sandbox had not yet
+// read are still served (and counted) until the kernel's close of its
+// connections reaches the server.
+func (r *rig) waitPikeIdle() {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.pikeConns.Load() > 0 {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("sandbox still has %d client connections 30 s after the runner ended", r.pikeConns.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
