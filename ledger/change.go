@@ -42,8 +42,12 @@ type Change struct {
 	// row's reference. Use another key only for an operator override.
 	RiskKey string
 	// Rerun must be set to move a failed, cancelled, mismatch or skipped row
-	// back to planned, and only then.
+	// back to planned, and only then. A row any of whose attempts succeeded
+	// is never planned again (ErrPaid).
 	Rerun bool
+	// Operator names the person whose decision takes a row out of review;
+	// required there (see NeedsOperator) and refused anywhere else.
+	Operator string
 	// Amend replaces the row's payout details; allowed only with
 	// From == To == planned or with a rerun. The event records old → new.
 	Amend *Amendment
@@ -139,6 +143,13 @@ func checkChange(c Change) error {
 	if c.Rerun && !rerun {
 		return fmt.Errorf("rerun is only for failed, cancelled, mismatch or skipped → planned: %w", ErrInvalidChange)
 	}
+	operator := NeedsOperator(c.From, c.To)
+	if operator && strings.TrimSpace(c.Operator) == "" {
+		return fmt.Errorf("leaving review needs an operator's decision: %w", ErrIllegalTransition)
+	}
+	if !operator && c.Operator != "" {
+		return fmt.Errorf("an operator decision is only for leaving review: %w", ErrInvalidChange)
+	}
 	entersCreating := c.To == StateCreating && c.From != StateCreating
 	if entersCreating && c.NewAttempt == nil {
 		return fmt.Errorf("entering creating needs NewAttempt: %w", ErrInvalidChange)
@@ -201,10 +212,23 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 	}
 
 	// Risk key: taken when entering creating, dropped when no money can
-	// move, kept otherwise.
+	// move, kept otherwise, and kept for good once any attempt of the row
+	// succeeded: the reference is paid, and stays so in every batch.
 	riskOp, riskKey := 0, ""
 	if c.From != c.To {
 		riskOp = riskKeyEffect(c.To)
+		if riskOp < 0 {
+			paid, err := rowPaid(ctx, tx, r.ID)
+			if err != nil {
+				return Row{}, err
+			}
+			if paid && c.To == StatePlanned {
+				return Row{}, fmt.Errorf("row %d (%s): %w", r.ID, r.Reference, ErrPaid)
+			}
+			if paid {
+				riskOp = 0
+			}
+		}
 		if riskOp > 0 {
 			riskKey = c.RiskKey
 			if riskKey == "" {
@@ -247,6 +271,9 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 		}
 	}
 	detail := c.Detail
+	if c.Operator != "" {
+		notes = append(notes, "decided by "+c.Operator)
+	}
 	if len(notes) > 0 {
 		detail = strings.Join(append([]string{c.Detail}, notes...), "; ")
 		detail = strings.TrimPrefix(detail, "; ")
@@ -284,6 +311,15 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 		r.PayoutID = c.PayoutID
 	}
 	return r, nil
+}
+
+// rowPaid reports whether any attempt of the row succeeded.
+func rowPaid(ctx context.Context, tx dbtx, rowID int64) (bool, error) {
+	var paid bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM attempts WHERE row_id = ? AND state = 'succeeded')`, rowID).Scan(&paid); err != nil {
+		return false, fmt.Errorf("attempts of row %d: %w", rowID, err)
+	}
+	return paid, nil
 }
 
 // updateAttempt mirrors the change onto the live attempt n. A rerun leaves

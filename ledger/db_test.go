@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,7 +136,11 @@ func TestMigrateFromV1(t *testing.T) {
 	if err := raw.QueryRow(`SELECT group_concat(version) FROM (SELECT version FROM schema_migrations ORDER BY version)`).Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if want := "1,2"; versions != want || ledger.SchemaVersion() != 2 {
+	var all []string
+	for v := 1; v <= ledger.SchemaVersion(); v++ {
+		all = append(all, strconv.Itoa(v))
+	}
+	if want := strings.Join(all, ","); versions != want || ledger.SchemaVersion() < 3 {
 		t.Errorf("got versions %s (binary knows %d), want %s", versions, ledger.SchemaVersion(), want)
 	}
 }

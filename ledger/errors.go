@@ -16,6 +16,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrIllegalTransition means the state machine forbids the change.
 	ErrIllegalTransition = errors.New("illegal transition")
+	// ErrPaid means the change would plan a new attempt for a row an
+	// attempt of which already succeeded. It is also ErrIllegalTransition.
+	ErrPaid = fmt.Errorf("an attempt of the row succeeded; it is never paid again: %w", ErrIllegalTransition)
 	// ErrInvalidChange means a Change or a row is malformed (an Amend or
 	// NewAttempt where it does not belong, a non-positive amount, ...).
 	ErrInvalidChange = errors.New("invalid change")

@@ -102,6 +102,9 @@ func step(r ledger.Row, to ledger.State) ledger.Change {
 	if ledger.NeedsRerun(r.State, to) {
 		c.Rerun = true
 	}
+	if ledger.NeedsOperator(r.State, to) {
+		c.Operator = "test operator"
+	}
 	return c
 }
 

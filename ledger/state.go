@@ -29,8 +29,9 @@ var states = []State{
 	StateCancelled, StateMismatch, StateUnknown, StateReview, StateSkipped,
 }
 
-// transitions is the state machine. Moves out of a final state (except
-// succeeded, which never moves) need Change.Rerun.
+// transitions is the state machine. Moves out of a final state back to
+// planned need Change.Rerun (and are refused for a row any of whose
+// attempts succeeded); succeeded never moves.
 var transitions = map[State][]State{
 	StatePlanned:         {StateCreating, StateSkipped},
 	StateCreating:        {StateCreated, StateStarting, StateUnknown, StateFailed, StatePlanned}, // starting: session/init/payout answered
@@ -40,11 +41,17 @@ var transitions = map[State][]State{
 	StateConfirming:      {StateConfirmed, StateSucceeded, StateFailed, StateCancelled, StateUnknown, StateReview, StateAwaitingConfirm},
 	StateCancelling:      {StateCancelled, StateMismatch, StateSucceeded, StateFailed, StateUnknown, StateReview},
 	StateConfirmed:       {StateSucceeded, StateFailed, StateCancelled, StateUnknown, StateReview},
-	StateUnknown:         {StatePlanned, StateCreated, StateAwaitingConfirm, StateCancelling, StateConfirmed, StateSucceeded, StateFailed, StateCancelled, StateMismatch, StateReview},
-	StateReview:          {StateSucceeded, StateFailed, StateCancelled, StateMismatch},
-	StateFailed:          {StatePlanned},
-	StateCancelled:       {StatePlanned},
-	StateMismatch:        {StatePlanned},
+	// unknown → creating: the same session/init/payout resent with the same
+	// idempotency key to learn what became of the first one.
+	StateUnknown: {StatePlanned, StateCreating, StateCreated, StateAwaitingConfirm, StateCancelling, StateConfirmed, StateSucceeded, StateFailed, StateCancelled, StateMismatch, StateReview},
+	// Leaving review needs Change.Operator: only a person's recorded
+	// decision moves a row a person must look at.
+	StateReview: {StateSucceeded, StateFailed, StateCancelled, StateMismatch},
+	// failed, cancelled, mismatch → review: Pike later reported that an
+	// earlier attempt of the row succeeded. The row is paid after all.
+	StateFailed:    {StatePlanned, StateReview},
+	StateCancelled: {StatePlanned, StateReview},
+	StateMismatch:  {StatePlanned, StateReview},
 	StateSkipped:         {StatePlanned},
 	StateSucceeded:       nil,
 }
@@ -84,13 +91,19 @@ func CanTransition(from, to State) bool {
 	return false
 }
 
+// NeedsOperator reports whether the move from → to is only legal with
+// Change.Operator set: it takes a row out of review.
+func NeedsOperator(from, to State) bool {
+	return from == StateReview && to != StateReview && CanTransition(from, to)
+}
+
 // NeedsRerun reports whether the move from → to is only legal with
 // Change.Rerun set: it takes a row out of a final state back to planned.
 func NeedsRerun(from, to State) bool {
 	return from.Final() && to == StatePlanned && CanTransition(from, to)
 }
 
-// holdsRiskKey reports what entering s does to the row's risk key: +1 sets
+// riskKeyEffect reports what entering s does to the row's risk key: +1 sets
 // it, -1 clears it, 0 keeps it.
 func riskKeyEffect(s State) int {
 	switch s {

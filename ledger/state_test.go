@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/payouts/payouts/ledger"
@@ -20,11 +21,11 @@ var legal = map[ledger.State][]ledger.State{
 	"confirming":       {"confirmed", "succeeded", "failed", "cancelled", "unknown", "review", "awaiting_confirm"},
 	"cancelling":       {"cancelled", "mismatch", "succeeded", "failed", "unknown", "review"},
 	"confirmed":        {"succeeded", "failed", "cancelled", "unknown", "review"},
-	"unknown":          {"planned", "created", "awaiting_confirm", "cancelling", "confirmed", "succeeded", "failed", "cancelled", "mismatch", "review"},
-	"review":           {"succeeded", "failed", "cancelled", "mismatch"},
-	"failed":           {"planned"},
-	"cancelled":        {"planned"},
-	"mismatch":         {"planned"},
+	"unknown":          {"planned", "creating", "created", "awaiting_confirm", "cancelling", "confirmed", "succeeded", "failed", "cancelled", "mismatch", "review"},
+	"review":           {"succeeded", "failed", "cancelled", "mismatch"}, // only with an operator
+	"failed":           {"planned", "review"},
+	"cancelled":        {"planned", "review"},
+	"mismatch":         {"planned", "review"},
 	"skipped":          {"planned"},
 	"succeeded":        {},
 }
@@ -168,5 +169,80 @@ func TestRiskKeyFollowsState(t *testing.T) {
 				t.Errorf("ReferenceHolders: got %d rows, want holder %v", len(holders), want != "")
 			}
 		})
+	}
+}
+
+// TestReviewIsSticky: nothing but an operator's recorded decision takes a
+// row out of review (issue 13, finding 1: review → cancelled on Pike's
+// deadline freed the reference for a second payment).
+func TestReviewIsSticky(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	rows := newBatch(t, db, "sticky", "R1")
+	r := walkTo(t, db, rows[0], ledger.StateReview)
+	for _, to := range []ledger.State{ledger.StateCancelled, ledger.StateFailed, ledger.StateSucceeded, ledger.StateMismatch} {
+		c := step(r, to)
+		c.Operator = ""
+		if _, err := db.Apply(ctx, c); !errors.Is(err, ledger.ErrIllegalTransition) {
+			t.Errorf("review → %s without an operator: got %v, want ErrIllegalTransition", to, err)
+		}
+	}
+	c := step(r, ledger.StateFailed)
+	got, err := db.Apply(ctx, c)
+	if err != nil || got.State != ledger.StateFailed {
+		t.Fatalf("review → failed by an operator: got %v, %v", got.State, err)
+	}
+	evs, _ := db.Events(ctx, "sticky", r.ID)
+	if last := evs[len(evs)-1]; !strings.Contains(last.Detail, "decided by test operator") {
+		t.Errorf("got event detail %q, want the operator recorded", last.Detail)
+	}
+	c = step(got, ledger.StatePlanned)
+	c.Operator = "someone"
+	if _, err := db.Apply(ctx, c); !errors.Is(err, ledger.ErrInvalidChange) {
+		t.Errorf("operator on a move that needs none: got %v, want ErrInvalidChange", err)
+	}
+}
+
+// TestPaidRowIsNeverPlannedAgain: once any attempt of a row succeeded —
+// here a superseded one, reported after the row failed — the row keeps its
+// risk key and a rerun is refused (issue 13, finding 1).
+func TestPaidRowIsNeverPlannedAgain(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	rows := newBatch(t, db, "paid", "R1")
+	r := walkTo(t, db, rows[0], ledger.StateFailed) // attempt 1 failed
+	r, err := db.Apply(ctx, step(r, ledger.StatePlanned))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = walkTo(t, db, r, ledger.StateStarting) // attempt 2 in flight
+	atts, err := db.Attempts(ctx, r.ID)
+	if err != nil || len(atts) != 2 {
+		t.Fatalf("got %d attempts, %v", len(atts), err)
+	}
+	if err := db.SetAttemptOutcome(ctx, atts[0].ID, ledger.StateSucceeded, ledger.Failure{}, "superseded_success", "late success"); err != nil {
+		t.Fatal(err)
+	}
+	r, err = db.Apply(ctx, step(r, ledger.StateFailed)) // attempt 2 fails too
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RiskKey == "" {
+		t.Errorf("a paid row gave up its risk key")
+	}
+	if _, err := db.Apply(ctx, step(r, ledger.StatePlanned)); !errors.Is(err, ledger.ErrPaid) || !errors.Is(err, ledger.ErrIllegalTransition) {
+		t.Errorf("rerun of a paid row: got %v, want ErrPaid", err)
+	}
+	// The database refuses it too, whoever writes.
+	if _, err := db.RawExec(ctx, `UPDATE rows SET state = 'planned' WHERE id = ?`, r.ID); err == nil {
+		t.Errorf("the schema let a paid row be planned again")
+	}
+	if _, err := db.RawExec(ctx, `UPDATE rows SET risk_key = NULL WHERE id = ?`, r.ID); err == nil {
+		t.Errorf("the schema let a paid row give up its risk key")
+	}
+	// Another batch cannot take the reference.
+	other := newBatch(t, db, "paid-2", "R1")
+	if _, err := db.Apply(ctx, step(other[0], ledger.StateCreating)); !errors.Is(err, ledger.ErrReferenceBusy) {
+		t.Errorf("second batch: got %v, want ErrReferenceBusy", err)
 	}
 }

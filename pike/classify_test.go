@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/payouts/payouts/pike"
 )
@@ -98,21 +99,30 @@ func TestClassification(t *testing.T) {
 			handle: func(_ testing.TB, w http.ResponseWriter, _ *http.Request) {
 				reply(w, 200, `{"status":"error","error":{"code":"internal_error"}}`)
 			},
-			mut: want{pike.ClassRetryable, max}, read: want{pike.ClassRetryable, max},
+			// Not proof of anything for a mutating call: the client does
+			// not resend, the engine resolves it (issue 13, finding 3).
+			mut: want{pike.ClassUnknown, 1}, read: want{pike.ClassRetryable, max},
+			isMut: []error{pike.ErrOutcomeUnknown},
 		},
 		{
 			name: "400 provider_timeout",
 			handle: func(_ testing.TB, w http.ResponseWriter, _ *http.Request) {
 				reply(w, 400, `{"status":"error","error":{"code":"provider_timeout"}}`)
 			},
-			mut: want{pike.ClassRetryable, max}, read: want{pike.ClassRetryable, max},
+			// Not proof of anything for a mutating call: the client does
+			// not resend, the engine resolves it (issue 13, finding 3).
+			mut: want{pike.ClassUnknown, 1}, read: want{pike.ClassRetryable, max},
+			isMut: []error{pike.ErrOutcomeUnknown},
 		},
 		{
 			name: "422 provider_issuer_unavailable",
 			handle: func(_ testing.TB, w http.ResponseWriter, _ *http.Request) {
 				reply(w, 422, `{"status":"error","error":{"code":"provider_issuer_unavailable"}}`)
 			},
-			mut: want{pike.ClassRetryable, max}, read: want{pike.ClassRetryable, max},
+			// Not proof of anything for a mutating call: the client does
+			// not resend, the engine resolves it (issue 13, finding 3).
+			mut: want{pike.ClassUnknown, 1}, read: want{pike.ClassRetryable, max},
+			isMut: []error{pike.ErrOutcomeUnknown},
 		},
 		{
 			name: "500 internal_error",
@@ -282,10 +292,16 @@ func TestClassifyBuiltErrors(t *testing.T) {
 		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeInvalidRequest, Method: pike.MethodConfirm}, pike.ClassDefinitive},
 		{&pike.APIError{HTTPStatus: 200, Code: pike.CodeIdempotencyKeyExists, Method: pike.MethodStartPayout}, pike.ClassUnknown},
 		{&pike.APIError{HTTPStatus: 429, Method: pike.MethodConfirm}, pike.ClassRetryable},
-		{&pike.APIError{HTTPStatus: 200, Code: pike.CodeRateLimited, Method: pike.MethodConfirm}, pike.ClassRetryable},
+		{&pike.APIError{HTTPStatus: 200, Code: pike.CodeRateLimited, Method: pike.MethodConfirm}, pike.ClassUnknown},
+		{&pike.APIError{HTTPStatus: 200, Code: pike.CodeRateLimited, Method: pike.MethodStatus}, pike.ClassRetryable},
 		{&pike.APIError{HTTPStatus: 503, Code: pike.CodeRateLimited, Method: pike.MethodConfirm}, pike.ClassUnknown},
 		{&pike.APIError{HTTPStatus: 500, Code: pike.CodeInternal, Method: pike.MethodInitPayout}, pike.ClassUnknown},
-		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeProviderTimeout, Method: pike.MethodInitPayout}, pike.ClassRetryable},
+		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeProviderTimeout, Method: pike.MethodInitPayout}, pike.ClassUnknown},
+		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeProviderIssuerUnavail, Method: pike.MethodStartPayout}, pike.ClassUnknown},
+		{&pike.APIError{HTTPStatus: 503, Code: pike.CodeProviderIssuerUnavail, Method: pike.MethodSessionCreate}, pike.ClassUnknown},
+		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeInternal, Method: pike.MethodInitPayout}, pike.ClassUnknown},
+		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeProviderTimeout, Method: pike.MethodStatus}, pike.ClassRetryable},
+		{&pike.AmbiguousError{Tries: 2, First: &pike.APIError{HTTPStatus: 429}, Err: &pike.APIError{HTTPStatus: 400, Code: pike.CodeInvalidSessionStatus, Method: pike.MethodStartPayout}}, pike.ClassUnknown},
 		{fmt.Errorf("row 3: %w", &pike.APIError{HTTPStatus: 502, Method: pike.MethodCancel}), pike.ClassUnknown},
 		{&pike.TransportError{Method: pike.MethodConfirm, Written: true, Err: io.EOF}, pike.ClassUnknown},
 		{&pike.TransportError{Method: pike.MethodConfirm, Written: false, Err: io.EOF}, pike.ClassRetryable},
@@ -298,5 +314,80 @@ func TestClassifyBuiltErrors(t *testing.T) {
 		if got := pike.Classify(tc.err); got != tc.want {
 			t.Errorf("Classify(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestNotAppliedAndCredentials: only a refusal Pike gives before applying
+// (credentials, a request it names as malformed) or a request that never
+// left proves a mutating call was not applied; every error of a read does.
+func TestNotAppliedAndCredentials(t *testing.T) {
+	tests := []struct {
+		err                error
+		notApplied, creds bool
+	}{
+		{&pike.APIError{HTTPStatus: 401, Code: pike.CodeAuthentication, Method: pike.MethodInitPayout}, true, true},
+		{&pike.APIError{HTTPStatus: 403, Code: pike.CodeAuthorization, Method: pike.MethodSessionCreate}, true, true},
+		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeIdentification, Method: pike.MethodConfirm}, true, true},
+		{&pike.APIError{HTTPStatus: 401, Method: pike.MethodStartPayout}, true, true},
+		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeInvalidRequest, Method: pike.MethodInitPayout}, true, false},
+		{&pike.APIError{HTTPStatus: 500, Code: pike.CodeInvalidRequest, Method: pike.MethodInitPayout}, false, false},
+		{&pike.APIError{HTTPStatus: 500, Code: pike.CodeAuthentication, Method: pike.MethodInitPayout}, false, false},
+		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeProviderTimeout, Method: pike.MethodInitPayout}, false, false},
+		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeInternal, Method: pike.MethodStartPayout}, false, false},
+		{&pike.APIError{HTTPStatus: 503, Code: pike.CodeProviderIssuerUnavail, Method: pike.MethodInitPayout}, false, false},
+		{&pike.APIError{HTTPStatus: 400, Code: pike.CodeCardNumberNotExist, Method: pike.MethodStartPayout}, false, false},
+		{&pike.APIError{HTTPStatus: 429, Method: pike.MethodInitPayout}, false, false},
+		{&pike.APIError{HTTPStatus: 409, Code: pike.CodeIdempotencyKeyExists, Method: pike.MethodInitPayout}, false, false},
+		{&pike.APIError{HTTPStatus: 500, Method: pike.MethodStatus}, true, false},
+		{&pike.TransportError{Method: pike.MethodInitPayout, Written: false, Err: io.EOF}, true, false},
+		{&pike.TransportError{Method: pike.MethodInitPayout, Written: true, Err: io.EOF}, false, false},
+		{&pike.AmbiguousError{Tries: 2, First: &pike.APIError{HTTPStatus: 429}, Err: &pike.APIError{HTTPStatus: 400, Code: pike.CodeInvalidRequest, Method: pike.MethodStartPayout}}, true, false},
+	}
+	for _, tc := range tests {
+		if got := errors.Is(tc.err, pike.ErrNotApplied); got != tc.notApplied && !isAmbiguous(tc.err) {
+			t.Errorf("errors.Is(%v, ErrNotApplied) = %v, want %v", tc.err, got, tc.notApplied)
+		}
+		if got := errors.Is(tc.err, pike.ErrCredentials); got != tc.creds {
+			t.Errorf("errors.Is(%v, ErrCredentials) = %v, want %v", tc.err, got, tc.creds)
+		}
+	}
+}
+
+func isAmbiguous(err error) bool {
+	var a *pike.AmbiguousError
+	return errors.As(err, &a)
+}
+
+// TestDefinitiveAnswerAfterAnAmbiguousOneIsUnknown: a start/payout resent
+// after an answer that proves nothing (here a 429, which the client resends
+// with the same key) and then refused (invalid_session_status: the first
+// try started the payout) is not a refusal of the payout (finding 19).
+func TestDefinitiveAnswerAfterAnAmbiguousOneIsUnknown(t *testing.T) {
+	s := newScript(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			reply(w, 429, `{"status":"error","error":{"code":"too_many_requests"}}`)
+			return
+		}
+		reply(w, 400, `{"status":"error","error":{"code":"invalid_session_status"}}`)
+	})
+	c := newClient(t, s.srv.URL, pike.WithRetryPolicy(pike.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond}))
+	_, err := c.StartPayout(context.Background(), "k", payoutRequest())
+	if got := pike.Classify(err); got != pike.ClassUnknown || !errors.Is(err, pike.ErrOutcomeUnknown) {
+		t.Fatalf("got %v (%v), want ClassUnknown", err, got)
+	}
+	var ae *pike.APIError
+	if !errors.As(err, &ae) || ae.Code != pike.CodeInvalidSessionStatus {
+		t.Errorf("got %v, want the last answer still reachable", err)
+	}
+	if n := len(s.requests()); n != 2 {
+		t.Errorf("got %d requests, want 2", n)
+	}
+	// The same refusal on the first try is a refusal.
+	s2 := newScript(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		reply(w, 400, `{"status":"error","error":{"code":"invalid_session_status"}}`)
+	})
+	c2 := newClient(t, s2.srv.URL)
+	if _, err := c2.StartPayout(context.Background(), "k", payoutRequest()); pike.Classify(err) != pike.ClassDefinitive {
+		t.Errorf("first-try refusal: got %v, want ClassDefinitive", pike.Classify(err))
 	}
 }

@@ -238,10 +238,11 @@ func TestRetrySendsSameRequest(t *testing.T) {
 			reply(w, 429, `{"status":"error","error":{"code":"too_many_requests"}}`)
 		},
 		func(w http.ResponseWriter) {
-			reply(w, 200, `{"status":"error","error":{"code":"internal_error"}}`)
+			reply(w, 429, `{"status":"error","error":{"code":"too_many_requests","description":"internal_error"}}`)
 		},
 		func(w http.ResponseWriter) {
-			reply(w, 400, `{"status":"error","error":{"code":"provider_issuer_unavailable"}}`)
+			w.Header().Set("Retry-After", "0")
+			reply(w, 429, `{}`)
 		},
 		func(w http.ResponseWriter) { reply(w, 200, okSession) },
 	}
@@ -268,8 +269,8 @@ func TestRetrySendsSameRequest(t *testing.T) {
 		}
 	}
 	st := c.Stats()
-	if st.Requests != 4 || st.Retries != 3 || st.RateLimited != 1 || st.OK != 1 || st.InFlight != 0 {
-		t.Errorf("got %+v, want 4 requests, 3 retries, 1 rate limited, 1 ok, 0 in flight", st)
+	if st.Requests != 4 || st.Retries != 3 || st.RateLimited != 3 || st.OK != 1 || st.InFlight != 0 {
+		t.Errorf("got %+v, want 4 requests, 3 retries, 3 rate limited, 1 ok, 0 in flight", st)
 	}
 	out := logs.String()
 	for _, want := range []string{"pike retry", "reason=", "too_many_requests", "internal_error", "pike_method=session/start/payout", "idempotency_key=idem-42", "attempt=4", "http_status=200", "latency="} {
@@ -286,13 +287,13 @@ func TestRetryExhaustedReturnsLastError(t *testing.T) {
 			reply(w, 429, `{}`)
 			return
 		}
-		reply(w, 200, `{"status":"error","error":{"code":"provider_timeout","description":"try later"}}`)
+		reply(w, 429, `{"status":"error","error":{"code":"too_many_requests","description":"try later"}}`)
 	})
 	c := newClient(t, s.srv.URL, pike.WithRetryPolicy(pike.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond}))
 	_, err := c.Confirm(context.Background(), "k", "ps_1")
 	var ae *pike.APIError
-	if !errors.As(err, &ae) || ae.Code != pike.CodeProviderTimeout || ae.Method != pike.MethodConfirm || ae.HTTPStatus != 200 {
-		t.Fatalf("got %v, want the last answer: provider_timeout on session/confirm", err)
+	if !errors.As(err, &ae) || ae.Code != pike.CodeRateLimited || ae.Method != pike.MethodConfirm || ae.HTTPStatus != 429 {
+		t.Fatalf("got %v, want the last answer: too_many_requests on session/confirm", err)
 	}
 	if pike.Classify(err) != pike.ClassRetryable || len(s.requests()) != 3 {
 		t.Errorf("got %v after %d attempts, want retryable after 3", pike.Classify(err), len(s.requests()))

@@ -27,6 +27,18 @@ var (
 	// client before anything was sent: a missing idempotency key or session
 	// id, an amount that is not positive, a currency that is not lower case.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotApplied is satisfied by errors that prove Pike did not apply a
+	// mutating call: a request that never reached Pike in full, or a refusal
+	// Pike gives before it applies anything (authentication, authorization,
+	// identification, a request it names as malformed: invalid_request).
+	// Every other error answer to a mutating call is no such proof, whatever
+	// its HTTP status or code: the call may have been applied.
+	ErrNotApplied = errors.New("not applied")
+	// ErrCredentials is satisfied by refusals of the partner's credentials
+	// (authentication_error, authorization_error, identification_error,
+	// HTTP 401/403): the operator's problem, not the row's. No row can be
+	// paid until it is fixed.
+	ErrCredentials = errors.New("credentials refused")
 	// ErrMalformedResponse is satisfied by errors for responses that are not
 	// a usable Pike envelope (unparsable body, missing session, a session id
 	// other than the one asked for, an unexpected HTTP status).
@@ -86,6 +98,8 @@ func Classify(err error) Class {
 	// text of an earlier APIError, never the other way round.
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		switch x := e.(type) {
+		case *AmbiguousError:
+			return ClassUnknown
 		case *APIError:
 			return x.Class()
 		case *TransportError:
@@ -151,41 +165,97 @@ func (e *APIError) Error() string {
 // built by a test fake classifies like one from the client:
 //
 //   - code idempotency_key_already_exists: ClassUnknown.
-//   - HTTP 429: ClassRetryable.
+//   - HTTP 429: ClassRetryable (the client resends the same request with
+//     the same key; for a mutating call that is safe whether or not the
+//     429 was applied, and ErrNotApplied is not claimed for it).
 //   - HTTP 5xx: ClassUnknown for mutating methods, ClassRetryable for reads.
 //   - codes internal_error, provider_timeout, provider_issuer_unavailable,
-//     too_many_requests (with a status below 500): ClassRetryable.
-//   - anything else: ClassDefinitive.
+//     provider_internal_error, too_many_requests: ClassUnknown for mutating
+//     methods at any HTTP status (Pike's docs say "retry later", not "not
+//     applied"), ClassRetryable for reads.
+//   - anything else: ClassDefinitive. Only the codes of ErrNotApplied prove
+//     that a mutating call was not applied; a definitive business refusal
+//     (a card error, say) will not change on a resend, but is not proof.
 //
 // An empty or unrecognised Method counts as mutating.
 func (e *APIError) Class() Class {
 	switch {
 	case e.Code == CodeIdempotencyKeyExists:
 		return ClassUnknown
-	case e.HTTPStatus == 429:
+	case e.HTTPStatus == 429 && !e.refusedBeforeApply():
 		return ClassRetryable
-	case e.HTTPStatus >= 500:
+	case e.HTTPStatus >= 500 || e.Code == CodeInternal || e.Code == CodeProviderTimeout ||
+		e.Code == CodeProviderIssuerUnavail || e.Code == CodeProviderInternal || e.Code == CodeRateLimited:
 		if isRead(e.Method) {
 			return ClassRetryable
 		}
 		return ClassUnknown
-	case e.Code == CodeInternal || e.Code == CodeProviderTimeout || e.Code == CodeProviderIssuerUnavail || e.Code == CodeRateLimited:
-		return ClassRetryable
 	}
 	return ClassDefinitive
 }
 
-// Is reports ErrOutcomeUnknown for ClassUnknown errors and
-// ErrIdempotencyKeyReused for code idempotency_key_already_exists.
+// refusedBeforeApply reports whether Pike refused the call before applying
+// it: a credentials refusal or a request it names as malformed, below 500.
+func (e *APIError) refusedBeforeApply() bool {
+	if e.HTTPStatus >= 500 || e.Code == CodeIdempotencyKeyExists {
+		return false
+	}
+	return e.credentials() || e.Code == CodeInvalidRequest
+}
+
+// credentials reports whether the error refuses the partner's credentials.
+func (e *APIError) credentials() bool {
+	switch e.Code {
+	case CodeAuthentication, CodeAuthorization, CodeIdentification:
+		return e.HTTPStatus < 500
+	case "":
+		return e.HTTPStatus == 401 || e.HTTPStatus == 403
+	}
+	return false
+}
+
+// Is reports ErrOutcomeUnknown for ClassUnknown errors,
+// ErrIdempotencyKeyReused for code idempotency_key_already_exists,
+// ErrNotApplied for refusals before applying (and every error of a read),
+// and ErrCredentials for refusals of the partner's credentials.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrOutcomeUnknown:
 		return e.Class() == ClassUnknown
 	case ErrIdempotencyKeyReused:
 		return e.Code == CodeIdempotencyKeyExists
+	case ErrNotApplied:
+		return isRead(e.Method) || e.refusedBeforeApply()
+	case ErrCredentials:
+		return e.credentials()
 	}
 	return false
 }
+
+// AmbiguousError is the last answer to a call whose earlier tries may have
+// been applied: the client resent the same request (same bytes, same key)
+// after an answer that proved nothing, and then got a definitive refusal.
+// The refusal may be about the resend (the session already moved on because
+// the first try was applied), so it proves nothing either: ClassUnknown.
+type AmbiguousError struct {
+	// Tries is the number of HTTP requests sent for the call.
+	Tries int
+	// First is the error of the first try that may have been applied.
+	First error
+	// Err is the last answer.
+	Err error
+}
+
+// Error describes both answers.
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("%v (after %d tries; an earlier one may have been applied: %v)", e.Err, e.Tries, e.First)
+}
+
+// Unwrap returns the last answer.
+func (e *AmbiguousError) Unwrap() error { return e.Err }
+
+// Is reports ErrOutcomeUnknown.
+func (e *AmbiguousError) Is(target error) bool { return target == ErrOutcomeUnknown }
 
 // TransportError is a call that got no usable answer from Pike: a network
 // error, a context that ended, or a response that could not be read or
@@ -233,14 +303,17 @@ func (e *TransportError) Class() Class {
 	return ClassRetryable
 }
 
-// Is reports ErrOutcomeUnknown for ClassUnknown errors and ErrNotSent for
-// requests that were never written.
+// Is reports ErrOutcomeUnknown for ClassUnknown errors, ErrNotSent for
+// requests that were never written, and ErrNotApplied for those and for
+// every error of a read.
 func (e *TransportError) Is(target error) bool {
 	switch target {
 	case ErrOutcomeUnknown:
 		return e.Class() == ClassUnknown
 	case ErrNotSent:
 		return !e.Written
+	case ErrNotApplied:
+		return !e.Written || isRead(e.Method)
 	}
 	return false
 }

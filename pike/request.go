@@ -48,11 +48,20 @@ func (c *Client) call(ctx context.Context, method, key, sessionID string, body a
 		return nil, c.finish(&TransportError{Method: method, Err: err})
 	}
 	url := c.base + "/api/" + c.version.String() + "/" + method
+	// maybeApplied is the first answer of this call that does not prove the
+	// request was not applied: after it, no later answer proves it either.
+	var maybeApplied error
 	for attempt := 1; ; attempt++ {
 		resp, err := c.attempt(ctx, method, key, sessionID, url, payload, sig, attempt)
 		if err == nil {
 			c.stats.ok.Add(1)
 			return resp, nil
+		}
+		if maybeApplied != nil && Classify(err) == ClassDefinitive {
+			err = &AmbiguousError{Tries: attempt, First: maybeApplied, Err: err}
+		}
+		if maybeApplied == nil && !isRead(method) && !errors.Is(err, ErrNotApplied) {
+			maybeApplied = err
 		}
 		var te *TransportError
 		if Classify(err) != ClassRetryable || attempt >= c.retry.MaxAttempts || ctx.Err() != nil ||
