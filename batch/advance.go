@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
@@ -17,11 +18,58 @@ const maxSteps = 12
 // snapshot, then leaves it resting in a waiting or final state. It holds
 // the row's lock throughout, so nothing else acts on the row meanwhile.
 func (e *Engine) advance(id int64, snap *pike.Session, src source) {
+	e.advanceWith(id, func(ledger.Row) (*pike.Session, bool) { return snap, true }, src)
+}
+
+// check asks Pike about row id with session/status and advances the row
+// with the answer. The question is asked while the row's lock is held, so
+// the answer is newer than anything the row has learnt: a snapshot taken
+// before a concurrent step cannot be applied after it. Webhooks and polls
+// both come here: a webhook is only a reason to ask (see applyWebhook).
+func (e *Engine) check(id int64) {
+	e.advanceWith(id, e.askStatus, fromStatus)
+}
+
+// askStatus is check's question, asked of rows waiting on Pike
+// (awaiting_confirm, confirmed, cancelling). Any other row gets no snapshot
+// and its steps run as they are: an unknown row's resolve asks by itself,
+// an intent state found at rest becomes unknown first, a final or review
+// row stays. ok is false when the question failed: the row is left for a
+// later poll.
+func (e *Engine) askStatus(row ledger.Row) (snap *pike.Session, ok bool) {
+	switch row.State {
+	case ledger.StateAwaitingConfirm, ledger.StateConfirmed, ledger.StateCancelling:
+	default:
+		return nil, true
+	}
+	if row.SessionID == "" || e.paused.Load() {
+		return nil, true
+	}
+	sess, err := e.pike.Status(e.callCtx, row.SessionID)
+	if err != nil {
+		e.log.Warn("session status failed", "row", row.Line, "reference", row.Reference, "session", row.SessionID, "err", scrub(err))
+		e.retryLater(row.ID)
+		return nil, false
+	}
+	e.mu.Lock()
+	b := e.backoff[row.ID]
+	e.backoff[row.ID] = min(max(2*b, e.cfg.PollAfter), e.cfg.PollMax)
+	e.mu.Unlock()
+	return sess, true
+}
+
+// advanceWith is advance with the snapshot taken by snapshot once the
+// row's lock is held.
+func (e *Engine) advanceWith(id int64, snapshot func(ledger.Row) (*pike.Session, bool), src source) {
 	unlock := e.locks.lock(id)
 	defer unlock()
 	row, err := e.store.Row(e.wctx(), id)
 	if err != nil {
 		e.setFatal(fmt.Errorf("read row %d: %w", id, err))
+		return
+	}
+	snap, ok := snapshot(row)
+	if !ok {
 		return
 	}
 	if snap != nil {
@@ -44,15 +92,34 @@ func (e *Engine) advance(id int64, snap *pike.Session, src source) {
 	e.settle(row)
 }
 
-// rowError handles an error from a step: ledger failures stop the engine
-// (it can no longer record what it does); a lost compare-and-set means
-// another actor moved the row, which is harmless: the row is looked at again.
+// errStale marks a snapshot or answer that no longer fits the row: a
+// session other than the row's, a move the state machine refuses. It is
+// recorded and the row is left as it is: no late answer, stale webhook or
+// contradictory report may stop the run.
+var errStale = errors.New("stale or contradictory news about the row")
+
+// rowError handles an error from a step. A lost compare-and-set means
+// another actor moved the row, which is harmless: the row is looked at
+// again. A change the ledger refuses (a stale or contradictory snapshot, an
+// illegal move) is recorded as a note and the row left where it is. Only
+// an error that means the ledger cannot record what the engine does stops
+// the engine.
 func (e *Engine) rowError(row ledger.Row, err error) {
-	if errors.Is(err, ledger.ErrConflict) {
+	switch {
+	case errors.Is(err, ledger.ErrConflict):
 		e.schedule(row.ID, 0)
-		return
+	case errors.Is(err, errStale), errors.Is(err, ledger.ErrIllegalTransition), errors.Is(err, ledger.ErrDuplicateSession):
+		e.log.Warn("news about a row not applied; the row is left as it is", "row", row.Line, "reference", row.Reference,
+			"state", row.State, "err", scrub(err))
+		if aerr := e.store.AddEvent(e.wctx(), ledger.Event{BatchID: e.batchID, RowID: row.ID, Attempt: row.Attempt,
+			From: row.State, To: row.State, Reason: "not_applied", Detail: scrub(err)}); aerr != nil {
+			e.setFatal(aerr)
+			return
+		}
+		e.settle(row)
+	default:
+		e.setFatal(err)
 	}
-	e.setFatal(err)
 }
 
 // step takes one step from the row's current state. moved reports whether
@@ -232,8 +299,20 @@ func (e *Engine) checkedCard(row ledger.Row) (PAN, bool) {
 	return "", false
 }
 
-// start sends session/start/payout for a created session.
+// start sends session/start/payout for a created session, at most
+// maxSends times per attempt: a start Pike never applies (answered 5xx for
+// the same key forever, say) ends with the session cancelled, so that it
+// can never pay, and the row free for a rerun.
 func (e *Engine) start(row ledger.Row) (ledger.Row, bool, error) {
+	n, err := e.sends(row, ledger.StateStarting)
+	if err != nil {
+		return row, false, err
+	}
+	if n >= maxSends {
+		next, err := e.cancel(row, ledger.Failure{Code: CodeStartNotApplied, Description: fmt.Sprintf(
+			"session/start/payout sent %d times with the same idempotency key; Pike never showed a payout, so the session is cancelled", n)})
+		return next, false, err
+	}
 	card, ok := e.checkedCard(row)
 	if !ok {
 		return row, false, nil
@@ -268,22 +347,39 @@ func (e *Engine) initPayout(row ledger.Row, card PAN) (ledger.Row, bool, error) 
 	return next, err == nil, err
 }
 
-// callFailed records the failure of a call. A definitive refusal of a call
-// that would have created or started a payout fails the row; everything
-// else leaves it unknown, to be resolved by session/status, because a
-// refusal of confirm or cancel says nothing certain about the payout.
+// callFailed records the failure of a call. An error answer is proof that
+// nothing happened only when Pike gave it before applying the call
+// (pike.ErrNotApplied); anything else leaves the row unknown, resolved by
+// session/status, or, for a lost init that left no session id, by sending
+// the same request again with the same idempotency key.
 func (e *Engine) callFailed(row ledger.Row, method string, err error) (ledger.Row, bool, error) {
 	class := pike.Classify(err)
 	e.log.Warn("pike call failed", "row", row.Line, "reference", row.Reference, "method", method, "class", className(class), "err", scrub(err))
 	var apiErr *pike.APIError
-	if class == pike.ClassDefinitive && errors.As(err, &apiErr) &&
-		(method == pike.MethodSessionCreate || method == pike.MethodStartPayout || method == pike.MethodInitPayout) {
-		next, aerr := e.apply(row, ledger.Change{To: ledger.StateFailed, Reason: "refused",
+	refused := class == pike.ClassDefinitive && errors.As(err, &apiErr)
+	creates := method == pike.MethodSessionCreate || method == pike.MethodInitPayout
+	if errors.Is(err, pike.ErrCredentials) {
+		return e.credentialsRefused(row, method, err)
+	}
+	failed := func(reason string) (ledger.Row, bool, error) {
+		next, aerr := e.apply(row, ledger.Change{To: ledger.StateFailed, Reason: reason,
 			Failure: &ledger.Failure{Code: apiErr.Code, Description: ledger.ScrubPAN(apiErr.Description)},
 			Detail:  fmt.Sprintf("%s refused: %s", method, scrub(err))})
 		return next, false, aerr
 	}
-	if class == pike.ClassRetryable && (method == pike.MethodSessionCreate || method == pike.MethodInitPayout) {
+	switch {
+	case refused && method == pike.MethodSessionCreate:
+		// Whatever Pike made, an empty session cannot pay: nothing is ever
+		// started in it.
+		return failed("refused")
+	case refused && errors.Is(err, pike.ErrNotApplied) && (method == pike.MethodStartPayout || method == pike.MethodInitPayout):
+		// Pike named the request malformed: refused before applying.
+		return failed("refused")
+	case refused && method == pike.MethodInitPayout && row.State == ledger.StateCreating && row.FailureCode == apiErr.Code:
+		// The resend with the same idempotency key got the same refusal:
+		// Pike's answer for this key is a refusal, not a payout.
+		return failed("refused_again")
+	case method == pike.MethodSessionCreate && errors.Is(err, pike.ErrNotApplied):
 		// Not applied: nothing exists at Pike for this attempt. Plan the
 		// row again; its next attempt gets fresh keys.
 		next, aerr := e.apply(row, ledger.Change{To: ledger.StatePlanned, Reason: "not_sent",
@@ -300,13 +396,34 @@ func (e *Engine) callFailed(row ledger.Row, method string, err error) (ledger.Ro
 		e.keyUsed[row.ID] = true
 		e.mu.Unlock()
 	}
-	next, aerr := e.apply(row, ledger.Change{To: ledger.StateUnknown, Reason: method + "_" + className(class),
-		Detail: fmt.Sprintf("%s: %s", method, scrub(err))})
+	c := ledger.Change{To: ledger.StateUnknown, Reason: method + "_" + className(class),
+		Detail: fmt.Sprintf("%s: %s", method, scrub(err))}
+	if refused && (method == pike.MethodStartPayout || creates) {
+		// A refusal that is not proof: kept on the row, so that status (or
+		// the same refusal to the same request resent) can settle it.
+		c.Failure = &ledger.Failure{Code: apiErr.Code, Description: ledger.ScrubPAN(apiErr.Description)}
+	}
+	next, aerr := e.apply(row, c)
 	if aerr != nil {
 		return row, false, aerr
 	}
 	e.retryLater(row.ID)
 	return next, false, nil
+}
+
+// credentialsRefused stops the engine: Pike refused the partner's
+// credentials, which no row can fix and every row would meet. A create or
+// init refused so was not applied and goes back to planned; any other call
+// leaves its row unknown, resolved by the next run with session/status.
+func (e *Engine) credentialsRefused(row ledger.Row, method string, err error) (ledger.Row, bool, error) {
+	c := ledger.Change{To: ledger.StateUnknown, Reason: method + "_credentials_refused", Detail: scrub(err)}
+	if method == pike.MethodSessionCreate || method == pike.MethodInitPayout {
+		c = ledger.Change{To: ledger.StatePlanned, Reason: "not_sent", Detail: fmt.Sprintf("%s not applied: %s", method, scrub(err))}
+	}
+	next, aerr := e.apply(row, c)
+	e.setFatal(fmt.Errorf("%w: %s — no row was paid or failed for it; check the project id (PIKE_PROJECT), the partner key (PIKE_PRIVATE_KEY) and that its public key is registered with Pike, then run again",
+		ErrCredentials, scrub(err)))
+	return next, false, aerr
 }
 
 func className(c pike.Class) string {
@@ -333,10 +450,7 @@ func scrub(err error) string {
 func (e *Engine) resolve(row ledger.Row) (ledger.Row, bool, error) {
 	if row.SessionID == "" {
 		if e.cfg.Flow == FlowSingle {
-			// A lost session/init/payout: the payout may exist. Only a
-			// webhook or status carrying this attempt's metadata can tell;
-			// a second init is never sent meanwhile.
-			return row, false, nil
+			return e.resolveLostInit(row)
 		}
 		// A lost session/create: at worst an orphan session exists that
 		// was never started and never will be. Harmless; open a new attempt.
@@ -365,14 +479,127 @@ func (e *Engine) resolve(row ledger.Row) (ledger.Row, bool, error) {
 		return row, false, nil
 	}
 	next, err := e.absorb(row, sess, fromStatus)
+	if err == nil && next.State == ledger.StateUnknown {
+		// Status told nothing new (the payout is still on its way): ask
+		// again later, backing off. Never left without a next step.
+		e.retryLater(row.ID)
+	}
 	return next, err == nil && next.State != row.State, err
+}
+
+// maxSends bounds how many times one call of one attempt is sent with the
+// same idempotency key (session/start/payout answered 5xx forever, say)
+// before the row stops for good: cancelled when the session can still be
+// cancelled, review when nothing else can settle it.
+const maxSends = 6
+
+// sends counts how often the row's live attempt entered state (each entry
+// records the intent to send one call).
+func (e *Engine) sends(row ledger.Row, state ledger.State) (int, error) {
+	events, err := e.store.Events(e.wctx(), e.batchID, row.ID)
+	if err != nil {
+		return 0, fmt.Errorf("events of row %d: %w", row.Line, err)
+	}
+	n := 0
+	for _, ev := range events {
+		if ev.Attempt == row.Attempt && ev.To == state && ev.From != state {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// resolveLostInit settles a single-flow attempt whose session/init/payout
+// left no session id. Two ways, both without ever opening a new attempt
+// while this one may pay: a stored webhook naming this attempt whose
+// session our own session/status confirms as ours (adopt), or the same
+// request resent with the same idempotency key, whose answer is Pike's
+// record of the first (the session, the same refusal, or "key already
+// used"). After maxSends the row goes to review: a person finds the
+// session in Pike by its reference.
+func (e *Engine) resolveLostInit(row ledger.Row) (ledger.Row, bool, error) {
+	if e.paused.Load() {
+		return row, false, nil
+	}
+	if sess, err := e.findLostSession(row); err != nil {
+		return row, false, err
+	} else if sess != nil {
+		next, err := e.apply(row, ledger.Change{To: row.State, Reason: "adopted", SessionID: sess.ID,
+			Detail: "session id learnt from a webhook naming this attempt, confirmed by session/status"})
+		if err != nil {
+			return row, false, err
+		}
+		next, err = e.absorb(next, sess, fromStatus)
+		return next, err == nil, err
+	}
+	n, err := e.sends(row, ledger.StateCreating)
+	if err != nil {
+		return row, false, err
+	}
+	if n >= maxSends {
+		next, err := e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "init_unresolved",
+			Failure: &ledger.Failure{Code: CodeInitUnresolved, Description: fmt.Sprintf(
+				"session/init/payout sent %d times with the same idempotency key and Pike never gave its session; find the session in Pike by reference %s before paying this row in any other way", n, row.Reference)},
+			Detail: "lost init not resolved"})
+		return next, false, err
+	}
+	card, ok := e.checkedCard(row)
+	if !ok {
+		// Only the manifest holds the card: a run with it resends.
+		e.retryLater(row.ID)
+		return row, false, nil
+	}
+	next, err := e.apply(row, ledger.Change{To: ledger.StateCreating, Reason: "resend",
+		Detail: fmt.Sprintf("session/init/payout sent again with the same idempotency key (send %d of at most %d) to learn what became of the first", n+1, maxSends)})
+	if err != nil {
+		return row, false, err
+	}
+	return e.initPayout(next, card)
+}
+
+// findLostSession looks among the stored webhooks about sessions the ledger
+// does not know for one whose payout names the row's live attempt, and
+// returns that session as our own session/status shows it, if it really is
+// the attempt's: a webhook proves nothing about a session we have not asked
+// Pike about ourselves (another merchant's session may carry a copy of our
+// metadata; Pike answers status only for our own project's sessions).
+func (e *Engine) findLostSession(row ledger.Row) (*pike.Session, error) {
+	ws, err := e.store.UnmatchedWebhooks(e.wctx(), time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("unmatched webhooks: %w", err)
+	}
+	want := RowKey(e.batchID, row.Reference, row.Attempt)
+	seen := map[string]bool{}
+	for _, w := range ws {
+		wh, err := pike.ParseWebhook(w.Body)
+		if err != nil || seen[wh.Session.ID] {
+			continue
+		}
+		seen[wh.Session.ID] = true
+		if p := wh.Session.Payout(); p == nil || p.MetadataString() != want {
+			continue
+		}
+		sess, err := e.pike.Status(e.callCtx, wh.Session.ID)
+		if err != nil {
+			e.log.Warn("a webhook names a lost attempt, but Pike does not confirm the session", "row", row.Line,
+				"reference", row.Reference, "session", wh.Session.ID, "err", scrub(err))
+			continue
+		}
+		if diffs := ownSession(e.batchID, row, sess); len(diffs) > 0 {
+			e.log.Warn("a webhook names a lost attempt, but its session is not the attempt's", "row", row.Line,
+				"reference", row.Reference, "session", wh.Session.ID, "diff", describeDiscrepancies(diffs))
+			continue
+		}
+		return sess, nil
+	}
+	return nil, nil
 }
 
 // absorb applies a session snapshot to the row, then acts on it: a payout
 // waiting for confirmation is checked and confirmed or cancelled.
 func (e *Engine) absorb(row ledger.Row, s *pike.Session, src source) (ledger.Row, error) {
 	if s.ID != "" && row.SessionID != "" && s.ID != row.SessionID {
-		return row, fmt.Errorf("row %d: snapshot of session %s applied to session %s", row.Line, s.ID, row.SessionID)
+		return row, fmt.Errorf("row %d: snapshot of session %s applied to session %s: %w", row.Line, s.ID, row.SessionID, errStale)
 	}
 	eff, err := e.intentOf(row)
 	if err != nil {

@@ -123,8 +123,16 @@ func Serve(ctx context.Context, store Store, pk Pike, o SettleOptions, scanEvery
 			}
 			n, err := store.CountRows(ctx, b.ID, ledger.StateCreating, ledger.StateStarting, ledger.StateAwaitingConfirm,
 				ledger.StateConfirming, ledger.StateCancelling, ledger.StateConfirmed, ledger.StateUnknown)
-			if err != nil || n == 0 {
+			if err != nil {
 				continue
+			}
+			if n == 0 {
+				// A batch at rest still gets news: an earlier attempt's late
+				// success must reach its row even when nothing is in flight.
+				ws, err := store.PendingWebhooks(ctx, b.ID, 0, 1)
+				if err != nil || len(ws) == 0 {
+					continue
+				}
 			}
 			cfg := o.Config
 			cfg.Confirm = ParseBatchOptions(b.Options).Confirm

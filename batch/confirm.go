@@ -44,7 +44,21 @@ const (
 	// CodePaidAmountDiffers: Pike reports the payout succeeded with an
 	// amount or currency other than the row's.
 	CodePaidAmountDiffers = "paid_amount_differs"
+	// CodePaidAmountUnverified: Pike reports the payout succeeded without
+	// saying what it paid, and no confirm check of ours ever saw the amount
+	// (Pike-side auto-confirm): a person checks what was paid.
+	CodePaidAmountUnverified = "paid_amount_unverified"
+	// CodeInitUnresolved: a single-flow session/init/payout whose session id
+	// was never learnt, after every resend with the same key.
+	CodeInitUnresolved = "init_unresolved"
+	// CodeStartNotApplied: session/start/payout sent the most times allowed
+	// without Pike ever showing a payout; the session was cancelled.
+	CodeStartNotApplied = "start_not_applied"
 )
+
+// ErrCredentials stops a run whose partner credentials Pike refuses: the
+// operator's problem, not the rows'. It wraps pike.ErrCredentials.
+var ErrCredentials = fmt.Errorf("Pike refused the partner credentials: %w", pike.ErrCredentials)
 
 // Discrepancy is one field where a session differs from its row.
 type Discrepancy struct {
@@ -124,4 +138,17 @@ func describeDiscrepancies(ds []Discrepancy) string {
 		parts[i] = d.String()
 	}
 	return strings.Join(parts, "; ")
+}
+
+// ownSession checks that a session learnt from outside (a webhook naming an
+// attempt whose session id was lost) is the attempt's: the same checks as
+// the confirm check, on a snapshot from our own session/status. Any field
+// absent counts as a difference.
+func ownSession(batchID string, row ledger.Row, s *pike.Session) []Discrepancy {
+	if s == nil || s.ID == "" {
+		return []Discrepancy{{Field: "session", Want: "a session", Got: ""}}
+	}
+	row.SessionID = s.ID
+	diffs, _ := checkSession(batchID, row, s)
+	return diffs
 }

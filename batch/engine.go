@@ -359,6 +359,11 @@ func (e *Engine) settle(row ledger.Row) {
 			// Polls of a row that keeps waiting back off up to PollMax.
 			e.due[row.ID] = e.cfg.Now().Add(max(e.cfg.PollAfter, e.backoff[row.ID]))
 		}
+	case row.State == ledger.StateUnknown:
+		// Every unknown row has a next step: resolve again, backing off.
+		if _, ok := e.due[row.ID]; !ok {
+			e.due[row.ID] = e.cfg.Now().Add(max(e.cfg.RetryAfter, e.backoff[row.ID]))
+		}
 	}
 }
 
@@ -395,34 +400,7 @@ func (e *Engine) pollLoop() {
 // poll looks at one row: rows with a session are asked about with
 // session/status, others are simply advanced.
 func (e *Engine) poll(id int64) {
-	row, err := e.store.Row(e.wctx(), id)
-	if err != nil {
-		e.setFatal(fmt.Errorf("read row %d: %w", id, err))
-		return
-	}
-	if row.State.Final() || row.State == ledger.StateReview {
-		e.settle(row)
-		return
-	}
-	switch row.State {
-	case ledger.StateAwaitingConfirm, ledger.StateConfirmed, ledger.StateCancelling:
-		if e.paused.Load() {
-			return
-		}
-		sess, err := e.pike.Status(e.callCtx, row.SessionID)
-		if err != nil {
-			e.log.Warn("session status failed", "row", row.Line, "reference", row.Reference, "session", row.SessionID, "err", scrub(err))
-			e.retryLater(id)
-			return
-		}
-		e.mu.Lock()
-		b := e.backoff[id]
-		e.backoff[id] = min(max(2*b, e.cfg.PollAfter), e.cfg.PollMax)
-		e.mu.Unlock()
-		e.advance(id, sess, fromStatus)
-	default:
-		e.advance(id, nil, fromStatus)
-	}
+	e.check(id)
 }
 
 // errStopped is returned when the engine stops before a row was handed on.

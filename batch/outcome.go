@@ -66,7 +66,8 @@ func cancelledState(row ledger.Row) ledger.State {
 // never moves a final row and never moves a row backwards on the word of a
 // webhook.
 func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) verdict {
-	if row.State.Final() {
+	if row.State.Final() || row.State == ledger.StateReview {
+		// Review is sticky: only a person's recorded decision leaves it.
 		return verdict{}
 	}
 	p := s.Payout()
@@ -99,6 +100,12 @@ func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) ve
 			// auto-confirm skips our confirm check): a person settles it.
 			return verdict{to: ledger.StateReview, reason: "paid_amount_differs", failure: &ledger.Failure{Code: CodePaidAmountDiffers,
 				Description: fmt.Sprintf("Pike paid %s %s, the row is %s %s", FormatAmount(a.Amount, row.Currency), strings.ToUpper(a.Currency), FormatAmount(row.Amount, row.Currency), row.Currency)}}
+		}
+		if p.AmountDetails == nil && eff != ledger.StateConfirming && eff != ledger.StateConfirmed {
+			// Paid, but neither this answer nor a confirm check of ours
+			// ever showed the amount (Pike-side auto-confirm).
+			return verdict{to: ledger.StateReview, reason: "paid_amount_unverified", failure: &ledger.Failure{Code: CodePaidAmountUnverified,
+				Description: fmt.Sprintf("Pike reports the payout succeeded without its amount; the row is %s %s and no confirm check saw what was paid", FormatAmount(row.Amount, row.Currency), row.Currency)}}
 		}
 		return verdict{to: ledger.StateSucceeded, failure: &ledger.Failure{}, reason: "payout_succeeded"}
 
@@ -159,7 +166,14 @@ func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) ve
 		switch eff {
 		case ledger.StateCancelling:
 			return verdict{to: ledger.StateCancelling, resendCancel: true, reason: "cancel_not_applied"}
-		case ledger.StateCreating, ledger.StateCreated, ledger.StateStarting:
+		case ledger.StateStarting:
+			if row.State == ledger.StateUnknown && row.FailureCode != "" && !cancelIntended(row) {
+				// Pike refused our start and its own status shows no payout:
+				// the refusal is confirmed. The session is never started again.
+				return verdict{to: ledger.StateFailed, failure: &ledger.Failure{Code: row.FailureCode, Description: row.FailureDescription}, reason: "start_refused"}
+			}
+			return verdict{to: ledger.StateCreated, reason: "start_not_applied"}
+		case ledger.StateCreating, ledger.StateCreated:
 			return verdict{to: ledger.StateCreated, reason: "start_not_applied"}
 		}
 		return verdict{to: ledger.StateReview, failure: &ledger.Failure{Code: "payout_missing", Description: "Pike shows the session without a payout after it was started"}, reason: "inconsistent_session"}

@@ -408,46 +408,103 @@ func TestServeFinishesWhatARunLeftInFlight(t *testing.T) {
 	h.expectPaid("FAST", "SLOW")
 }
 
-func TestSupersededAttemptSuccessGoesToReview(t *testing.T) {
-	// A webhook saying an attempt the row has moved on from succeeded means
-	// the reference may be paid twice: the row must stop for a human.
-	h := newHarness(t, sandbox.Config{})
-	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardNotExist})
-	res := h.mustRun(path, h.config())
-	h.expectStates(res.Batch.ID, map[string]ledger.State{"R1": ledger.StateFailed})
-	r1, err := h.db.RowByReference(context.Background(), res.Batch.ID, "R1")
-	if err != nil {
+// supersededSetup pays R1's first attempt into a Pike session error
+// (not final: support resolves it later), has an operator call the row
+// failed, and reruns it with card; cfg is the batch's configuration (a
+// held batch is approved once, so that attempt 1 is confirmed). It
+// returns the batch id and attempt 1's session.
+func supersededSetup(t *testing.T, h *harness, card string, cfg batch.Config) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardSessionError})
+	res := h.mustRun(path, cfg)
+	if cfg.Confirm == batch.ConfirmHold {
+		if _, err := batch.Approve(ctx, h.db, h.client, res.Batch.ID, batch.SettleOptions{Config: h.config(), Wait: 10 * time.Second, Intake: h.intake}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r1 := h.row(res.Batch.ID, "R1")
+	if r1.State != ledger.StateReview {
+		t.Fatalf("attempt 1: got %s, want review (session error)", r1.State)
+	}
+	// A person decides (wrongly, as it turns out) that nothing was paid.
+	if _, err := h.db.Apply(ctx, ledger.Change{RowID: r1.ID, From: ledger.StateReview, To: ledger.StateFailed,
+		Reason: "operator", Operator: "test operator", Detail: "decided not paid"}); err != nil {
 		t.Fatal(err)
 	}
-	oldSession := r1.SessionID
-	// Rerun with a card whose payout will wait (hold mode) so the row is in
-	// flight on attempt 2 when the late news about attempt 1 arrives.
-	fixed := h.manifest("fixed.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir})
-	cfg := h.config()
-	cfg.Confirm = batch.ConfirmHold
-	if _, _, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{BatchID: res.Batch.ID, Manifest: fixed,
+	fixed := h.manifest("fixed.csv", row{ref: "R1", amount: "10", card: card})
+	if _, _, err := batch.Rerun(ctx, h.db, h.client, batch.RerunOptions{BatchID: res.Batch.ID, Manifest: fixed,
 		SettleOptions: batch.SettleOptions{Config: cfg, Wait: 10 * time.Second, Intake: h.intake}}); err != nil {
 		t.Fatal(err)
 	}
-	body := []byte(`{"type":"payment_finished","session":{"id":"` + oldSession + `","status":"accepted","payments":[{"id":"po_x","status":"succeeded","amount_details":{"amount":1000,"currency":"rub"}}]}}`)
-	sig, _ := pikeKey.Sign(body)
-	req, _ := http.NewRequest(http.MethodPost, h.hooks.URL+"/webhooks/pike", bytes.NewReader(body))
-	req.Header.Set(pike.HeaderSign, sig)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	return res.Batch.ID, r1.SessionID
+}
+
+// resolveAndSettle has Pike's support settle session as paid, then lets
+// `payouts serve` apply the news until R1 is in want.
+func resolveAndSettle(t *testing.T, h *harness, id, session string, want ledger.State) ledger.Row {
+	t.Helper()
+	if err := h.sb.ResolveSessionError(session, true); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	// Any engine of the batch applies it: approve would, so run approve.
-	ar, err := batch.Approve(context.Background(), h.db, h.client, res.Batch.ID, batch.SettleOptions{Config: h.config(), Wait: 10 * time.Second, Intake: h.intake})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := h.db.RowByReference(context.Background(), ar.Batch.ID, "R1")
-	if got.State != ledger.StateReview || got.FailureCode != batch.CodeSupersededSuccess {
-		t.Fatalf("got %s %s, want review %s", got.State, got.FailureCode, batch.CodeSupersededSuccess)
-	}
-	h.expectPaid() // attempt 2 was never confirmed
+	serve(t, h, id, "R1", want)
+	return h.row(id, "R1")
+}
+
+// TestSupersededAttemptSuccessGoesToReview: an earlier attempt that Pike
+// later reports paid (support resolving a session error) makes the row
+// paid for good, whatever state its live attempt left it in: review,
+// never rerun, the reference never paid again (issue 13, finding 1).
+func TestSupersededAttemptSuccessGoesToReview(t *testing.T) {
+	t.Run("row failed", func(t *testing.T) {
+		// The rerun's attempt 2 fails; the row is failed, rerunnable, when
+		// attempt 1's success arrives. Before the fix it stayed failed and
+		// a second rerun paid R1 again.
+		h := newHarness(t, sandbox.Config{})
+		id, s1 := supersededSetup(t, h, sandbox.CardNotExist, h.config())
+		got := resolveAndSettle(t, h, id, s1, ledger.StateReview)
+		if got.FailureCode != batch.CodeSupersededSuccess {
+			t.Errorf("got failure %q, want %s", got.FailureCode, batch.CodeSupersededSuccess)
+		}
+		fixed := h.manifest("fixed-again.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir})
+		_, plan, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: fixed,
+			SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 5 * time.Second, Intake: h.intake}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plan.Retried) != 0 {
+			t.Errorf("rerun retried %d rows, want none", len(plan.Retried))
+		}
+		h.expectStates(id, map[string]ledger.State{"R1": ledger.StateReview})
+		h.amounts["R1"], h.cards["R1"] = 1000, sandbox.CardSessionError
+		h.expectPaid("R1") // once: by attempt 1
+	})
+	t.Run("live attempt cancelled by Pike's deadline", func(t *testing.T) {
+		// Attempt 2 waits for approval when attempt 1's success arrives;
+		// then Pike cancels attempt 2 at its confirm deadline. Before the
+		// fix the row went review → cancelled, freed the reference, and a
+		// rerun paid it again.
+		h := newHarness(t, sandbox.Config{ConfirmDeadline: time.Second})
+		cfg := h.config()
+		cfg.Confirm = batch.ConfirmHold
+		id, s1 := supersededSetup(t, h, sandbox.CardMir, cfg)
+		got := resolveAndSettle(t, h, id, s1, ledger.StateReview)
+		live := got.SessionID
+		waitFor(t, "Pike cancels the unconfirmed attempt 2", func() bool {
+			s, ok := h.sb.Session(live)
+			return ok && s.Status == pike.SessionCancelled
+		})
+		serveUntilApplied(t, h, id)
+		h.expectStates(id, map[string]ledger.State{"R1": ledger.StateReview})
+		fixed := h.manifest("fixed-again.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir})
+		if _, _, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: fixed,
+			SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 5 * time.Second, Intake: h.intake}}); err != nil {
+			t.Fatal(err)
+		}
+		h.expectStates(id, map[string]ledger.State{"R1": ledger.StateReview})
+		h.amounts["R1"], h.cards["R1"] = 1000, sandbox.CardSessionError
+		h.expectPaid("R1")
+	})
 }
 
 // A manifest edited between validation and the run is refused before a

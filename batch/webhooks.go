@@ -79,7 +79,7 @@ const (
 	resultIgnoredType    = "ignored_type"
 	resultUnparsable     = "unparsable"
 	resultSuperseded     = "superseded_attempt"
-	resultAdopted        = "adopted"
+	resultLead           = "lead"
 )
 
 // webhookLoop applies stored webhooks of this batch: when woken by the
@@ -151,10 +151,17 @@ func (e *Engine) applyPending() {
 	}
 }
 
-// applyWebhook applies one stored webhook to the row whose session it is
-// about, and marks it applied. Webhooks for sessions the ledger does not
-// know are kept and never acted on (unless they carry this batch's
-// metadata for an attempt whose session id was never learnt).
+// applyWebhook applies one stored webhook and marks it applied (with what
+// became of it), unless it is about another batch's session.
+//
+// A webhook is news, not proof. Pike signs it, but it may be stale,
+// replayed, reordered, or about a session that is not ours (another
+// merchant's session carrying a copy of our metadata is still signed by
+// Pike). So a webhook never moves a row by itself: it is a reason to ask
+// Pike about the session with our own signed session/status, and only the
+// answer moves the row (check). A webhook about a session the ledger does
+// not know moves nothing; for a single-flow attempt whose session id was
+// lost it is a lead that resolve follows, again through session/status.
 func (e *Engine) applyWebhook(w ledger.Webhook) {
 	result, err := e.webhookResult(w)
 	if err != nil {
@@ -184,7 +191,7 @@ func (e *Engine) webhookResult(w ledger.Webhook) (string, error) {
 	}
 	att, row, err := e.store.AttemptBySession(e.wctx(), wh.Session.ID)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return e.adopt(wh)
+		return e.lead(wh)
 	}
 	if err != nil {
 		return "", fmt.Errorf("find session %s: %w", wh.Session.ID, err)
@@ -195,25 +202,23 @@ func (e *Engine) webhookResult(w ledger.Webhook) (string, error) {
 	if att.N != row.Attempt {
 		return resultSuperseded, e.superseded(att, row, &wh.Session)
 	}
-	e.advance(row.ID, &wh.Session, fromWebhook)
+	e.check(row.ID)
 	return resultApplied, nil
 }
 
-// adopt ties a webhook about an unknown session to the attempt named in its
-// metadata, when that attempt's session id was never learnt (a lost
-// session/init/payout response). Anything else about an unknown session is
-// recorded and never acted on.
-func (e *Engine) adopt(wh *pike.Webhook) (string, error) {
+// lead handles a webhook about a session the ledger does not know. It is
+// settled at once (never left pending for another pass), and moves
+// nothing. If its payout names a single-flow attempt of this batch whose
+// session id was lost, the row is looked at now: resolve finds this
+// webhook among the unmatched ones and asks Pike about its session.
+func (e *Engine) lead(wh *pike.Webhook) (string, error) {
 	p := wh.Session.Payout()
-	if p == nil {
+	if p == nil || e.cfg.Flow != FlowSingle {
 		return resultUnknownSession, nil
 	}
 	prefix, n, ref, ok := ParseRowKey(p.MetadataString())
-	if !ok {
+	if !ok || prefix != shortBatch(e.batchID) {
 		return resultUnknownSession, nil
-	}
-	if prefix != shortBatch(e.batchID) {
-		return "", errNotOurs
 	}
 	row, err := e.store.RowByReference(e.wctx(), e.batchID, ref)
 	if errors.Is(err, ledger.ErrNotFound) {
@@ -222,47 +227,59 @@ func (e *Engine) adopt(wh *pike.Webhook) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find row %s: %w", ref, err)
 	}
-	unlock := e.locks.lock(row.ID)
-	row, err = e.store.Row(e.wctx(), row.ID)
-	if err != nil || row.Attempt != n || row.SessionID != "" ||
-		(row.State != ledger.StateUnknown && row.State != ledger.StateCreating) {
-		unlock()
-		return resultUnknownSession, err
+	if row.Attempt != n || row.SessionID != "" || row.State != ledger.StateUnknown {
+		return resultUnknownSession, nil
 	}
-	_, err = e.apply(row, ledger.Change{To: row.State, Reason: "adopted", SessionID: wh.Session.ID,
-		Detail: "session id learnt from a " + wh.Type + " webhook carrying this attempt's metadata"})
-	unlock()
-	if err != nil {
-		return "", err
-	}
-	e.advance(row.ID, &wh.Session, fromWebhook)
-	return resultAdopted, nil
+	e.check(row.ID)
+	return resultLead, nil
 }
 
 // superseded records what Pike says about an attempt the row has moved on
 // from. Such an attempt was finished definitively before a new one was
 // opened, so it can only report failure; a success there means the same
-// reference may be paid twice, and the row goes to a human at once.
+// reference may be paid twice. The webhook is only a reason to ask: our own
+// session/status must show the success. Then the attempt is recorded as
+// succeeded (which keeps the reference's risk key for good and forbids any
+// rerun of the row) and the row goes to review, from any state but
+// succeeded.
 func (e *Engine) superseded(att ledger.Attempt, row ledger.Row, s *pike.Session) error {
-	p := s.Payout()
-	if p == nil || p.Status != pike.PayoutSucceeded {
-		return nil
+	if p := s.Payout(); p == nil || p.Status != pike.PayoutSucceeded {
+		return nil // nothing a stale attempt can say but success matters
+	}
+	if att.State == ledger.StateSucceeded {
+		return nil // already recorded
 	}
 	ctx := e.wctx()
-	detail := fmt.Sprintf("attempt %d (session %s) reported succeeded after attempt %d was opened", att.N, s.ID, row.Attempt)
+	fresh, err := e.pike.Status(e.callCtx, att.SessionID)
+	if err != nil {
+		return fmt.Errorf("status of superseded session %s: %w", att.SessionID, err)
+	}
+	if p := fresh.Payout(); p == nil || p.Status != pike.PayoutSucceeded {
+		e.log.Warn("a webhook says a superseded attempt succeeded; Pike's status does not", "row", row.Line, "reference", row.Reference,
+			"session", att.SessionID, "status", fresh.Status)
+		return nil
+	}
+	detail := fmt.Sprintf("attempt %d (session %s) reported succeeded after attempt %d was opened", att.N, att.SessionID, row.Attempt)
 	e.log.Error("superseded attempt succeeded: possible double payment", "row", row.Line, "reference", row.Reference, "detail", detail)
 	if err := e.store.SetAttemptOutcome(ctx, att.ID, ledger.StateSucceeded, ledger.Failure{}, "superseded_success", detail); err != nil {
 		return fmt.Errorf("record superseded outcome: %w", err)
 	}
 	unlock := e.locks.lock(row.ID)
 	defer unlock()
-	row, err := e.store.Row(ctx, row.ID)
+	row, err = e.store.Row(ctx, row.ID)
 	if err != nil {
 		return err
 	}
-	if ledger.CanTransition(row.State, ledger.StateReview) && row.State != ledger.StateReview {
-		_, err = e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "superseded_success",
-			Failure: &ledger.Failure{Code: CodeSupersededSuccess, Description: detail}, Detail: detail})
+	if !ledger.CanTransition(row.State, ledger.StateReview) || row.State == ledger.StateReview {
+		// Already in review, or succeeded: the second payment happened
+		// (or is in review); the event above and the finding tell.
+		return nil
 	}
-	return err
+	next, err := e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "superseded_success",
+		Failure: &ledger.Failure{Code: CodeSupersededSuccess, Description: detail}, Detail: detail})
+	if err != nil {
+		return err
+	}
+	e.settle(next)
+	return nil
 }

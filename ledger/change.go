@@ -150,12 +150,14 @@ func checkChange(c Change) error {
 	if !operator && c.Operator != "" {
 		return fmt.Errorf("an operator decision is only for leaving review: %w", ErrInvalidChange)
 	}
-	entersCreating := c.To == StateCreating && c.From != StateCreating
+	// A new attempt starts from planned; unknown → creating resends the
+	// live attempt's init with its own keys.
+	entersCreating := c.To == StateCreating && c.From == StatePlanned
 	if entersCreating && c.NewAttempt == nil {
-		return fmt.Errorf("entering creating needs NewAttempt: %w", ErrInvalidChange)
+		return fmt.Errorf("entering creating from planned needs NewAttempt: %w", ErrInvalidChange)
 	}
 	if !entersCreating && c.NewAttempt != nil {
-		return fmt.Errorf("NewAttempt only when entering creating: %w", ErrInvalidChange)
+		return fmt.Errorf("NewAttempt only when entering creating from planned: %w", ErrInvalidChange)
 	}
 	for m, k := range c.NewAttempt {
 		if m == "" || k == "" {
@@ -217,6 +219,9 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 	riskOp, riskKey := 0, ""
 	if c.From != c.To {
 		riskOp = riskKeyEffect(c.To)
+		if riskOp > 0 && c.From != StatePlanned {
+			riskOp = 0 // a resend keeps the key its attempt took
+		}
 		if riskOp < 0 {
 			paid, err := rowPaid(ctx, tx, r.ID)
 			if err != nil {

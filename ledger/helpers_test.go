@@ -93,7 +93,7 @@ var pathTo = map[ledger.State][]ledger.State{
 // attempt when entering creating, a session id when entering created.
 func step(r ledger.Row, to ledger.State) ledger.Change {
 	c := ledger.Change{RowID: r.ID, From: r.State, To: to, Reason: "test"}
-	if to == ledger.StateCreating && r.State != ledger.StateCreating {
+	if to == ledger.StateCreating && r.State == ledger.StatePlanned {
 		c.NewAttempt = map[string]string{"session/create": fmt.Sprintf("key-%d-%d", r.ID, r.Attempt+1)}
 	}
 	if to == ledger.StateCreated && r.SessionID == "" {

@@ -100,11 +100,14 @@ type Rule struct {
 	Fault     Fault
 	// Times is how many matches the rule fires for; 0 means 1.
 	Times int
+	// Skip lets the first Skip matches through untouched before the rule
+	// starts firing.
+	Skip int
 }
 
 type rule struct {
 	Rule
-	left int
+	left, skip int
 }
 
 // Inject adds a one-shot (or Times-shot) fault. Rules are matched in the
@@ -116,7 +119,14 @@ func (s *Sandbox) Inject(r Rule) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rules = append(s.rules, &rule{Rule: r, left: n})
+	s.rules = append(s.rules, &rule{Rule: r, left: n, skip: r.Skip})
+}
+
+// ClearRules removes every rule not yet spent: Pike recovers.
+func (s *Sandbox) ClearRules() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = nil
 }
 
 // SetFaults replaces the probabilistic faults; calls and webhooks already in
@@ -132,6 +142,10 @@ func (s *Sandbox) SetFaults(f Faults) {
 func (s *Sandbox) fire(f Fault, method, ref string, p float64) bool {
 	for i, r := range s.rules {
 		if r.Fault != f || (r.Method != "" && r.Method != method) || (r.Reference != "" && r.Reference != ref) {
+			continue
+		}
+		if r.skip > 0 {
+			r.skip--
 			continue
 		}
 		r.left--
