@@ -52,8 +52,8 @@ var transitions = map[State][]State{
 	StateFailed:    {StatePlanned, StateReview},
 	StateCancelled: {StatePlanned, StateReview},
 	StateMismatch:  {StatePlanned, StateReview},
-	StateSkipped:         {StatePlanned},
-	StateSucceeded:       nil,
+	StateSkipped:   {StatePlanned},
+	StateSucceeded: nil,
 }
 
 // States returns every state, in the order of the flow.

@@ -322,7 +322,7 @@ func TestClassifyBuiltErrors(t *testing.T) {
 // left proves a mutating call was not applied; every error of a read does.
 func TestNotAppliedAndCredentials(t *testing.T) {
 	tests := []struct {
-		err                error
+		err               error
 		notApplied, creds bool
 	}{
 		{&pike.APIError{HTTPStatus: 401, Code: pike.CodeAuthentication, Method: pike.MethodInitPayout}, true, true},
