@@ -141,6 +141,12 @@ func (e *Engine) planRerun(ctx context.Context, mr ManifestRow, includeMismatch 
 	unlock := e.locks.lock(row.ID)
 	next, err := e.apply(row, c)
 	unlock()
+	if errors.Is(err, ledger.ErrPaid) {
+		// An earlier attempt of the row succeeded (news that arrived after
+		// it failed): the reference is paid and is never paid again.
+		plan.Kept = append(plan.Kept, row)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
