@@ -152,7 +152,7 @@ func TestIllegalTransitions(t *testing.T) {
 	}
 	// Sessions still moving on their own (confirmed, not yet finished):
 	// only their outcome can be compared.
-	moving := map[string]bool{"cancel after confirm": true}
+	moving := map[string]bool{"cancel after confirm": true, "confirm twice": true}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := tt.setup()
@@ -165,7 +165,7 @@ func TestIllegalTransitions(t *testing.T) {
 				t.Fatalf("got HTTP %d %s, want %d %s", r.HTTPStatus, r.Raw, tt.status, tt.code)
 			}
 			if before != nil && moving[tt.name] {
-				// The refused cancel must not stop the confirmed payout.
+				// The refused call must not stop the confirmed payout.
 				e.waitStatus(id, pike.SessionAccepted, pike.PayoutSucceeded)
 			} else if before != nil {
 				after := e.status(id)
