@@ -115,11 +115,29 @@ func (c *sandboxCommand) Run(ctx context.Context, args []string) error {
 		{&f.ReorderWebhooks, "reorder-webhooks", "probability a webhook is held back behind the session's next one"},
 		{&f.DropWebhooks, "drop-webhooks", "probability a webhook is never delivered"},
 		{&f.MismatchAmount, "mismatch-amount", "probability ready_to_confirm reports the amount + 1 major unit"},
+		{&f.SlowAnswer, "slow-answer", "probability a call is applied and its answer held back --slow-answer-delay"},
+		{&f.SessionError, "session-error", "probability a confirmed payout ends failed with session error (not final)"},
+		{&f.DeclineAfterConfirm, "decline-after-confirm", "probability a confirmed payout still fails"},
+		{&f.OmitAmount, "omit-amount", "probability a finished payout is shown without amount_details"},
+		{&f.ReplayWebhooks, "replay-webhooks", "probability a delivered webhook is delivered again --webhook-replay-delay later"},
+		{&f.ForgedWebhooks, "forged-webhooks", "probability a webhook is followed by a forged paid copy with a bad signature"},
+		{&f.ForeignWebhooks, "foreign-webhooks", "probability a create/init is copied by another merchant's session that sends us its signed webhooks"},
 	}
 	for _, p := range probs {
 		fs.Float64Var(p.p, p.name, 0, p.usage)
 		fs.env(p.name, "SANDBOX_"+strings.ToUpper(strings.ReplaceAll(p.name, "-", "_")))
 	}
+	dur(&f.SlowAnswerDelay, "slow-answer-delay", "SANDBOX_SLOW_ANSWER_DELAY", sandbox.DefaultSlowAnswerDelay, "how long --slow-answer holds an answer")
+	dur(&cfg.WebhookReplayDelay, "webhook-replay-delay", "SANDBOX_WEBHOOK_REPLAY_DELAY", sandbox.DefaultWebhookReplay, "how long after delivery --replay-webhooks sends a webhook again")
+	ambiguous := fs.Bool("ambiguous-errors", false, "fail-before/after-apply answer internal_error, provider_timeout or provider_issuer_unavailable at HTTP 400, 500 or 503 (default: 500 internal_error)")
+	fs.env("ambiguous-errors", "SANDBOX_AMBIGUOUS_ERRORS")
+	fs.BoolVar(&cfg.ExtraFields, "extra-fields", false, "add an unknown field to every JSON object of answers and webhooks")
+	fs.env("extra-fields", "SANDBOX_EXTRA_FIELDS")
+	fs.BoolVar(&cfg.V2MixedNames, "v2-mixed-names", false, "answer v2 with the payout array under the v1 name payments")
+	fs.env("v2-mixed-names", "SANDBOX_V2_MIXED_NAMES")
+	ids := fs.StringEnv("ids", "SANDBOX_IDS", "prefixed", "id spelling: prefixed (ps_1), digits (1) or opaque (hex)")
+	times := fs.StringEnv("times", "SANDBOX_TIMES", "micro", "timestamp form: micro (.000000Z), offset (+03:00), seconds, nano or mixed")
+	unknown := fs.StringEnv("unknown-session", "SANDBOX_UNKNOWN_SESSION", "session_not_found:404", "CODE:HTTP answered for a session this project does not have (never made, or another merchant's)")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed of the random faults (same seed, same sequence of calls: same faults)")
 	fs.env("seed", "SANDBOX_SEED")
 
@@ -137,6 +155,22 @@ func (c *sandboxCommand) Run(ctx context.Context, args []string) error {
 			return usageErrorf("--%s %v: a probability is between 0 and 1", p.name, *p.p)
 		}
 	}
+	if *ambiguous {
+		f.FailAnswers = sandbox.AmbiguousAnswers()
+	}
+	var ok bool
+	if cfg.IDs, ok = map[string]sandbox.IDFormat{"prefixed": sandbox.IDPrefixed, "digits": sandbox.IDDigits, "opaque": sandbox.IDOpaque}[*ids]; !ok {
+		return usageErrorf("--ids %q: use prefixed, digits or opaque", *ids)
+	}
+	if cfg.Times, ok = map[string]sandbox.TimeFormat{"micro": sandbox.TimeMicroZ, "offset": sandbox.TimeOffset, "seconds": sandbox.TimeSeconds, "nano": sandbox.TimeNano, "mixed": sandbox.TimeMixed}[*times]; !ok {
+		return usageErrorf("--times %q: use micro, offset, seconds, nano or mixed", *times)
+	}
+	code, status, _ := strings.Cut(*unknown, ":")
+	httpStatus, err := strconv.Atoi(status)
+	if code == "" || err != nil || httpStatus < 400 || httpStatus > 599 {
+		return usageErrorf("--unknown-session %q: want CODE:HTTP, e.g. session_not_found:404 or invalid_request:400", *unknown)
+	}
+	cfg.UnknownSession = sandbox.ErrorAnswer{Code: code, HTTPStatus: httpStatus}
 	log, err := lf.logger(c.app.Stderr)
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"fmt"
 	"time"
+
+	"github.com/payouts/payouts/pike"
 )
 
 // Faults are probabilistic failures, each drawn independently from the
@@ -12,13 +14,25 @@ type Faults struct {
 	// Latency is added to every API call, plus a uniform random extra in
 	// [0, LatencyJitter).
 	Latency, LatencyJitter time.Duration
-	// FailBeforeApply is the probability of answering HTTP 500 internal_error
-	// without applying anything (the idempotency key is not recorded).
+	// FailBeforeApply is the probability of answering an error (one of
+	// FailAnswers) without applying anything (the idempotency key is not
+	// recorded).
 	FailBeforeApply float64
 	// FailAfterApply is the probability (mutating calls) of applying the call
-	// and then answering HTTP 500 internal_error anyway: the outcome is
-	// unknown to the caller.
+	// and then answering an error (one of FailAnswers) anyway: the outcome
+	// is unknown to the caller. Pike documents no way to tell the two apart.
 	FailAfterApply float64
+	// FailAnswers are the error answers FailBeforeApply and FailAfterApply
+	// pick from, uniformly; empty means HTTP 500 internal_error only.
+	// AmbiguousAnswers lists the documented retry-later codes at 400, 500
+	// and 503.
+	FailAnswers []ErrorAnswer
+	// SlowAnswer is the probability that a call is applied and its answer
+	// held back for SlowAnswerDelay (a client that times out meanwhile
+	// does not know the outcome). Unlike Latency it is decided per call and
+	// happens after applying.
+	SlowAnswer      float64
+	SlowAnswerDelay time.Duration
 	// DropAfterApply is the probability (mutating calls) of applying the
 	// call and then closing the connection without any answer.
 	DropAfterApply float64
@@ -39,6 +53,51 @@ type Faults struct {
 	// (and session/status) reports the requested amount plus one major unit
 	// of its currency. If it is confirmed anyway, that amount is paid.
 	MismatchAmount float64
+	// SessionError is the probability that a confirmed payout ends failed
+	// with its session in error (not final: Pike says ask support).
+	SessionError float64
+	// DeclineAfterConfirm is the probability that a confirmed payout still
+	// fails (provider_exceeds_amount_limit, session cancelled).
+	DeclineAfterConfirm float64
+	// OmitAmount is the probability that a finished payout is shown (in
+	// payment_finished and session/status) without amount_details.
+	OmitAmount float64
+	// ReplayWebhooks is the probability that a delivered webhook is
+	// delivered once more, Config.WebhookReplayDelay later: the same signed
+	// body, carrying the state of its moment.
+	ReplayWebhooks float64
+	// ForgedWebhooks is the probability that a webhook is followed by a
+	// forged copy (payout and session shown as paid) signed with a key that
+	// is not Pike's. It is sent once; its answer is counted in
+	// Stats.ForgedRejected / ForgedAccepted.
+	ForgedWebhooks float64
+	// ForeignWebhooks is the probability that a session/create or
+	// session/init/payout request is copied by another merchant's session
+	// (same metadata, customer.reference, amount, currency and card last4)
+	// whose genuine, Pike-signed ready_to_confirm and payment_finished
+	// (succeeded) reach our webhook URL. See InjectForeignWebhook.
+	ForeignWebhooks float64
+}
+
+// ErrorAnswer is an error answer: Pike's error code and the HTTP status it
+// comes with. Pike documents neither the HTTP status of an error nor
+// whether a retry-later code means "not applied".
+type ErrorAnswer struct {
+	Code       string
+	HTTPStatus int
+}
+
+// AmbiguousAnswers returns the retry-later error codes of Pike's table
+// (internal_error, provider_timeout, provider_issuer_unavailable), each at
+// HTTP 400, 500 and 503: what a call may get whether or not it was applied.
+func AmbiguousAnswers() []ErrorAnswer {
+	var out []ErrorAnswer
+	for _, code := range []string{pike.CodeInternal, pike.CodeProviderTimeout, pike.CodeProviderIssuerUnavail} {
+		for _, st := range []int{400, 500, 503} {
+			out = append(out, ErrorAnswer{Code: code, HTTPStatus: st})
+		}
+	}
+	return out
 }
 
 // Fault is one kind of failure a Rule injects.
@@ -63,6 +122,11 @@ const (
 	FaultMismatchAmount            // ready_to_confirm reports amount + 1 major unit; that amount is paid if confirmed
 	FaultSessionError              // after confirm: payout failed + session error (not final)
 	FaultDeclineAfterConfirm       // after confirm: payout failed provider_exceeds_amount_limit
+	FaultSlowAnswer                // applied, then the answer waits Rule.Delay (or Faults.SlowAnswerDelay)
+	FaultOmitAmount                // the finished payout has no amount_details (Method: payment_finished)
+	FaultReplayWebhook             // the webhook is delivered again WebhookReplayDelay after it was delivered
+	FaultForgedWebhook             // the webhook is followed by a forged "paid" copy not signed by Pike
+	FaultForeignWebhook            // create/init is copied by another merchant's session that sends its webhooks to us
 	numFaults
 )
 
@@ -78,6 +142,11 @@ var faultNames = [numFaults]string{
 	FaultMismatchAmount:      "mismatch_amount",
 	FaultSessionError:        "session_error",
 	FaultDeclineAfterConfirm: "decline_after_confirm",
+	FaultSlowAnswer:          "slow_answer",
+	FaultOmitAmount:          "omit_amount",
+	FaultReplayWebhook:       "replay_webhook",
+	FaultForgedWebhook:       "forged_webhook",
+	FaultForeignWebhook:      "foreign_webhook",
 }
 
 // String returns the fault's snake_case name, the key used in Stats.Faults.
@@ -103,6 +172,13 @@ type Rule struct {
 	// Skip lets the first Skip matches through untouched before the rule
 	// starts firing.
 	Skip int
+	// Code and HTTPStatus choose the error answer of FaultFailBeforeApply
+	// and FaultFailAfterApply; "" and 0 mean internal_error and HTTP 500.
+	Code       string
+	HTTPStatus int
+	// Delay is how long FaultSlowAnswer holds the answer back; 0 means
+	// Faults.SlowAnswerDelay, or DefaultSlowAnswerDelay when that is 0.
+	Delay time.Duration
 }
 
 type rule struct {
@@ -140,6 +216,13 @@ func (s *Sandbox) SetFaults(f Faults) {
 // fire decides whether fault f happens now for method and ref: a matching
 // rule first, then probability p. Callers hold s.mu.
 func (s *Sandbox) fire(f Fault, method, ref string, p float64) bool {
+	_, ok := s.fireRule(f, method, ref, p)
+	return ok
+}
+
+// fireRule is fire that also returns the rule that fired, nil when the
+// probability did. Callers hold s.mu.
+func (s *Sandbox) fireRule(f Fault, method, ref string, p float64) (*Rule, bool) {
 	for i, r := range s.rules {
 		if r.Fault != f || (r.Method != "" && r.Method != method) || (r.Reference != "" && r.Reference != ref) {
 			continue
@@ -153,13 +236,59 @@ func (s *Sandbox) fire(f Fault, method, ref string, p float64) bool {
 			s.rules = append(s.rules[:i:i], s.rules[i+1:]...)
 		}
 		s.countFault(f, method, ref, "rule")
-		return true
+		return &r.Rule, true
 	}
 	if p > 0 && s.rng.Float64() < p {
 		s.countFault(f, method, ref, "random")
-		return true
+		return nil, true
 	}
-	return false
+	return nil, false
+}
+
+// fireAnswer decides fail-before/after-apply fault f and the error it
+// answers: the rule's Code and HTTPStatus, or one of Faults.FailAnswers.
+// Callers hold s.mu.
+func (s *Sandbox) fireAnswer(f Fault, method, ref string, p float64) (*apiError, bool) {
+	r, ok := s.fireRule(f, method, ref, p)
+	if !ok {
+		return nil, false
+	}
+	a := ErrorAnswer{Code: pike.CodeInternal, HTTPStatus: 500}
+	switch {
+	case r != nil:
+		if r.Code != "" {
+			a.Code = r.Code
+		}
+		if r.HTTPStatus != 0 {
+			a.HTTPStatus = r.HTTPStatus
+		}
+	case len(s.faults.FailAnswers) > 0:
+		a = s.faults.FailAnswers[s.rng.IntN(len(s.faults.FailAnswers))]
+		if a.Code == "" {
+			a.Code = pike.CodeInternal
+		}
+		if a.HTTPStatus == 0 {
+			a.HTTPStatus = 500
+		}
+	}
+	s.stats.FaultAnswers[fmt.Sprintf("%s %s %d", f, a.Code, a.HTTPStatus)]++
+	return errorf(a.HTTPStatus, a.Code, "%s: retry later", a.Code), true
+}
+
+// fireDelay decides FaultSlowAnswer and returns how long to hold the
+// answer. Callers hold s.mu.
+func (s *Sandbox) fireDelay(method, ref string) time.Duration {
+	r, ok := s.fireRule(FaultSlowAnswer, method, ref, s.faults.SlowAnswer)
+	if !ok {
+		return 0
+	}
+	if r != nil && r.Delay > 0 {
+		return r.Delay
+	}
+	if s.faults.SlowAnswerDelay > 0 {
+		return s.faults.SlowAnswerDelay
+	}
+	return DefaultSlowAnswerDelay
 }
 
 func (s *Sandbox) countFault(f Fault, method, ref, why string) {

@@ -71,10 +71,23 @@ type Stats struct {
 	WebhooksDropped int64 `json:"webhooks_dropped"`
 	// WebhooksPending is the deliveries queued, held back or in flight now.
 	WebhooksPending int64 `json:"webhooks_pending"`
+	// WebhooksReplayed counts deliveries made again long after (fault).
+	WebhooksReplayed int64 `json:"webhooks_replayed"`
+	// ForgedSent counts forged webhooks sent; ForgedRejected those answered
+	// 401 and ForgedAccepted those answered 2xx (a receiver bug).
+	ForgedSent     int64 `json:"forged_sent"`
+	ForgedRejected int64 `json:"forged_rejected"`
+	ForgedAccepted int64 `json:"forged_accepted"`
+	// ForeignSessions counts other merchants' sessions made to send us
+	// their webhooks (InjectForeignWebhook, Faults.ForeignWebhooks).
+	ForeignSessions int64 `json:"foreign_sessions"`
+	// FaultAnswers counts the error answers of fail-before/after-apply
+	// faults, by "fault code status".
+	FaultAnswers map[string]int64 `json:"fault_answers"`
 }
 
 func newStats() Stats {
-	return Stats{Requests: map[string]int64{}, Faults: map[string]int64{}}
+	return Stats{Requests: map[string]int64{}, Faults: map[string]int64{}, FaultAnswers: map[string]int64{}}
 }
 
 // Stats returns a snapshot of the counters.
@@ -84,6 +97,7 @@ func (s *Sandbox) Stats() Stats {
 	st := s.stats
 	st.Requests = maps.Clone(s.stats.Requests)
 	st.Faults = maps.Clone(s.stats.Faults)
+	st.FaultAnswers = maps.Clone(s.stats.FaultAnswers)
 	st.WebhooksPending = int64(s.pending)
 	return st
 }

@@ -26,6 +26,8 @@ const (
 	DefaultWebhookRetryBase = 10 * time.Second
 	DefaultWebhookRetryMax  = 15 * time.Minute
 	DefaultWebhookGiveUp    = 30 * time.Minute
+	DefaultWebhookReplay    = time.Minute
+	DefaultSlowAnswerDelay  = 2 * time.Second
 )
 
 // Errors returned by New.
@@ -66,6 +68,27 @@ type Config struct {
 	// Balances are the prefunded wallets: lower-case currency → minor units.
 	// nil means unlimited; otherwise a currency absent from the map has none.
 	Balances map[string]int64
+	// IDs chooses how session and payout ids are spelled (opaque strings
+	// in Pike's documentation: prefixed or bare digits).
+	IDs IDFormat
+	// Times chooses how timestamps are written (any RFC 3339 form).
+	Times TimeFormat
+	// ExtraFields adds an unknown field to every JSON object of every
+	// answer and webhook (Pike: new fields may appear at any time).
+	ExtraFields bool
+	// V2MixedNames answers v2 calls with the payout array under the v1 name
+	// "payments" (and payout_details inside), as the Bank 131 SDK's v2
+	// fixture does.
+	V2MixedNames bool
+	// UnknownSession is the error answered to a call about a session this
+	// project does not have (never made, or another merchant's). Zero is
+	// HTTP 404 session_not_found; Pike documents neither, so
+	// {invalid_request, 400} and {authorization_error, 403} are as
+	// plausible.
+	UnknownSession ErrorAnswer
+	// WebhookReplayDelay is how long after delivery a replayed webhook
+	// (Faults.ReplayWebhooks) comes again; zero means DefaultWebhookReplay.
+	WebhookReplayDelay time.Duration
 	// Faults are the initial probabilistic faults (see SetFaults).
 	Faults Faults
 	// Seed seeds the random source of faults and bank identifiers.
@@ -96,6 +119,8 @@ type Sandbox struct {
 	nextSession int64
 	nextPayout  int64
 	sessions    map[string]*session
+	foreign     map[string]*session // other merchants' sessions (InjectForeignWebhook)
+	foreignPaid []Payment           // what they paid: never in journal
 	idem        map[string]*stored
 	journal     []Payment
 	balances    map[string]int64 // nil = unlimited
@@ -130,6 +155,7 @@ func New(cfg Config) (*Sandbox, error) {
 	setDefault(&cfg.WebhookRetryBase, DefaultWebhookRetryBase)
 	setDefault(&cfg.WebhookRetryMax, DefaultWebhookRetryMax)
 	setDefault(&cfg.WebhookGiveUp, DefaultWebhookGiveUp)
+	setDefault(&cfg.WebhookReplayDelay, DefaultWebhookReplay)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -156,6 +182,7 @@ func New(cfg Config) (*Sandbox, error) {
 		webhookURL: cfg.WebhookURL,
 		rng:        rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x9e3779b97f4a7c15)),
 		sessions:   map[string]*session{},
+		foreign:    map[string]*session{},
 		idem:       map[string]*stored{},
 		balances:   balances,
 		reserved:   map[string]int64{},
@@ -236,10 +263,12 @@ func (s *Sandbox) Close() {
 		return
 	}
 	s.closed = true
-	for _, ss := range s.sessions {
-		ss.stopTimer()
-		if ss.hold != nil {
-			ss.hold.timer.Stop()
+	for _, m := range []map[string]*session{s.sessions, s.foreign} {
+		for _, ss := range m {
+			ss.stopTimer()
+			if ss.hold != nil {
+				ss.hold.timer.Stop()
+			}
 		}
 	}
 	s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/payouts/payouts/pike"
 )
@@ -113,7 +114,10 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		write(w, errorResponse(e))
 		return
 	}
-	res, drop := s.handle(v, method, r.Header.Get(pike.HeaderIdempotencyKey), body)
+	res, drop, slow := s.handle(v, method, r.Header.Get(pike.HeaderIdempotencyKey), body)
+	if !sleep(r.Context(), slow) {
+		return
+	}
 	if drop {
 		dropConnection(w)
 		return
@@ -140,8 +144,17 @@ func (s *Sandbox) authenticate(r *http.Request, body []byte) *apiError {
 }
 
 // handle decodes, applies and answers one authenticated call. drop means
-// the call was applied and its connection must be closed unanswered.
-func (s *Sandbox) handle(v pike.Version, method, key string, body []byte) (res *stored, drop bool) {
+// the call was applied and its connection must be closed unanswered; slow
+// is how long to hold the answer back (FaultSlowAnswer).
+func (s *Sandbox) handle(v pike.Version, method, key string, body []byte) (res *stored, drop bool, slow time.Duration) {
+	res, drop, slow = s.handle1(v, method, key, body)
+	if res != nil {
+		res = s.dressStored(res)
+	}
+	return res, drop, slow
+}
+
+func (s *Sandbox) handle1(v pike.Version, method, key string, body []byte) (res *stored, drop bool, slow time.Duration) {
 	var preq pike.PayoutRequest
 	var sreq pike.SessionRequest
 	var err error
@@ -156,13 +169,13 @@ func (s *Sandbox) handle(v pike.Version, method, key string, body []byte) (res *
 		err = json.Unmarshal(body, &obj)
 	}
 	if err != nil {
-		return errorResponse(invalidRequest("request body is not a valid %s JSON object: %v", method, err)), false
+		return errorResponse(invalidRequest("request body is not a valid %s JSON object: %v", method, err)), false, 0
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errorResponse(errorf(http.StatusServiceUnavailable, pike.CodeInternal, "the sandbox is closed")), false
+		return errorResponse(errorf(http.StatusServiceUnavailable, pike.CodeInternal, "the sandbox is closed")), false, 0
 	}
 	ss := s.sessions[sreq.SessionID]
 	ref := ""
@@ -173,10 +186,17 @@ func (s *Sandbox) handle(v pike.Version, method, key string, body []byte) (res *
 		ref = ss.reference()
 	}
 	if s.fire(FaultRateLimit, method, ref, s.faults.RateLimit) {
-		return errorResponse(errorf(http.StatusTooManyRequests, pike.CodeRateLimited, "too many requests: retry after 1 second")), false
+		return errorResponse(errorf(http.StatusTooManyRequests, pike.CodeRateLimited, "too many requests: retry after 1 second")), false, 0
 	}
-	if s.fire(FaultFailBeforeApply, method, ref, s.faults.FailBeforeApply) {
-		return errorResponse(errorf(http.StatusInternalServerError, pike.CodeInternal, "internal error: retry later")), false
+	if method == pike.MethodSessionCreate || method == pike.MethodInitPayout {
+		// Another merchant's session copying this request exists whatever
+		// becomes of the request itself.
+		if s.fire(FaultForeignWebhook, method, ref, s.faults.ForeignWebhooks) {
+			s.foreignFromRequest(v, &preq)
+		}
+	}
+	if e, ok := s.fireAnswer(FaultFailBeforeApply, method, ref, s.faults.FailBeforeApply); ok {
+		return errorResponse(e), false, 0
 	}
 	mut := mutating(method)
 	if mut {
@@ -185,21 +205,22 @@ func (s *Sandbox) handle(v pike.Version, method, key string, body []byte) (res *
 		} else if prev, ok := s.idem[key]; ok {
 			s.stats.IdempotencyRepeats++
 			if s.cfg.IdempotencyReplay {
-				return prev, false
+				return prev, false, 0
 			}
-			return errorResponse(errorf(http.StatusBadRequest, pike.CodeIdempotencyKeyExists, "idempotency key %q was already used: the call is in progress or processed", key)), false
+			return errorResponse(errorf(http.StatusBadRequest, pike.CodeIdempotencyKeyExists, "idempotency key %q was already used: the call is in progress or processed", key)), false, 0
 		}
 	}
 	if method == pike.MethodWalletBalance {
-		return s.wallets(), false
+		return s.wallets(), false, 0
 	}
 	ss, e := s.apply(v, method, ss, &preq, &sreq)
 	if e != nil {
-		return errorResponse(e), false
+		return errorResponse(e), false, 0
 	}
 	res = sessionResponse(v, ss.view())
+	slow = s.fireDelay(method, ref)
 	if !mut {
-		return res, false
+		return res, false, slow
 	}
 	if key != "" {
 		// Keep the answer only when it may be replayed: a large batch
@@ -211,12 +232,12 @@ func (s *Sandbox) handle(v pike.Version, method, key string, body []byte) (res *
 		}
 	}
 	if s.fire(FaultDropAfterApply, method, ref, s.faults.DropAfterApply) {
-		return nil, true
+		return nil, true, slow
 	}
-	if s.fire(FaultFailAfterApply, method, ref, s.faults.FailAfterApply) {
-		return errorResponse(errorf(http.StatusInternalServerError, pike.CodeInternal, "internal error: retry later")), false
+	if e, ok := s.fireAnswer(FaultFailAfterApply, method, ref, s.faults.FailAfterApply); ok {
+		return errorResponse(e), false, slow
 	}
-	return res, false
+	return res, false, slow
 }
 
 // apply runs one session method. Callers hold s.mu.
@@ -239,7 +260,8 @@ func (s *Sandbox) apply(v pike.Version, method string, ss *session, preq *pike.P
 		return nil, invalidRequest("session_id is required")
 	}
 	if ss == nil {
-		return nil, errorf(http.StatusNotFound, pike.CodeSessionNotFound, "session %q not found", sreq.SessionID)
+		// Another merchant's session is, to this project, no session at all.
+		return nil, s.notFound(sreq.SessionID)
 	}
 	var e *apiError
 	switch method {

@@ -43,6 +43,8 @@ type session struct {
 	outcome    outcome // decided at confirm
 	reserved   int64   // balance held between confirm and finish
 	noWebhooks bool
+	omitAmount bool       // a finished payout is shown without amount_details
+	times      TimeFormat // Config.Times
 
 	queue   []*delivery // webhooks waiting, delivered one at a time in order
 	sending bool        // a delivery goroutine owns queue
@@ -97,17 +99,20 @@ func (ss *session) reference() string {
 func (ss *session) view() pike.Session {
 	v := pike.Session{
 		ID: ss.id, Status: ss.status, NextAction: ss.next,
-		CreatedAt: pike.NewTime(ss.created), UpdatedAt: pike.NewTime(ss.updated), Error: ss.err,
+		CreatedAt: stamp(ss.created, ss.times), UpdatedAt: stamp(ss.updated, ss.times), Error: ss.err,
 	}
 	if p := ss.payout; p != nil {
 		amt := p.amount
 		po := pike.Payout{
-			ID: p.id, Status: p.status, CreatedAt: pike.NewTime(p.created),
+			ID: p.id, Status: p.status, CreatedAt: stamp(p.created, ss.times),
 			Customer: ss.customer, Method: ss.card.masked(), AmountDetails: &amt,
 			ParticipantDetails: ss.participant, TransactionInfo: p.tx, Metadata: ss.metadata, Error: p.err,
 		}
 		if !p.finished.IsZero() {
-			po.FinishedAt = pike.NewTime(p.finished)
+			po.FinishedAt = stamp(p.finished, ss.times)
+			if ss.omitAmount {
+				po.AmountDetails = nil
+			}
 		}
 		v.Payouts = []pike.Payout{po}
 	}
@@ -144,7 +149,7 @@ func (s *Sandbox) createSession(v pike.Version, req *pike.PayoutRequest) (*sessi
 	s.stats.Sessions++
 	t := now()
 	ss := &session{
-		id: fmt.Sprintf("ps_%d", s.nextSession), seq: s.nextSession, version: v,
+		id: s.sessionID(s.nextSession), seq: s.nextSession, version: v, times: s.cfg.Times,
 		status: pike.SessionCreated, created: t, updated: t,
 		amount: req.AmountDetails, card: card, participant: req.ParticipantDetails,
 		customer: req.Customer, metadata: rawMetadata(req.Metadata),
@@ -200,7 +205,7 @@ func (s *Sandbox) startPayout(v pike.Version, method string, ss *session, req *p
 	s.stats.Payouts++
 	t := now()
 	ss.status, ss.updated = pike.SessionInProgress, t
-	ss.payout = &payout{id: fmt.Sprintf("po_%d", s.nextPayout), status: pike.PayoutInProgress, created: t, amount: *amount}
+	ss.payout = &payout{id: s.payoutID(s.nextPayout), status: pike.PayoutInProgress, created: t, amount: *amount}
 	ss.noWebhooks = card.behaviour == cardNoWebhooks
 	ss.mismatch = card.behaviour == cardMismatch || s.fire(FaultMismatchAmount, method, ss.reference(), s.faults.MismatchAmount)
 	s.schedule(ss, s.delay(ss, s.cfg.ReadyDelay), s.ready)
@@ -270,9 +275,9 @@ func (s *Sandbox) confirm(ss *session) {
 	p.status, ss.next, ss.updated = pike.PayoutInProgress, "", now()
 	ref := ss.reference()
 	switch {
-	case s.fire(FaultSessionError, pike.MethodConfirm, ref, 0):
+	case s.fire(FaultSessionError, pike.MethodConfirm, ref, s.faults.SessionError):
 		ss.outcome = outcomeSessionError
-	case s.fire(FaultDeclineAfterConfirm, pike.MethodConfirm, ref, 0):
+	case s.fire(FaultDeclineAfterConfirm, pike.MethodConfirm, ref, s.faults.DeclineAfterConfirm):
 		ss.outcome = outcomeDecline
 	case ss.card.behaviour == cardSessionError:
 		ss.outcome = outcomeSessionError
@@ -301,6 +306,7 @@ func (s *Sandbox) finish(ss *session) {
 	cur := p.amount.Currency
 	s.reserved[cur] -= ss.reserved
 	ss.reserved = 0
+	ss.omitAmount = s.fire(FaultOmitAmount, pike.WebhookPaymentFinished, ss.reference(), s.faults.OmitAmount)
 	switch ss.outcome {
 	case outcomeInsufficientFunds:
 		s.fail(ss, pike.SessionCancelled, pike.CodeInsufficientFunds, "the prefunded balance is too low")

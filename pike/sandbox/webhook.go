@@ -22,6 +22,8 @@ type delivery struct {
 	typ       string
 	sessionID string
 	body      []byte
+	replay    bool   // deliver once more, WebhookReplayDelay after delivery (FaultReplayWebhook)
+	forged    []byte // a forged copy to send once after delivery (FaultForgedWebhook)
 }
 
 // heldBack is a reordered webhook waiting for the session's next one.
@@ -46,7 +48,11 @@ func (s *Sandbox) notify(ss *session, typ string) {
 		s.log.Error("encode webhook", "session", ss.id, "type", typ, "err", err)
 		return
 	}
-	d := &delivery{typ: typ, sessionID: ss.id, body: body}
+	d := &delivery{typ: typ, sessionID: ss.id, body: s.dress(body)}
+	d.replay = s.fire(FaultReplayWebhook, typ, ref, s.faults.ReplayWebhooks)
+	if s.fire(FaultForgedWebhook, typ, ref, s.faults.ForgedWebhooks) {
+		d.forged = s.forge(ss)
+	}
 	items := []*delivery{d}
 	if s.fire(FaultDuplicateWebhook, typ, ref, s.faults.DuplicateWebhooks) {
 		items = append(items, d)
@@ -151,6 +157,7 @@ func (s *Sandbox) deliver(d *delivery, delay time.Duration) {
 		s.mu.Unlock()
 		if ok {
 			s.log.Debug("webhook delivered", "session", d.sessionID, "type", d.typ, "attempt", attempt)
+			s.afterDelivery(d, sig)
 			return
 		}
 		if s.ctx.Err() != nil {
@@ -169,6 +176,63 @@ func (s *Sandbox) deliver(d *delivery, delay time.Duration) {
 		}
 		wait = min(2*wait, s.cfg.WebhookRetryMax)
 	}
+}
+
+// afterDelivery sends what a delivered webhook brings along: a forged
+// copy at once, a replay of the same signed body later.
+func (s *Sandbox) afterDelivery(d *delivery, sig string) {
+	if d.forged != nil {
+		// The genuine signature over another body: what an attacker who
+		// captured a webhook can send. Sent once, never retried.
+		s.mu.Lock()
+		url := s.webhookURL
+		s.stats.ForgedSent++
+		s.mu.Unlock()
+		status, err := s.post(url, d.forged, sig)
+		s.mu.Lock()
+		switch {
+		case err == nil && status == http.StatusUnauthorized:
+			s.stats.ForgedRejected++
+		case err == nil && status >= 200 && status < 300:
+			s.stats.ForgedAccepted++
+			s.log.Warn("forged webhook accepted", "session", d.sessionID, "type", d.typ, "status", status)
+		}
+		s.mu.Unlock()
+	}
+	if d.replay {
+		again := &delivery{typ: d.typ, sessionID: d.sessionID, body: d.body}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return
+		}
+		s.addPending()
+		s.stats.WebhooksReplayed++
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.deliver(again, s.cfg.WebhookReplayDelay)
+			s.mu.Lock()
+			s.donePending()
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// forge returns a webhook about ss claiming its payout succeeded, as an
+// attacker would write it. Callers hold s.mu.
+func (s *Sandbox) forge(ss *session) []byte {
+	v := ss.view()
+	v.Status, v.NextAction = pike.SessionAccepted, ""
+	if len(v.Payouts) == 1 {
+		v.Payouts[0].Status = pike.PayoutSucceeded
+		v.Payouts[0].Error = nil
+	}
+	body, err := pike.MarshalVersion(pike.Webhook{Type: pike.WebhookPaymentFinished, Session: v}, ss.version)
+	if err != nil {
+		return nil
+	}
+	return s.dress(body)
 }
 
 // errNoURL is a delivery attempt while no webhook URL is set.
