@@ -455,21 +455,67 @@ func TestFaultAutoConfirmMismatch(t *testing.T) {
 
 // TestFaultIdempotencyReplay: a Pike that answers a repeated idempotency
 // key with the original response instead of an error. Lost responses on
-// every mutating call still end with each row paid exactly once.
+// every mutating call still end with each row paid exactly once, and no
+// reference ever gets a second payout at Pike (a lost create may leave an
+// orphan session that is never started: harmless).
+//
+// In the single flow a lost session/init/payout has no session id to ask
+// about: the processor resends the same request with the same key, and
+// Pike's replay of the original answer is what lets it go on. There the
+// repeat must actually happen (Stats.IdempotencyRepeats ≥ 1) and each
+// reference must have exactly one session: a processor that made a new
+// key for the resend would make a second payout.
 func TestFaultIdempotencyReplay(t *testing.T) {
-	for _, method := range []string{pike.MethodSessionCreate, pike.MethodStartPayout, pike.MethodConfirm, pike.MethodCancel} {
+	type tc struct {
+		flow   batch.Flow
+		method string
+	}
+	var cases []tc
+	for _, m := range []string{pike.MethodSessionCreate, pike.MethodStartPayout, pike.MethodConfirm, pike.MethodCancel} {
+		cases = append(cases, tc{batch.FlowTwoStep, m})
+	}
+	cases = append(cases, tc{batch.FlowSingle, pike.MethodInitPayout}, tc{batch.FlowSingle, pike.MethodConfirm})
+	for _, c := range cases {
 		for _, fault := range lostFaults {
-			t.Run(method+"/"+fault.String(), func(t *testing.T) {
+			t.Run(string(c.flow)+"/"+c.method+"/"+fault.String(), func(t *testing.T) {
 				t.Parallel()
+				if c.method == pike.MethodInitPayout {
+					knownBug(t, 10, "a lost init/payout is never resent with its key: left unknown (fail before apply) or adopted from a webhook")
+				}
 				h := newHarness(t, sandbox.Config{IdempotencyReplay: true})
-				h.sb.Inject(sandbox.Rule{Method: method, Fault: fault})
+				h.sb.Inject(sandbox.Rule{Method: c.method, Fault: fault})
 				path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardVisa}, row{ref: "R2", amount: "20", card: sandbox.CardMir},
 					row{ref: "MM", amount: "30", card: sandbox.CardMismatch})
-				res := h.mustRun(path, h.config())
+				cfg := h.config()
+				cfg.Flow = c.flow
+				res := h.mustRun(path, cfg)
 				h.expectStates(res.Batch.ID, map[string]ledger.State{"R1": ledger.StateSucceeded, "R2": ledger.StateSucceeded, "MM": ledger.StateMismatch})
 				h.expectPaid("R1", "R2")
 				h.faultFired(fault, 1)
-				t.Logf("idempotency repeats: %d", h.sb.Stats().IdempotencyRepeats)
+				for _, ref := range []string{"R1", "R2", "MM"} {
+					sessions := h.sb.SessionsFor(ref)
+					started := 0
+					for _, s := range sessions {
+						if s.Payout() != nil {
+							started++
+						}
+					}
+					if started != 1 {
+						t.Errorf("%s: got %d payouts at Pike, want 1", ref, started)
+					}
+					if c.flow == batch.FlowSingle && len(sessions) != 1 {
+						t.Errorf("%s: got %d sessions, want 1: a lost init is resent with its key, never remade", ref, len(sessions))
+					}
+				}
+				repeats := h.sb.Stats().IdempotencyRepeats
+				t.Logf("idempotency repeats: %d", repeats)
+				if c.method == pike.MethodInitPayout && fault != sandbox.FaultFailBeforeApply && repeats < 1 {
+					t.Errorf("got %d idempotency repeats, want ≥1: the lost init/payout was not resent with its key", repeats)
+				}
+				if fault == sandbox.FaultFailBeforeApply && repeats != 0 {
+					// Nothing was applied: a resend is the key's first use.
+					t.Errorf("got %d idempotency repeats after a failure before apply, want 0", repeats)
+				}
 			})
 		}
 	}
