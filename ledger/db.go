@@ -44,6 +44,23 @@ type options struct {
 	syncNormal  bool
 	maxGroup    int
 	readConns   int
+	checkpoint  time.Duration
+}
+
+// DefaultCheckpointEvery is how often the writer restarts the WAL (see
+// WithCheckpointEvery).
+const DefaultCheckpointEvery = time.Second
+
+// walSizeLimit is journal_size_limit: after the WAL is reset its file is
+// trimmed to this size, so a burst does not keep its disk space forever.
+const walSizeLimit = 16 << 20
+
+// WithCheckpointEvery sets how often, at most, the group-commit writer runs
+// a RESTART checkpoint after a commit (default DefaultCheckpointEvery);
+// 0 or less leaves checkpoints to SQLite's automatic PASSIVE ones, which
+// never reset the WAL while readers overlap (for measurements only).
+func WithCheckpointEvery(d time.Duration) Option {
+	return func(o *options) { o.checkpoint = d }
 }
 
 // WithBusyTimeout sets how long a connection waits for a lock held by
@@ -74,7 +91,7 @@ func WithReadConns(n int) Option {
 // brings its schema up to date. It fails with an error wrapping
 // ErrSchemaTooNew if the file was written by a newer payouts.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	o := options{busyTimeout: 10 * time.Second, maxGroup: 1024, readConns: 4}
+	o := options{busyTimeout: 10 * time.Second, maxGroup: 1024, readConns: 4, checkpoint: DefaultCheckpointEvery}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -100,6 +117,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	db.wdb.SetMaxIdleConns(1)
 	db.wdb.SetConnMaxLifetime(0)
 	db.wdb.SetConnMaxIdleTime(0)
+	if _, err := db.wdb.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
+		db.wdb.Close()
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.wdb.Close()
 		return nil, err
@@ -113,6 +134,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	db.rdb.SetMaxIdleConns(o.readConns)
 	fixModes(path)
 	db.w = newWriter(db.wdb, o.maxGroup)
+	db.w.checkpointEvery = o.checkpoint
 	return db, nil
 }
 
@@ -130,12 +152,16 @@ func (db *DB) Close() error {
 type WriterStats struct {
 	Commits int64 // transactions committed (one fsync each)
 	Writes  int64 // writes committed in them
+	// Checkpoints counts RESTART checkpoints that reset the WAL;
+	// CheckpointsBusy those that gave up waiting for a reader.
+	Checkpoints, CheckpointsBusy int64
 }
 
 // WriterStats returns the group-commit writer's counters: Writes/Commits is
 // the average group size.
 func (db *DB) WriterStats() WriterStats {
-	return WriterStats{Commits: db.w.commits.Load(), Writes: db.w.writes.Load()}
+	return WriterStats{Commits: db.w.commits.Load(), Writes: db.w.writes.Load(),
+		Checkpoints: db.w.checkpoints.Load(), CheckpointsBusy: db.w.checkpointsBusy.Load()}
 }
 
 // Path returns the file the ledger was opened from.

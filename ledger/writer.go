@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // job is one write submitted to the group-commit writer. run executes inside
@@ -42,6 +43,13 @@ type writer struct {
 
 	commits atomic.Int64 // transactions committed
 	writes  atomic.Int64 // jobs committed in them
+
+	// checkpointEvery is how often (at most) the writer restarts the WAL
+	// after a commit; 0 never. lastCheckpoint is the writer goroutine's.
+	checkpointEvery time.Duration
+	lastCheckpoint  time.Time
+	checkpoints     atomic.Int64 // RESTART checkpoints that reset the WAL
+	checkpointsBusy atomic.Int64 // ones that gave up on a reader
 
 	wake    chan struct{} // capacity 1: "the queue is not empty"
 	quit    chan struct{}
@@ -156,6 +164,7 @@ func (w *writer) drain() {
 			return
 		}
 		w.commit(group)
+		w.maybeCheckpoint()
 		// Let the callers just answered run and queue their next writes,
 		// so the next group is a full one rather than the few stragglers
 		// that arrived during the fsync.
@@ -219,6 +228,51 @@ func (w *writer) commit(group []*job) {
 	}
 	w.commits.Add(1)
 	w.writes.Add(int64(len(ok)))
+}
+
+// checkpointBusy is how long a checkpoint waits for readers still on the
+// old WAL before giving up until the next one; writes wait behind it.
+const checkpointBusy = 100 * time.Millisecond
+
+// maybeCheckpoint restarts the WAL when checkpointEvery has passed since
+// the last try. SQLite's automatic checkpoints are PASSIVE: they copy
+// frames back but never wait for readers, so under constant overlapping
+// reads (the engine reads a row before every step) the WAL is never reset
+// and grows with the run (issue 13, finding 22; docs/PERFORMANCE.md).
+// RESTART copies everything back and waits (briefly) for the readers that
+// still use the WAL, so the next commit writes the WAL from its start
+// again; journal_size_limit then trims the file.
+func (w *writer) maybeCheckpoint() {
+	if w.checkpointEvery <= 0 || time.Since(w.lastCheckpoint) < w.checkpointEvery {
+		return
+	}
+	w.lastCheckpoint = time.Now()
+	ctx := context.Background()
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	// The connection's busy timeout is the ledger's (10 s by default): far
+	// too long to hold every writer for a checkpoint that can wait.
+	var prev int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&prev); err != nil {
+		return
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", checkpointBusy.Milliseconds())); err != nil {
+		return
+	}
+	defer conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", prev))
+	var busy, logFrames, done int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &logFrames, &done); err != nil {
+		w.checkpointsBusy.Add(1)
+		return
+	}
+	if busy != 0 {
+		w.checkpointsBusy.Add(1)
+		return
+	}
+	w.checkpoints.Add(1)
 }
 
 // runGroup runs each job in its own savepoint and returns the jobs that
