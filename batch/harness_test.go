@@ -58,10 +58,24 @@ func mustKey() *pike.Signer {
 
 func newHarness(t *testing.T, cfg sandbox.Config, opts ...pike.Option) *harness {
 	t.Helper()
+	return newHarnessLog(t, cfg, nil, opts...)
+}
+
+// newHarnessLog is newHarness with the processor's log (client, engine,
+// webhook handler) written at debug level to logw as well, so a test can
+// grep everything the product logged.
+func newHarnessLog(t *testing.T, cfg sandbox.Config, logw io.Writer, opts ...pike.Option) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), cards: map[string]string{}, amounts: map[string]int64{}}
 	h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		h.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if logw != nil {
+		if testing.Verbose() {
+			logw = io.MultiWriter(logw, os.Stderr)
+		}
+		h.log = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	cfg.PartnerKey = partnerKey.Public()
 	cfg.SigningKey = pikeKey.Key()
