@@ -265,7 +265,6 @@ func draw(seed int64) *scenario {
 	return sc
 }
 
-
 // luhnCard returns a random Luhn-valid 16-digit card number that is none of
 // the sandbox's test cards (so it succeeds).
 func luhnCard(rng *rand.Rand) string {

@@ -52,7 +52,7 @@ var plus3 = time.FixedZone("+03:00", 3*60*60)
 // stamp writes t in format f.
 func stamp(t time.Time, f TimeFormat) pike.Time {
 	if f == TimeMixed {
-		f = TimeFormat(t.Nanosecond()/1000%4) // TimeMicroZ … TimeNano
+		f = TimeFormat(t.Nanosecond() / 1000 % 4) // TimeMicroZ … TimeNano
 	}
 	switch f {
 	case TimeOffset:
