@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -423,6 +424,11 @@ func (m *model) act(i int, a action) {
 		} else {
 			res, err = batch.Reject(ctx, m.h.db, m.h.client, m.id, o)
 		}
+	}
+	if err != nil && a.kind == actInterrupt && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Interrupted before the engine started (while the batch was being
+		// prepared): nothing was sent, nothing to resume but the run.
+		err = nil
 	}
 	if err != nil {
 		detail := ""
