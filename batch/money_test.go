@@ -278,3 +278,56 @@ func TestLeadForAnotherBatchIsSettled(t *testing.T) {
 	}
 	h.expectPaid("R1")
 }
+
+// TestErrorAnswerAfterApplyIsNotProof (finding 3): Pike applies
+// session/init/payout (and, with its auto-confirm, pays it) and then
+// answers an error that Pike's docs call "retry later": internal_error,
+// provider_timeout or provider_issuer_unavailable, at HTTP 400, 500 or
+// 503. Before the fix the 4xx answers counted as "not applied" and the row
+// got a new attempt with new keys: two payments for one reference. Now
+// every such answer leaves the attempt unknown and the same request is
+// resent with the same key. The two-step flow is checked as well (its
+// create and start).
+func TestErrorAnswerAfterApplyIsNotProof(t *testing.T) {
+	// tries: the client's own resends (1: none, as with
+	// RetryPolicy{MaxAttempts: 1}; 4: the harness's default).
+	for _, tries := range []int{1, 4} {
+		for _, replay := range []bool{false, true} {
+			for _, a := range sandbox.AmbiguousAnswers() {
+				for _, tc := range []struct {
+					flow   batch.Flow
+					method string
+				}{{batch.FlowSingle, pike.MethodInitPayout}, {batch.FlowTwoStep, pike.MethodSessionCreate}, {batch.FlowTwoStep, pike.MethodStartPayout}} {
+					t.Run(fmt.Sprintf("tries=%d replay=%v %s %s %d %s", tries, replay, tc.flow, tc.method, a.HTTPStatus, a.Code), func(t *testing.T) {
+						t.Parallel()
+						// replay: Pike answers a repeated key with the original
+						// answer (here the error) instead of idempotency_key_already_exists.
+						h := newHarness(t, sandbox.Config{AutoConfirm: true, IdempotencyReplay: replay},
+							pike.WithRetryPolicy(pike.RetryPolicy{MaxAttempts: tries, BaseDelay: time.Millisecond}))
+						// Every answer to the call (and to the client's own resends of it)
+						// is the error; the first one was applied.
+						h.sb.Inject(sandbox.Rule{Method: tc.method, Reference: "R1", Fault: sandbox.FaultFailAfterApply, Code: a.Code, HTTPStatus: a.HTTPStatus, Times: 4})
+						path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardVisa})
+						cfg := h.config()
+						cfg.Flow = tc.flow
+						res := h.mustRun(path, cfg)
+						h.expectStates(res.Batch.ID, map[string]ledger.State{"R1": ledger.StateSucceeded})
+						if h.sb.Stats().Faults[sandbox.FaultFailAfterApply.String()] == 0 {
+							t.Error("the fault never fired")
+						}
+						h.expectPaid("R1")
+						started := 0
+						for _, s := range h.sb.SessionsFor("R1") {
+							if s.Payout() != nil {
+								started++
+							}
+						}
+						if started != 1 {
+							t.Errorf("got %d sessions with a payout for R1, want 1", started)
+						}
+					})
+				}
+			}
+		}
+	}
+}
