@@ -34,6 +34,19 @@ func (h *harness) journalCount(ref string) int {
 	return n
 }
 
+// logEvents logs the audit trail of a row (from → to, reason).
+func (h *harness) logEvents(id, ref string) {
+	h.t.Helper()
+	r := h.row(id, ref)
+	evs, err := h.db.Events(context.Background(), id, r.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, ev := range evs {
+		h.t.Logf("  %s attempt %d: %s → %s %s", ref, ev.Attempt, ev.From, ev.To, ev.Reason)
+	}
+}
+
 // batchIDOf is the batch id a run of path gets.
 func batchIDOf(t *testing.T, path string) string {
 	t.Helper()
@@ -123,6 +136,7 @@ func TestAmbiguousInitThenCredentialsRefusalPaysTwice(t *testing.T) {
 	if _, err := h.runWith(context.Background(), h.client, path, cfg, 15*time.Second); err != nil {
 		t.Fatalf("run 2: %v", err)
 	}
+	h.logEvents(res.Batch.ID, "R1")
 	h.expectPaid("R1")
 }
 
@@ -186,6 +200,7 @@ func TestInitRefusalReplayedIsTakenForProofPaysTwice(t *testing.T) {
 	waitFor(t, "attempt 1 paid at Pike", func() bool { return h.journalCount("R1") == 1 })
 	got := h.row(res.Batch.ID, "R1")
 	t.Logf("after run: R1 %s %s", got.State, got.FailureCode)
+	h.logEvents(res.Batch.ID, "R1")
 	if got.State == ledger.StateFailed {
 		t.Errorf("R1 is failed (%s) while Pike paid it", got.FailureCode)
 	}
@@ -247,6 +262,7 @@ func TestStartRefusedThenAppliedLatePaysTwice(t *testing.T) {
 	}
 	got := h.row(res.Batch.ID, "R1")
 	t.Logf("after run: R1 %s %s session %s", got.State, got.FailureCode, got.SessionID)
+	h.logEvents(res.Batch.ID, "R1")
 	// Pike applies the start it had queued (whatever it answers now: if
 	// the engine had cancelled the session, Pike refuses it).
 	pk.mu.Lock()
@@ -432,5 +448,26 @@ func TestSupersededSuccessLeavesReferenceFreeForAnotherBatch(t *testing.T) {
 	t.Logf("R1 in batch 2: %s", h.row(res.Batch.ID, "R1").State)
 	if n := h.journalCount("R1"); n != 1 {
 		t.Errorf("journal: R1 paid %d times (attempt 1 of batch 1 and again in batch 2), want once", n)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Issue 13 finding 2, retested on the change: one reference identity.
+
+// TestReferenceCaseFoldAcrossBatchesPaysTwice — broken promise: at most one
+// successful payout per reference, ever. "REF-ß" is paid in one batch;
+// "REF-ẞ" (its capital form, the same reference under full case folding,
+// which DESIGN.md's "one reference identity" rule asks for) in the next
+// batch is paid again: the risk key is strings.ToUpper (advance.go begin),
+// which leaves ß as it is, and SucceededElsewhere compares exactly.
+func TestReferenceCaseFoldAcrossBatchesPaysTwice(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	first := h.manifest("a.csv", row{ref: "REF-ß", amount: "10", card: sandbox.CardVisa})
+	h.mustRun(first, h.config())
+	second := h.manifest("b.csv", row{ref: "REF-ẞ", amount: "10", card: sandbox.CardVisa})
+	res := h.mustRun(second, h.config())
+	if st := h.row(res.Batch.ID, "REF-ẞ").State; st == ledger.StateSucceeded {
+		t.Errorf("REF-ẞ succeeded in a second batch after REF-ß was paid; journal: %d + %d payments",
+			h.journalCount("REF-ß"), h.journalCount("REF-ẞ"))
 	}
 }
