@@ -375,10 +375,6 @@ func (e *Engine) callFailed(row ledger.Row, method string, err error) (ledger.Ro
 	case refused && errors.Is(err, pike.ErrNotApplied) && (method == pike.MethodStartPayout || method == pike.MethodInitPayout):
 		// Pike named the request malformed: refused before applying.
 		return failed("refused")
-	case refused && method == pike.MethodInitPayout && row.State == ledger.StateCreating && row.FailureCode == apiErr.Code:
-		// The resend with the same idempotency key got the same refusal:
-		// Pike's answer for this key is a refusal, not a payout.
-		return failed("refused_again")
 	case method == pike.MethodSessionCreate && errors.Is(err, pike.ErrNotApplied):
 		// Not applied: nothing exists at Pike for this attempt. Plan the
 		// row again; its next attempt gets fresh keys.
@@ -399,8 +395,11 @@ func (e *Engine) callFailed(row ledger.Row, method string, err error) (ledger.Ro
 	c := ledger.Change{To: ledger.StateUnknown, Reason: method + "_" + className(class),
 		Detail: fmt.Sprintf("%s: %s", method, scrub(err))}
 	if refused && (method == pike.MethodStartPayout || creates) {
-		// A refusal that is not proof: kept on the row, so that status (or
-		// the same refusal to the same request resent) can settle it.
+		// A refusal that is not proof: kept on the row. For a start,
+		// status settles it (see interpret); a single-flow init has no
+		// session to ask about, and a resend with the same key may be
+		// answered with a replay of the same refusal, which proves no more
+		// than the first: it ends in review if no session ever shows up.
 		c.Failure = &ledger.Failure{Code: apiErr.Code, Description: ledger.ScrubPAN(apiErr.Description)}
 	}
 	next, aerr := e.apply(row, c)
@@ -417,7 +416,17 @@ func (e *Engine) callFailed(row ledger.Row, method string, err error) (ledger.Ro
 // leaves its row unknown, resolved by the next run with session/status.
 func (e *Engine) credentialsRefused(row ledger.Row, method string, err error) (ledger.Row, bool, error) {
 	c := ledger.Change{To: ledger.StateUnknown, Reason: method + "_credentials_refused", Detail: scrub(err)}
-	if method == pike.MethodSessionCreate || method == pike.MethodInitPayout {
+	firstSend := true
+	if method == pike.MethodInitPayout {
+		// A refused resend says nothing about the first send, which may
+		// have been applied: the attempt stays unknown.
+		n, serr := e.sends(row, ledger.StateCreating)
+		if serr != nil {
+			return row, false, serr
+		}
+		firstSend = n <= 1
+	}
+	if (method == pike.MethodSessionCreate || method == pike.MethodInitPayout) && firstSend {
 		c = ledger.Change{To: ledger.StatePlanned, Reason: "not_sent", Detail: fmt.Sprintf("%s not applied: %s", method, scrub(err))}
 	}
 	next, aerr := e.apply(row, c)
@@ -496,13 +505,27 @@ const maxSends = 6
 // sends counts how often the row's live attempt entered state (each entry
 // records the intent to send one call).
 func (e *Engine) sends(row ledger.Row, state ledger.State) (int, error) {
+	return e.countEvents(row, func(ev ledger.Event) bool { return ev.To == state && ev.From != state })
+}
+
+// reasonSendCancel marks each session/cancel sent, counted by cancelSends.
+const reasonSendCancel = "send_cancel"
+
+// cancelSends counts the session/cancel requests sent for the row's live
+// attempt.
+func (e *Engine) cancelSends(row ledger.Row) (int, error) {
+	return e.countEvents(row, func(ev ledger.Event) bool { return ev.Reason == reasonSendCancel })
+}
+
+// countEvents counts the events of the row's live attempt that match.
+func (e *Engine) countEvents(row ledger.Row, match func(ledger.Event) bool) (int, error) {
 	events, err := e.store.Events(e.wctx(), e.batchID, row.ID)
 	if err != nil {
 		return 0, fmt.Errorf("events of row %d: %w", row.Line, err)
 	}
 	n := 0
 	for _, ev := range events {
-		if ev.Attempt == row.Attempt && ev.To == state && ev.From != state {
+		if ev.Attempt == row.Attempt && match(ev) {
 			n++
 		}
 	}
@@ -575,10 +598,10 @@ func (e *Engine) findLostSession(row ledger.Row) (*pike.Session, error) {
 		if err != nil || seen[wh.Session.ID] {
 			continue
 		}
-		seen[wh.Session.ID] = true
 		if p := wh.Session.Payout(); p == nil || p.MetadataString() != want {
 			continue
 		}
+		seen[wh.Session.ID] = true
 		sess, err := e.pike.Status(e.callCtx, wh.Session.ID)
 		if err != nil {
 			e.log.Warn("a webhook names a lost attempt, but Pike does not confirm the session", "row", row.Line,
@@ -720,8 +743,24 @@ func (e *Engine) cancel(row ledger.Row, f ledger.Failure) (ledger.Row, error) {
 	return e.sendCancel(next)
 }
 
-// sendCancel sends session/cancel for a row already in cancelling.
+// sendCancel sends session/cancel for a row already in cancelling. A
+// resend (status showed the cancel not applied) is recorded first, and
+// bounded: after maxSends the row goes to review.
 func (e *Engine) sendCancel(row ledger.Row) (ledger.Row, error) {
+	n, err := e.cancelSends(row)
+	if err != nil {
+		return row, err
+	}
+	if n >= maxSends {
+		return e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "cancel_unresolved",
+			Failure: &ledger.Failure{Code: CodeCancelUnresolved, Description: fmt.Sprintf(
+				"session/cancel sent %d times with the same idempotency key and Pike still shows the payout waiting; never confirm it — cancel it in Pike or let its deadline pass", n)},
+			Detail: "cancel never applied"})
+	}
+	if err := e.store.AddEvent(e.wctx(), ledger.Event{BatchID: e.batchID, RowID: row.ID, Attempt: row.Attempt,
+		From: row.State, To: row.State, Reason: reasonSendCancel, Detail: fmt.Sprintf("session/cancel send %d of at most %d", n+1, maxSends)}); err != nil {
+		return row, fmt.Errorf("record cancel intent: %w", err)
+	}
 	sess, err := e.pike.Cancel(e.callCtx, e.key(row, pike.MethodCancel), row.SessionID)
 	if err != nil {
 		next, _, err := e.callFailed(row, pike.MethodCancel, err)

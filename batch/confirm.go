@@ -39,6 +39,9 @@ const (
 	// CodeSupersededSuccess: an earlier attempt of the row reported success
 	// after a newer attempt was opened; a human must check both.
 	CodeSupersededSuccess = "superseded_attempt_succeeded"
+	// CodeLateSuccess: the live attempt of a row that had ended failed,
+	// cancelled or mismatch was reported paid afterwards.
+	CodeLateSuccess = "late_success"
 	// CodeNoPikeRecord: Pike does not know the session the ledger holds.
 	CodeNoPikeRecord = "session_not_found"
 	// CodePaidAmountDiffers: Pike reports the payout succeeded with an
@@ -51,6 +54,9 @@ const (
 	// CodeInitUnresolved: a single-flow session/init/payout whose session id
 	// was never learnt, after every resend with the same key.
 	CodeInitUnresolved = "init_unresolved"
+	// CodeCancelUnresolved: session/cancel sent the most times allowed while
+	// Pike kept showing the payout waiting for us.
+	CodeCancelUnresolved = "cancel_unresolved"
 	// CodeStartNotApplied: session/start/payout sent the most times allowed
 	// without Pike ever showing a payout; the session was cancelled.
 	CodeStartNotApplied = "start_not_applied"

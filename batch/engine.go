@@ -359,8 +359,11 @@ func (e *Engine) settle(row ledger.Row) {
 			// Polls of a row that keeps waiting back off up to PollMax.
 			e.due[row.ID] = e.cfg.Now().Add(max(e.cfg.PollAfter, e.backoff[row.ID]))
 		}
-	case row.State == ledger.StateUnknown:
+	case row.State == ledger.StateUnknown, row.State == ledger.StateCreating, row.State == ledger.StateStarting,
+		row.State == ledger.StateConfirming:
 		// Every unknown row has a next step: resolve again, backing off.
+		// An intent state at rest (a step that could not be recorded) is
+		// looked at again too, and becomes unknown.
 		if _, ok := e.due[row.ID]; !ok {
 			e.due[row.ID] = e.cfg.Now().Add(max(e.cfg.RetryAfter, e.backoff[row.ID]))
 		}

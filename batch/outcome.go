@@ -51,12 +51,26 @@ func cancelIntended(row ledger.Row) bool {
 }
 
 // cancelledState is the final state of a row whose session ended cancelled:
-// mismatch when the runner cancelled it because the session did not match.
+// mismatch when the runner cancelled it because the session did not match,
+// failed when it cancelled it to make Pike's refusal of the start final
+// (the row keeps Pike's code), cancelled otherwise.
 func cancelledState(row ledger.Row) ledger.State {
-	if row.FailureCode == CodeMismatch {
+	switch row.FailureCode {
+	case CodeMismatch:
 		return ledger.StateMismatch
+	case "", CodeRejected, CodeStartNotApplied, CodeCancelUnresolved, pike.CodeConfirmTimeout:
+		return ledger.StateCancelled
 	}
-	return ledger.StateCancelled
+	return ledger.StateFailed
+}
+
+// clearRefusal is the failure to record when a payout turns out to exist
+// after Pike refused our start: the refusal was not the last word.
+func clearRefusal(row ledger.Row, eff ledger.State) *ledger.Failure {
+	if eff == ledger.StateStarting && row.FailureCode != "" && !cancelIntended(row) {
+		return &ledger.Failure{}
+	}
+	return nil
 }
 
 // interpret maps a session snapshot onto the row's state machine
@@ -148,7 +162,7 @@ func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) ve
 			}
 			return verdict{to: ledger.StateAwaitingConfirm, ready: true, reason: "confirm_not_applied"}
 		}
-		return verdict{to: ledger.StateAwaitingConfirm, ready: true, reason: "ready_to_confirm"}
+		return verdict{to: ledger.StateAwaitingConfirm, ready: true, reason: "ready_to_confirm", failure: clearRefusal(row, eff)}
 
 	case p != nil: // in_progress: before pending, or after our confirm
 		switch eff {
@@ -157,7 +171,7 @@ func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) ve
 		case ledger.StateCancelling:
 			return verdict{to: ledger.StateCancelling, reason: "cancel_pending"}
 		}
-		return verdict{to: ledger.StateAwaitingConfirm, reason: "payout_in_progress"}
+		return verdict{to: ledger.StateAwaitingConfirm, reason: "payout_in_progress", failure: clearRefusal(row, eff)}
 
 	case s.Status == pike.SessionCreated:
 		if src == fromWebhook {
@@ -165,12 +179,26 @@ func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) ve
 		}
 		switch eff {
 		case ledger.StateCancelling:
+			// Only our own status may conclude the cancel was not applied:
+			// the cancel's answer may show the session as it was before.
+			if src != fromStatus {
+				return verdict{}
+			}
 			return verdict{to: ledger.StateCancelling, resendCancel: true, reason: "cancel_not_applied"}
 		case ledger.StateStarting:
+			if src != fromStatus {
+				// An answer to our start that shows no payout proves
+				// nothing either way (it may show the session as it was):
+				// ask status.
+				return verdict{to: ledger.StateUnknown, reason: "start_answer_without_payout"}
+			}
 			if row.State == ledger.StateUnknown && row.FailureCode != "" && !cancelIntended(row) {
-				// Pike refused our start and its own status shows no payout:
-				// the refusal is confirmed. The session is never started again.
-				return verdict{to: ledger.StateFailed, failure: &ledger.Failure{Code: row.FailureCode, Description: row.FailureDescription}, reason: "start_refused"}
+				// Pike refused our start and its status shows no payout yet.
+				// "Not yet" is not "never" (a start Pike queued may still be
+				// applied): cancel the session, so that it can never pay,
+				// and keep the refusal as the row's failure.
+				return verdict{to: ledger.StateCancelling, resendCancel: true, reason: "start_refused",
+					failure: &ledger.Failure{Code: row.FailureCode, Description: row.FailureDescription}}
 			}
 			return verdict{to: ledger.StateCreated, reason: "start_not_applied"}
 		case ledger.StateCreating, ledger.StateCreated:

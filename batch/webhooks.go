@@ -200,7 +200,12 @@ func (e *Engine) webhookResult(w ledger.Webhook) (string, error) {
 		return "", errNotOurs
 	}
 	if att.N != row.Attempt {
-		return resultSuperseded, e.superseded(att, row, &wh.Session)
+		return resultSuperseded, e.lateSuccess(att, row, &wh.Session)
+	}
+	if row.State.Final() {
+		// A row that ended (failed, cancelled, mismatch) is not followed by
+		// the poller; only a success of its own attempt would be news.
+		return resultApplied, e.lateSuccess(att, row, &wh.Session)
 	}
 	e.check(row.ID)
 	return resultApplied, nil
@@ -234,38 +239,42 @@ func (e *Engine) lead(wh *pike.Webhook) (string, error) {
 	return resultLead, nil
 }
 
-// superseded records what Pike says about an attempt the row has moved on
-// from. Such an attempt was finished definitively before a new one was
-// opened, so it can only report failure; a success there means the same
-// reference may be paid twice. The webhook is only a reason to ask: our own
-// session/status must show the success. Then the attempt is recorded as
-// succeeded (which keeps the reference's risk key for good and forbids any
-// rerun of the row) and the row goes to review, from any state but
-// succeeded.
-func (e *Engine) superseded(att ledger.Attempt, row ledger.Row, s *pike.Session) error {
+// lateSuccess records what Pike says about an attempt the row's state
+// machine no longer follows: an attempt the row has moved on from, or the
+// live attempt of a row that already ended failed, cancelled or mismatch.
+// Such an attempt was finished definitively, so it can only report
+// failure; a success there means the reference may be paid twice. The
+// webhook is only a reason to ask: our own session/status must show the
+// success. Then the attempt is recorded as succeeded (which makes the row
+// hold its reference's risk key for good and forbids any new attempt) and
+// the row goes to review, from any state but succeeded.
+func (e *Engine) lateSuccess(att ledger.Attempt, row ledger.Row, s *pike.Session) error {
 	if p := s.Payout(); p == nil || p.Status != pike.PayoutSucceeded {
-		return nil // nothing a stale attempt can say but success matters
+		return nil // nothing an ended attempt can say but success matters
 	}
-	if att.State == ledger.StateSucceeded {
+	if att.State == ledger.StateSucceeded || row.State == ledger.StateSucceeded && att.N == row.Attempt {
 		return nil // already recorded
 	}
 	ctx := e.wctx()
 	fresh, err := e.pike.Status(e.callCtx, att.SessionID)
 	if err != nil {
-		return fmt.Errorf("status of superseded session %s: %w", att.SessionID, err)
+		return fmt.Errorf("status of ended session %s: %w", att.SessionID, err)
 	}
 	if p := fresh.Payout(); p == nil || p.Status != pike.PayoutSucceeded {
-		e.log.Warn("a webhook says a superseded attempt succeeded; Pike's status does not", "row", row.Line, "reference", row.Reference,
+		e.log.Warn("a webhook says an ended attempt succeeded; Pike's status does not", "row", row.Line, "reference", row.Reference,
 			"session", att.SessionID, "status", fresh.Status)
 		return nil
 	}
-	detail := fmt.Sprintf("attempt %d (session %s) reported succeeded after attempt %d was opened", att.N, att.SessionID, row.Attempt)
-	e.log.Error("superseded attempt succeeded: possible double payment", "row", row.Line, "reference", row.Reference, "detail", detail)
-	if err := e.store.SetAttemptOutcome(ctx, att.ID, ledger.StateSucceeded, ledger.Failure{}, "superseded_success", detail); err != nil {
-		return fmt.Errorf("record superseded outcome: %w", err)
+	code, detail := CodeSupersededSuccess, fmt.Sprintf("attempt %d (session %s) reported succeeded after attempt %d was opened", att.N, att.SessionID, row.Attempt)
+	if att.N == row.Attempt {
+		code, detail = CodeLateSuccess, fmt.Sprintf("attempt %d (session %s) reported succeeded after the row ended %s", att.N, att.SessionID, row.State)
 	}
+	e.log.Error("an ended attempt succeeded: possible double payment", "row", row.Line, "reference", row.Reference, "detail", detail)
 	unlock := e.locks.lock(row.ID)
 	defer unlock()
+	if err := e.store.SetAttemptOutcome(ctx, att.ID, ledger.StateSucceeded, ledger.Failure{}, "late_success", detail); err != nil {
+		return fmt.Errorf("record late success: %w", err)
+	}
 	row, err = e.store.Row(ctx, row.ID)
 	if err != nil {
 		return err
@@ -275,8 +284,8 @@ func (e *Engine) superseded(att ledger.Attempt, row ledger.Row, s *pike.Session)
 		// (or is in review); the event above and the finding tell.
 		return nil
 	}
-	next, err := e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "superseded_success",
-		Failure: &ledger.Failure{Code: CodeSupersededSuccess, Description: detail}, Detail: detail})
+	next, err := e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "late_success",
+		Failure: &ledger.Failure{Code: code, Description: detail}, Detail: detail})
 	if err != nil {
 		return err
 	}

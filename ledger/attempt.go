@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -84,11 +85,15 @@ func (db *DB) Attempts(ctx context.Context, rowID int64) ([]Attempt, error) {
 	return out, nil
 }
 
-// SetAttemptOutcome records what Pike later said about a superseded
-// attempt (one that is no longer the row's live attempt) and writes an
-// event. It never changes the row. Group-committed. Returns ErrNotFound for
-// an unknown attempt, ErrConflict for the live attempt (use Apply), and
-// ErrIllegalTransition if the attempt already succeeded and state differs.
+// SetAttemptOutcome records what Pike later said about an attempt the
+// row's state machine no longer follows: a superseded attempt, or the live
+// attempt of a row that ended failed, cancelled, mismatch or skipped (or
+// sits in review), and writes an event. A success also makes the row hold
+// its reference's risk key again, for good (a paid row never gives it up);
+// otherwise it never changes the row. Group-committed. Returns ErrNotFound
+// for an unknown attempt, ErrConflict for the live attempt of a row still
+// in flight (use Apply), and ErrIllegalTransition if the attempt already
+// succeeded and state differs.
 func (db *DB) SetAttemptOutcome(ctx context.Context, attemptID int64, state State, f Failure, reason, detail string) error {
 	if !state.Valid() {
 		return fmt.Errorf("attempt %d outcome: unknown state %q: %w", attemptID, state, ErrIllegalTransition)
@@ -100,17 +105,17 @@ func (db *DB) SetAttemptOutcome(ctx context.Context, attemptID int64, state Stat
 		var n, live int
 		var rowID int64
 		var batchID string
-		var old State
-		err := tx.QueryRowContext(ctx, `SELECT a.n, a.row_id, a.state, r.attempt, r.batch_id
-			FROM attempts a JOIN rows r ON r.id = a.row_id WHERE a.id = ?`, attemptID).Scan(&n, &rowID, &old, &live, &batchID)
+		var old, rowState State
+		err := tx.QueryRowContext(ctx, `SELECT a.n, a.row_id, a.state, r.attempt, r.batch_id, r.state
+			FROM attempts a JOIN rows r ON r.id = a.row_id WHERE a.id = ?`, attemptID).Scan(&n, &rowID, &old, &live, &batchID, &rowState)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		if n == live {
-			return fmt.Errorf("attempt %d is the live attempt of row %d, change it with Apply: %w", n, rowID, ErrConflict)
+		if n == live && !(rowState.Final() && rowState != StateSucceeded) && rowState != StateReview {
+			return fmt.Errorf("attempt %d is the live attempt of row %d (%s), change it with Apply: %w", n, rowID, rowState, ErrConflict)
 		}
 		if old == StateSucceeded && state != StateSucceeded {
 			return fmt.Errorf("attempt %d of row %d succeeded: %w", n, rowID, ErrIllegalTransition)
@@ -120,6 +125,13 @@ func (db *DB) SetAttemptOutcome(ctx context.Context, attemptID int64, state Stat
 			string(state), f.Code, ScrubPAN(f.Description), fmtTime(now), attemptID); err != nil {
 			return err
 		}
+		if state == StateSucceeded {
+			note, err := retakeRiskKey(ctx, tx, rowID)
+			if err != nil {
+				return err
+			}
+			detail = strings.TrimPrefix(detail+"; "+note, "; ")
+		}
 		return insertEvent(ctx, tx, Event{BatchID: batchID, RowID: rowID, Attempt: n, From: old, To: state,
 			Reason: reason, Detail: detail, At: now})
 	})
@@ -127,4 +139,29 @@ func (db *DB) SetAttemptOutcome(ctx context.Context, attemptID int64, state Stat
 		return fmt.Errorf("attempt %d outcome: %w", attemptID, err)
 	}
 	return nil
+}
+
+// retakeRiskKey makes a paid row hold its reference's risk key again, so
+// that no row of any batch can pay the reference while it holds it, which
+// is for ever. If another row holds the key meanwhile (a second payment in
+// flight or made), the note says so and the key stays where it is.
+func retakeRiskKey(ctx context.Context, tx dbtx, rowID int64) (string, error) {
+	r, err := findRow(ctx, tx, rowID)
+	if err != nil {
+		return "", err
+	}
+	if r.RiskKey != "" {
+		return "", nil
+	}
+	key := riskKeyOf(r)
+	_, err = tx.ExecContext(ctx, `UPDATE rows SET risk_key = ? WHERE id = ? AND risk_key IS NULL`, key, rowID)
+	if isUnique(err) {
+		var holder string
+		_ = tx.QueryRowContext(ctx, `SELECT batch_id || ' line ' || line FROM rows WHERE risk_key = ?`, key).Scan(&holder)
+		return fmt.Sprintf("the reference's risk key is held by %s: a second payment may be in flight or made", holder), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("retake risk key of row %d: %w", rowID, err)
+	}
+	return "the row holds its reference's risk key again", nil
 }

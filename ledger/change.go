@@ -189,6 +189,13 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 	var notes []string
 	n := r.Attempt
 	if c.NewAttempt != nil {
+		paid, err := rowPaid(ctx, tx, r.ID)
+		if err != nil {
+			return Row{}, err
+		}
+		if paid {
+			return Row{}, fmt.Errorf("row %d (%s): %w", r.ID, r.Reference, ErrPaid)
+		}
 		n++
 		keys, err := json.Marshal(c.NewAttempt)
 		if err != nil {
@@ -237,7 +244,7 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 		if riskOp > 0 {
 			riskKey = c.RiskKey
 			if riskKey == "" {
-				riskKey = r.Reference
+				riskKey = riskKeyOf(r)
 			}
 		}
 	}
@@ -318,6 +325,9 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 	return r, nil
 }
 
+// riskKeyOf is the risk key a row takes by default: its reference's.
+func riskKeyOf(r Row) string { return r.Reference }
+
 // rowPaid reports whether any attempt of the row succeeded.
 func rowPaid(ctx context.Context, tx dbtx, rowID int64) (bool, error) {
 	var paid bool
@@ -349,7 +359,8 @@ func (db *DB) updateAttempt(ctx context.Context, tx dbtx, rowID int64, n int, c 
 		state = string(c.From)
 	}
 	setFailure := c.Failure != nil
-	_, err := tx.ExecContext(ctx, `UPDATE attempts SET state = ?, updated_at = ?,
+	// An attempt Pike reported paid stays succeeded whatever the row does.
+	_, err := tx.ExecContext(ctx, `UPDATE attempts SET state = CASE WHEN state = 'succeeded' THEN state ELSE ? END, updated_at = ?,
 		session_id = coalesce(?, session_id), payout_id = coalesce(?, payout_id),
 		failure_code = CASE WHEN ? THEN ? ELSE failure_code END,
 		failure_description = CASE WHEN ? THEN ? ELSE failure_description END

@@ -268,10 +268,12 @@ func (db *DB) ReferenceHolders(ctx context.Context, reference string) ([]Row, er
 	return out, nil
 }
 
-// SucceededElsewhere returns a succeeded row with the reference in a batch
-// other than exceptBatch, and whether there is one.
+// SucceededElsewhere returns a row with the reference, in a batch other
+// than exceptBatch, any of whose attempts succeeded (whatever the row's
+// state: a late success leaves it in review), and whether there is one.
 func (db *DB) SucceededElsewhere(ctx context.Context, reference, exceptBatch string) (Row, bool, error) {
-	out, err := db.queryRows(ctx, rowSelect+` WHERE r.reference = ? AND r.state = 'succeeded' AND r.batch_id <> ? ORDER BY r.id LIMIT 1`,
+	out, err := db.queryRows(ctx, rowSelect+` WHERE r.reference = ? AND r.batch_id <> ?
+		AND EXISTS (SELECT 1 FROM attempts a WHERE a.row_id = r.id AND a.state = 'succeeded') ORDER BY r.id LIMIT 1`,
 		reference, exceptBatch)
 	if err != nil {
 		return Row{}, false, fmt.Errorf("succeeded elsewhere %s: %w", reference, err)

@@ -33,9 +33,10 @@ var states = []State{
 // planned need Change.Rerun (and are refused for a row any of whose
 // attempts succeeded); succeeded never moves.
 var transitions = map[State][]State{
-	StatePlanned:         {StateCreating, StateSkipped},
+	// planned, created → review: an earlier attempt reported paid.
+	StatePlanned:         {StateCreating, StateSkipped, StateReview},
 	StateCreating:        {StateCreated, StateStarting, StateUnknown, StateFailed, StatePlanned}, // starting: session/init/payout answered
-	StateCreated:         {StateStarting, StateCancelling, StateUnknown, StateCancelled, StateFailed},
+	StateCreated:         {StateStarting, StateCancelling, StateUnknown, StateCancelled, StateFailed, StateReview},
 	StateStarting:        {StateAwaitingConfirm, StateConfirmed, StateSucceeded, StateFailed, StateCancelled, StateUnknown, StateReview},
 	StateAwaitingConfirm: {StateConfirming, StateCancelling, StateSucceeded, StateFailed, StateCancelled, StateUnknown, StateReview},
 	StateConfirming:      {StateConfirmed, StateSucceeded, StateFailed, StateCancelled, StateUnknown, StateReview, StateAwaitingConfirm},

@@ -13,9 +13,9 @@ import (
 // legal is the state machine as the contract states it, written out again
 // here so that a mistake in the package's own table fails these tests.
 var legal = map[ledger.State][]ledger.State{
-	"planned":          {"creating", "skipped"},
+	"planned":          {"creating", "skipped", "review"},
 	"creating":         {"created", "starting", "unknown", "failed", "planned"},
-	"created":          {"starting", "cancelling", "unknown", "cancelled", "failed"},
+	"created":          {"starting", "cancelling", "unknown", "cancelled", "failed", "review"},
 	"starting":         {"awaiting_confirm", "confirmed", "succeeded", "failed", "cancelled", "unknown", "review"},
 	"awaiting_confirm": {"confirming", "cancelling", "succeeded", "failed", "cancelled", "unknown", "review"},
 	"confirming":       {"confirmed", "succeeded", "failed", "cancelled", "unknown", "review", "awaiting_confirm"},

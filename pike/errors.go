@@ -251,11 +251,25 @@ func (e *AmbiguousError) Error() string {
 	return fmt.Sprintf("%v (after %d tries; an earlier one may have been applied: %v)", e.Err, e.Tries, e.First)
 }
 
-// Unwrap returns the last answer.
-func (e *AmbiguousError) Unwrap() error { return e.Err }
+// Is reports ErrOutcomeUnknown, and ErrIdempotencyKeyReused when the last
+// answer is that. It deliberately has no Unwrap: the last answer's own
+// claims (ErrNotApplied, ErrCredentials: "refused before applying") are
+// about the resend, not about the call, and must not show through.
+func (e *AmbiguousError) Is(target error) bool {
+	switch target {
+	case ErrOutcomeUnknown:
+		return true
+	case ErrIdempotencyKeyReused:
+		return errors.Is(e.Err, target)
+	}
+	return false
+}
 
-// Is reports ErrOutcomeUnknown.
-func (e *AmbiguousError) Is(target error) bool { return target == ErrOutcomeUnknown }
+// As gives errors.As the last answer's *APIError or *TransportError, for
+// its code and description.
+func (e *AmbiguousError) As(target any) bool {
+	return errors.As(e.Err, target)
+}
 
 // TransportError is a call that got no usable answer from Pike: a network
 // error, a context that ended, or a response that could not be read or

@@ -15,3 +15,9 @@ WHEN NEW.risk_key IS NULL AND OLD.risk_key IS NOT NULL
 BEGIN
 	SELECT RAISE(ABORT, 'a row with a succeeded attempt keeps its risk key');
 END;
+
+CREATE TRIGGER attempts_succeeded_is_final BEFORE UPDATE OF state ON attempts
+WHEN OLD.state = 'succeeded' AND NEW.state <> 'succeeded'
+BEGIN
+	SELECT RAISE(ABORT, 'a succeeded attempt is final');
+END;
