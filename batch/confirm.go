@@ -39,6 +39,8 @@ const (
 	// CodeSupersededSuccess: an earlier attempt of the row reported success
 	// after a newer attempt was opened; a human must check both.
 	CodeSupersededSuccess = "superseded_attempt_succeeded"
+	// CodeDecidedNotPaid: a person decided a row in review was not paid.
+	CodeDecidedNotPaid = "decided_not_paid"
 	// CodeLateSuccess: the live attempt of a row that had ended failed,
 	// cancelled or mismatch was reported paid afterwards.
 	CodeLateSuccess = "late_success"

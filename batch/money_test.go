@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -330,4 +331,43 @@ func TestErrorAnswerAfterApplyIsNotProof(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDecideLeavesReview: review is left only by a person's recorded
+// decision. Not paid makes the row rerunnable, unless an attempt of it was
+// reported paid; paid makes it succeeded for good.
+func TestDecideLeavesReview(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardSessionError},
+		row{ref: "R2", amount: "20", card: sandbox.CardSessionError}, row{ref: "R3", amount: "30", card: sandbox.CardMir})
+	res := h.mustRun(path, h.config())
+	id := res.Batch.ID
+	ctx := context.Background()
+	if _, err := batch.Decide(ctx, h.db, id, "R3", batch.DecideNotPaid, "ops", "checked"); !errors.Is(err, batch.ErrNotInReview) {
+		t.Errorf("deciding a succeeded row: got %v, want ErrNotInReview", err)
+	}
+	if _, err := batch.Decide(ctx, h.db, id, "R1", batch.DecideNotPaid, "", "checked"); err == nil {
+		t.Errorf("an anonymous decision was accepted")
+	}
+	r1, err := batch.Decide(ctx, h.db, id, "R1", batch.DecideNotPaid, "alice", "Pike support: session cancelled, nothing paid")
+	if err != nil || r1.State != ledger.StateFailed || r1.FailureCode != batch.CodeDecidedNotPaid {
+		t.Fatalf("R1: got %s %s, %v; want failed %s", r1.State, r1.FailureCode, err, batch.CodeDecidedNotPaid)
+	}
+	r2, err := batch.Decide(ctx, h.db, id, "R2", batch.DecidePaid, "bob", "Pike dashboard shows payout paid")
+	if err != nil || r2.State != ledger.StateSucceeded {
+		t.Fatalf("R2: got %s, %v; want succeeded", r2.State, err)
+	}
+	evs, _ := h.db.Events(ctx, id, r2.ID)
+	if last := evs[len(evs)-1]; last.Reason != "operator_decision" || !strings.Contains(last.Detail, "decided by bob") {
+		t.Errorf("got last event %s %q, want the decision and its author", last.Reason, last.Detail)
+	}
+	// R1 can be paid by a rerun now; R2 never again.
+	fixed := h.manifest("fixed.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir}, row{ref: "R2", amount: "20", card: sandbox.CardMir})
+	if _, _, err := batch.Rerun(ctx, h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: fixed,
+		SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 10 * time.Second, Intake: h.intake}}); err != nil {
+		t.Fatal(err)
+	}
+	h.expectStates(id, map[string]ledger.State{"R1": ledger.StateSucceeded, "R2": ledger.StateSucceeded, "R3": ledger.StateSucceeded})
+	h.cards["R1"] = sandbox.CardMir
+	h.expectPaid("R1", "R3")
 }
