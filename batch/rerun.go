@@ -51,6 +51,10 @@ func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, R
 	if err != nil {
 		return Result{}, plan, fmt.Errorf("batch %s: %w", o.BatchID, err)
 	}
+	if b.LoadedAt.IsZero() {
+		return Result{}, plan, fmt.Errorf("batch %s: %w: an earlier run stopped while loading its rows — run `payouts run %s` again to complete it first; nothing was sent",
+			b.ID, ErrNotLoaded, b.ManifestName)
+	}
 	path := o.Manifest
 	if path == "" {
 		path = b.ManifestName

@@ -46,12 +46,22 @@ func ParseBatchOptions(s string) BatchOptions {
 // validation pass and a later pass over it.
 var ErrManifestChanged = errors.New("manifest changed while being read")
 
-// Prepare creates (or reopens) the batch of a validated manifest and inserts
-// its rows in one transaction, streaming the file a second time. Rows
-// already in the batch are left as they are, which is what makes running
-// the same manifest again a resume. summary is the result of the
-// validation pass; if the file no longer has the same SHA-256, nothing is
-// written.
+// ErrNotLoaded is returned for a batch whose rows are not all in the ledger
+// yet (an earlier run stopped while loading them): only a run of its own
+// manifest completes it.
+var ErrNotLoaded = errors.New("batch not completely loaded")
+
+// Prepare creates (or reopens) the batch of a validated manifest and loads
+// its rows, streaming the file a second time, in short transactions (see
+// ledger.DB.LoadRows) so that it never locks out a runner of another batch.
+// Rows already in the batch are left as they are, which is what makes
+// running the same manifest again a resume; a batch already loaded is not
+// read again. summary is the result of the validation pass; if the file no
+// longer has the same SHA-256, the batch is left not loaded (none of its
+// rows can be started) and the next run of the manifest completes it.
+//
+// The caller holds the batch's lease: two loads of one batch at once would
+// take each other's rows for repeated references.
 func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions, summary ManifestSummary, batchID string, fp *Fingerprinter, bo BatchOptions) (ledger.Batch, bool, error) {
 	if batchID == "" {
 		batchID = BatchIDFor(summary.SHA256)
@@ -71,6 +81,9 @@ func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions
 	if err != nil {
 		return ledger.Batch{}, false, fmt.Errorf("create batch %s: %w", batchID, err)
 	}
+	if !b.LoadedAt.IsZero() {
+		return b, created, nil
+	}
 	opts.noDuplicateCheck = true // checked by the validation pass; the SHA-256 below proves it is the same file
 	rows := func(yield func(ledger.Row, error) bool) {
 		stop := errors.New("stop")
@@ -88,8 +101,11 @@ func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions
 			yield(ledger.Row{}, fmt.Errorf("%w: SHA-256 was %s when validated, now %s — run again", ErrManifestChanged, summary.SHA256, s.SHA256))
 		}
 	}
-	if _, err := store.InsertRows(ctx, batchID, iter.Seq2[ledger.Row, error](rows)); err != nil {
-		return ledger.Batch{}, false, fmt.Errorf("insert rows of batch %s: %w", batchID, err)
+	if _, err := store.LoadRows(ctx, batchID, iter.Seq2[ledger.Row, error](rows), summary.Rows); err != nil {
+		return b, created, fmt.Errorf("load rows of batch %s: %w", batchID, err)
+	}
+	if b, err = store.Batch(ctx, batchID); err != nil {
+		return ledger.Batch{}, false, err
 	}
 	return b, created, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/payouts/payouts/ledger"
@@ -46,43 +47,61 @@ func (r Result) OK() bool {
 
 const defaultLeaseTTL = 30 * time.Second
 
-// Run pays a validated manifest: it creates or resumes the batch, takes
-// the batch's runner lease (a second runner is refused), drives every row
-// through Pike, and waits for final results. Per-row failures are recorded
-// in the ledger and reported in the Result's counts; Run returns an error
-// only when it could not do its job (ledger, lease, manifest changed).
+// Run pays a validated manifest: it takes the batch's runner lease (a
+// second runner is refused before it writes anything), creates or resumes
+// the batch, drives every row through Pike, and waits for final results.
+// Per-row failures are recorded in the ledger and reported in the Result's
+// counts; Run returns an error only when it could not do its job (ledger,
+// lease, manifest changed).
 func Run(ctx context.Context, store Store, pk Pike, o RunOptions) (Result, error) {
 	cfg := o.Config.withDefaults()
-	b, created, err := Prepare(ctx, store, o.Manifest, o.ManifestOptions, o.Summary, o.BatchID, cfg.Fingerprinter, BatchOptions{Flow: cfg.Flow, Confirm: cfg.Confirm})
-	if err != nil {
-		return Result{}, err
+	batchID := o.BatchID
+	if batchID == "" {
+		batchID = BatchIDFor(o.Summary.SHA256)
 	}
-	res := Result{Batch: b, Created: created}
-	if bo := ParseBatchOptions(b.Options); bo.Flow != cfg.Flow {
-		cfg.Logger.Warn("batch was created with another flow; keeping it", "batch", b.ID, "flow", bo.Flow, "requested", cfg.Flow)
-		cfg.Flow = bo.Flow
-	}
-	err = withEngine(ctx, store, pk, b.ID, cfg, o.Owner, o.LeaseTTL, o.Intake, func(ctx context.Context, e *Engine) error {
-		if err := e.Feed(ctx, o.Manifest, o.ManifestOptions, o.Summary.SHA256); err != nil {
+	var res Result
+	err := holdLease(ctx, store, batchID, cfg, o.Owner, o.LeaseTTL, func(ctx context.Context, l *heldLease) error {
+		b, created, err := Prepare(ctx, store, o.Manifest, o.ManifestOptions, o.Summary, batchID, cfg.Fingerprinter, BatchOptions{Flow: cfg.Flow, Confirm: cfg.Confirm})
+		res.Batch, res.Created = b, created
+		if err != nil {
 			return err
 		}
-		c, err := e.Wait(ctx, o.Wait, o.Progress)
-		res.Counts, res.Held = c, e.Held()
-		return err
+		if bo := ParseBatchOptions(b.Options); bo.Flow != cfg.Flow {
+			cfg.Logger.Warn("batch was created with another flow; keeping it", "batch", b.ID, "flow", bo.Flow, "requested", cfg.Flow)
+			cfg.Flow = bo.Flow
+		}
+		return runEngine(ctx, l, store, pk, b.ID, cfg, o.Intake, func(ctx context.Context, e *Engine) error {
+			if err := e.Feed(ctx, o.Manifest, o.ManifestOptions, o.Summary.SHA256); err != nil {
+				return err
+			}
+			c, err := e.Wait(ctx, o.Wait, o.Progress)
+			res.Counts, res.Held = c, e.Held()
+			return err
+		})
 	})
+	if res.Batch.ID == "" {
+		return res, err
+	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		res.Interrupted, err = true, nil
 	}
-	if c, cerr := countsOf(context.WithoutCancel(ctx), store, b.ID); cerr == nil {
+	if c, cerr := countsOf(context.WithoutCancel(ctx), store, res.Batch.ID); cerr == nil {
 		res.Counts = c
 	}
 	return res, err
 }
 
-// withEngine takes the batch's lease, starts an engine subscribed to
-// intake, runs fn, and always drains, stops and releases, even when ctx was
-// cancelled. Losing the lease pauses the engine and cancels fn's context.
-func withEngine(ctx context.Context, store Store, pk Pike, batchID string, cfg Config, owner ledger.Owner, ttl time.Duration, intake *Intake, fn func(context.Context, *Engine) error) error {
+// heldLease is a batch's lease held by holdLease.
+type heldLease struct {
+	// engine, once set, is paused the moment the lease is lost, before the
+	// run's context is cancelled: nothing more is started or confirmed.
+	engine atomic.Pointer[Engine]
+}
+
+// holdLease takes the batch's lease, keeps it alive with heartbeats while
+// fn runs, and always releases it. Losing the lease cancels fn's context
+// with the cause, which holdLease then returns.
+func holdLease(ctx context.Context, store Store, batchID string, cfg Config, owner ledger.Owner, ttl time.Duration, fn func(context.Context, *heldLease) error) error {
 	if ttl <= 0 {
 		ttl = defaultLeaseTTL
 	}
@@ -97,12 +116,7 @@ func withEngine(ctx context.Context, store Store, pk Pike, batchID string, cfg C
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	e := NewEngine(store, pk, batchID, cfg)
-	if intake != nil {
-		intake.Subscribe(e)
-		defer intake.Unsubscribe(e)
-	}
-	e.Start(runCtx)
+	held := &heldLease{}
 	go func() {
 		t := time.NewTicker(ttl / 3)
 		defer t.Stop()
@@ -112,19 +126,43 @@ func withEngine(ctx context.Context, store Store, pk Pike, batchID string, cfg C
 				return
 			case <-t.C:
 				if err := lease.Heartbeat(context.WithoutCancel(runCtx)); err != nil {
-					e.paused.Store(true)
+					if e := held.engine.Load(); e != nil {
+						e.paused.Store(true)
+					}
 					cancel(fmt.Errorf("runner lease of batch %s lost: %w", batchID, err))
 					return
 				}
 			}
 		}
 	}()
-	ferr := fn(runCtx, e)
-	e.Drain(cfg.StopGrace)
-	e.Stop()
+	ferr := fn(runCtx, held)
 	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
 		return cause
 	}
+	return ferr
+}
+
+// withEngine takes the batch's lease and runs fn with an engine (see
+// runEngine).
+func withEngine(ctx context.Context, store Store, pk Pike, batchID string, cfg Config, owner ledger.Owner, ttl time.Duration, intake *Intake, fn func(context.Context, *Engine) error) error {
+	return holdLease(ctx, store, batchID, cfg, owner, ttl, func(ctx context.Context, l *heldLease) error {
+		return runEngine(ctx, l, store, pk, batchID, cfg, intake, fn)
+	})
+}
+
+// runEngine starts an engine subscribed to intake under the held lease,
+// runs fn, and always drains and stops it, even when ctx was cancelled.
+func runEngine(ctx context.Context, l *heldLease, store Store, pk Pike, batchID string, cfg Config, intake *Intake, fn func(context.Context, *Engine) error) error {
+	e := NewEngine(store, pk, batchID, cfg)
+	l.engine.Store(e)
+	if intake != nil {
+		intake.Subscribe(e)
+		defer intake.Unsubscribe(e)
+	}
+	e.Start(ctx)
+	ferr := fn(ctx, e)
+	e.Drain(cfg.StopGrace)
+	e.Stop()
 	if err := e.Err(); err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ type Store interface {
 	Batch(ctx context.Context, id string) (ledger.Batch, error)
 	Batches(ctx context.Context) ([]ledger.Batch, error)
 	UpdateBatch(ctx context.Context, b ledger.Batch) error
-	InsertRows(ctx context.Context, batchID string, rows iter.Seq2[ledger.Row, error]) (int, error)
+	LoadRows(ctx context.Context, batchID string, rows iter.Seq2[ledger.Row, error], want int) (int, error)
 	Row(ctx context.Context, id int64) (ledger.Row, error)
 	RowByReference(ctx context.Context, batchID, reference string) (ledger.Row, error)
 	Rows(ctx context.Context, batchID string, states ...ledger.State) iter.Seq2[ledger.Row, error]

@@ -19,9 +19,13 @@ type Batch struct {
 	Options        string           // JSON, as given by the runner
 	RowCount       int              // rows in the manifest
 	Totals         map[string]int64 // upper-case currency → minor units (control totals)
+	// LoadedAt is when every row of the manifest was in the ledger (see
+	// LoadRows); zero while the rows are still being loaded, when no row of
+	// the batch may be started.
+	LoadedAt time.Time
 }
 
-const batchColumns = `id, manifest_name, manifest_sha256, created_at, options, row_count, totals`
+const batchColumns = `id, manifest_name, manifest_sha256, created_at, options, row_count, totals, loaded_at`
 
 // CreateBatch records b. It is idempotent: if a batch with b.ID exists with
 // the same manifest SHA-256, that batch is returned with created false; with
@@ -61,7 +65,7 @@ func (db *DB) CreateBatch(ctx context.Context, b Batch) (Batch, bool, error) {
 	case !errors.Is(err, ErrNotFound):
 		return Batch{}, false, fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO batches (`+batchColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO batches (`+batchColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
 		b.ID, b.ManifestName, b.ManifestSHA256, fmtTime(b.CreatedAt), b.Options, b.RowCount, totals); err != nil {
 		return Batch{}, false, fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
@@ -73,6 +77,7 @@ func (db *DB) CreateBatch(ctx context.Context, b Batch) (Batch, bool, error) {
 		return Batch{}, false, fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
 	b.Totals = normTotals(b.Totals)
+	b.LoadedAt = time.Time{}
 	return b, true, nil
 }
 
@@ -171,12 +176,12 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanBatch(s scanner) (Batch, error) {
 	var b Batch
-	var created sql.NullString
+	var created, loaded sql.NullString
 	var totals string
-	if err := s.Scan(&b.ID, &b.ManifestName, &b.ManifestSHA256, &created, &b.Options, &b.RowCount, &totals); err != nil {
+	if err := s.Scan(&b.ID, &b.ManifestName, &b.ManifestSHA256, &created, &b.Options, &b.RowCount, &totals, &loaded); err != nil {
 		return Batch{}, err
 	}
-	b.CreatedAt = parseTime(created)
+	b.CreatedAt, b.LoadedAt = parseTime(created), parseTime(loaded)
 	if err := json.Unmarshal([]byte(totals), &b.Totals); err != nil {
 		return Batch{}, fmt.Errorf("batch %s totals: %w", b.ID, err)
 	}

@@ -27,10 +27,11 @@ type DB struct {
 	// used from other goroutines.
 	Now func() time.Time
 
-	path string
-	wdb  *sql.DB // one connection: the group-commit writer and own-transaction writes
-	rdb  *sql.DB // readers; WAL lets them run beside the writer
-	w    *writer
+	path      string
+	loadChunk int     // rows per transaction of LoadRows
+	wdb       *sql.DB // one connection: the group-commit writer and own-transaction writes
+	rdb       *sql.DB // readers; WAL lets them run beside the writer
+	w         *writer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -45,6 +46,8 @@ type options struct {
 	maxGroup    int
 	readConns   int
 	checkpoint  time.Duration
+	loadChunk   int
+	mustExist   bool
 }
 
 // DefaultCheckpointEvery is how often the writer restarts the WAL (see
@@ -87,21 +90,38 @@ func WithReadConns(n int) Option {
 	return func(o *options) { o.readConns = max(n, 1) }
 }
 
-// Open opens the ledger at path, creating it (mode 0600) if needed, and
-// brings its schema up to date. It fails with an error wrapping
+// WithLoadChunk sets how many rows LoadRows writes per transaction
+// (default 2000: a few milliseconds of write lock each).
+func WithLoadChunk(n int) Option {
+	return func(o *options) { o.loadChunk = max(n, 1) }
+}
+
+// MustExist makes Open fail with an error wrapping ErrNoLedger instead of
+// creating a ledger that does not exist yet.
+func MustExist() Option {
+	return func(o *options) { o.mustExist = true }
+}
+
+// Open opens the ledger at path, creating it (mode 0600) if needed unless
+// MustExist is given, and brings its schema up to date. It fails with an error wrapping
 // ErrSchemaTooNew if the file was written by a newer payouts.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	o := options{busyTimeout: 10 * time.Second, maxGroup: 1024, readConns: 4, checkpoint: DefaultCheckpointEvery}
+	o := options{busyTimeout: 10 * time.Second, maxGroup: 1024, readConns: 4, checkpoint: DefaultCheckpointEvery, loadChunk: defaultLoadChunk}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if path == "" || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open ledger: %q is not a file path", path)
 	}
+	if o.mustExist {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open ledger %s: %w", path, ErrNoLedger)
+		}
+	}
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	db := &DB{Now: time.Now, path: path}
+	db := &DB{Now: time.Now, path: path, loadChunk: o.loadChunk}
 
 	sync := "FULL"
 	if o.syncNormal {

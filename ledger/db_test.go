@@ -102,7 +102,7 @@ func TestMigrateFromV1(t *testing.T) {
 		string(v1),
 		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`,
 		`INSERT INTO schema_migrations VALUES (1, '0001_init', '2026-01-01T00:00:00.000000000Z')`,
-		`INSERT INTO batches (id, manifest_name, manifest_sha256, created_at) VALUES ('old', 'old.csv', 'abc', '2026-01-01T00:00:00.000000000Z')`,
+		`INSERT INTO batches (id, manifest_name, manifest_sha256, created_at, row_count) VALUES ('old', 'old.csv', 'abc', '2026-01-01T00:00:00.000000000Z', 1)`,
 		`INSERT INTO rows (batch_id, line, reference, amount, currency, recipient_name, state, created_at, updated_at, risk_key, attempt)
 			VALUES ('old', 2, 'EMP-9', 500, 'RUB', 'A B', 'created', '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z', 'EMP-9', 1)`,
 		`INSERT INTO attempts (row_id, n, session_id, keys, state, created_at, updated_at)
@@ -122,6 +122,9 @@ func TestMigrateFromV1(t *testing.T) {
 	if err != nil || r.Reference != "EMP-9" || r.State != ledger.StateCreated || a.Keys["session/create"] != "k" {
 		t.Fatalf("v1 data after migration: got %+v %+v, %v", a, r, err)
 	}
+	if b, err := db.Batch(ctx, "old"); err != nil || b.LoadedAt.IsZero() {
+		t.Errorf("a batch with all its rows, from before schema 4: got loaded at %v (%v), want loaded", b.LoadedAt, err)
+	}
 	if _, err := db.AcquireLease(ctx, "old", ledger.CurrentOwner("test"), time.Minute); err != nil {
 		t.Errorf("lease (schema 2) on a migrated ledger: %v", err)
 	}
@@ -140,7 +143,7 @@ func TestMigrateFromV1(t *testing.T) {
 	for v := 1; v <= ledger.SchemaVersion(); v++ {
 		all = append(all, strconv.Itoa(v))
 	}
-	if want := strings.Join(all, ","); versions != want || ledger.SchemaVersion() < 3 {
+	if want := strings.Join(all, ","); versions != want || ledger.SchemaVersion() < 4 {
 		t.Errorf("got versions %s (binary knows %d), want %s", versions, ledger.SchemaVersion(), want)
 	}
 }

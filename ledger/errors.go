@@ -37,6 +37,8 @@ var (
 	ErrLeaseLost = errors.New("lease lost")
 	// ErrSchemaTooNew means the ledger file was written by a newer payouts.
 	ErrSchemaTooNew = errors.New("ledger schema too new")
+	// ErrNoLedger means Open was told the ledger must exist, and it does not.
+	ErrNoLedger = errors.New("no ledger")
 	// ErrClosed means the DB was closed.
 	ErrClosed = errors.New("ledger closed")
 )

@@ -79,8 +79,8 @@ const pageSize = 512
 // invalid, nothing is written. Returns how many rows were new, or
 // ErrNotFound if the batch does not exist.
 //
-// The sequence must not write to the ledger: the transaction holds the
-// writer until it ends.
+// The transaction holds the ledger's write lock until the sequence ends:
+// for a whole manifest use LoadRows, which does not.
 func (db *DB) InsertRows(ctx context.Context, batchID string, rows iter.Seq2[Row, error]) (int, error) {
 	tx, err := db.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -90,65 +90,107 @@ func (db *DB) InsertRows(ctx context.Context, batchID string, rows iter.Seq2[Row
 	if _, err := findBatch(ctx, tx, batchID); err != nil {
 		return 0, fmt.Errorf("insert rows into batch %s: %w", batchID, err)
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO rows (batch_id, line, reference, amount, currency,
-		recipient_name, email, description, card_bin, card_last4, card_fingerprint, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?)
-		ON CONFLICT (batch_id, reference) DO NOTHING`)
+	lastID, err := maxRowID(ctx, tx)
 	if err != nil {
 		return 0, fmt.Errorf("insert rows: %w", err)
 	}
-	defer ins.Close()
-	evt, err := tx.PrepareContext(ctx, `INSERT INTO events (batch_id, row_id, attempt, from_state, to_state, reason, detail, at)
-		VALUES (?, ?, 0, '', 'planned', 'inserted', ?, ?)`)
+	ins, err := db.newRowInserter(ctx, tx, batchID, lastID)
 	if err != nil {
 		return 0, fmt.Errorf("insert rows: %w", err)
 	}
-	defer evt.Close()
-	// Rows with an id above this one were inserted by this call: meeting
-	// one of them again means the sequence repeats a reference.
-	var lastID int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM rows`).Scan(&lastID); err != nil {
-		return 0, fmt.Errorf("insert rows: %w", err)
-	}
-	now := fmtTime(db.now())
+	defer ins.close()
 	n := 0
 	for r, err := range rows {
 		if err != nil {
 			return 0, fmt.Errorf("insert rows: %w", err)
 		}
-		r, err = cleanRow(r)
-		if err != nil {
-			return 0, fmt.Errorf("insert rows: line %d (%s): %w", r.Line, r.Reference, err)
-		}
-		res, err := ins.ExecContext(ctx, batchID, r.Line, r.Reference, r.Amount, r.Currency,
-			r.RecipientName, r.Email, r.Description, r.CardBIN, r.CardLast4, r.CardFingerprint, now, now)
-		if err != nil {
-			return 0, fmt.Errorf("insert rows: line %d (%s): %w", r.Line, r.Reference, err)
-		}
-		if k, err := res.RowsAffected(); err != nil || k == 0 {
-			var id int64
-			if err := tx.QueryRowContext(ctx, `SELECT id FROM rows WHERE batch_id = ? AND reference = ?`, batchID, r.Reference).Scan(&id); err != nil {
-				return 0, fmt.Errorf("insert rows: line %d (%s): %w", r.Line, r.Reference, err)
-			}
-			if id > lastID {
-				return 0, fmt.Errorf("insert rows: line %d: reference %s appears twice: %w", r.Line, r.Reference, ErrInvalidChange)
-			}
-			continue // already there: a resumed run
-		}
-		id, err := res.LastInsertId()
+		added, _, err := ins.insert(ctx, r)
 		if err != nil {
 			return 0, fmt.Errorf("insert rows: %w", err)
 		}
-		detail := fmt.Sprintf("line %d, %d %s", r.Line, r.Amount, r.Currency)
-		if _, err := evt.ExecContext(ctx, batchID, id, detail, now); err != nil {
-			return 0, fmt.Errorf("insert rows: line %d (%s): %w", r.Line, r.Reference, err)
+		if added {
+			n++
 		}
-		n++
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("insert rows: %w", err)
 	}
 	return n, nil
+}
+
+// maxRowID is the highest row id of the ledger: rows above it are newer.
+func maxRowID(ctx context.Context, q querier) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM rows`).Scan(&id)
+	return id, err
+}
+
+// rowInserter inserts the rows of one batch inside a write transaction.
+type rowInserter struct {
+	tx      dbtx
+	batchID string
+	// lastID: rows with an id above it were inserted by this load; meeting
+	// one of them again means the sequence repeats a reference.
+	lastID   int64
+	at       time.Time
+	now      string // at, as stored
+	ins, evt *sql.Stmt
+}
+
+func (db *DB) newRowInserter(ctx context.Context, tx dbtx, batchID string, lastID int64) (*rowInserter, error) {
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO rows (batch_id, line, reference, amount, currency,
+		recipient_name, email, description, card_bin, card_last4, card_fingerprint, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?)
+		ON CONFLICT (batch_id, reference) DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
+	evt, err := tx.PrepareContext(ctx, `INSERT INTO events (batch_id, row_id, attempt, from_state, to_state, reason, detail, at)
+		VALUES (?, ?, 0, '', 'planned', 'inserted', ?, ?)`)
+	if err != nil {
+		ins.Close()
+		return nil, err
+	}
+	at := db.now()
+	return &rowInserter{tx: tx, batchID: batchID, lastID: lastID, at: at, now: fmtTime(at), ins: ins, evt: evt}, nil
+}
+
+func (ri *rowInserter) close() {
+	ri.ins.Close()
+	ri.evt.Close()
+}
+
+// insert adds r as a planned row with its "inserted" event. If the batch
+// already has the reference, nothing is written and existing is its id.
+func (ri *rowInserter) insert(ctx context.Context, r Row) (added bool, existing int64, err error) {
+	r, err = cleanRow(r)
+	if err != nil {
+		return false, 0, fmt.Errorf("line %d (%s): %w", r.Line, r.Reference, err)
+	}
+	res, err := ri.ins.ExecContext(ctx, ri.batchID, r.Line, r.Reference, r.Amount, r.Currency,
+		r.RecipientName, r.Email, r.Description, r.CardBIN, r.CardLast4, r.CardFingerprint, ri.now, ri.now)
+	if err != nil {
+		return false, 0, fmt.Errorf("line %d (%s): %w", r.Line, r.Reference, err)
+	}
+	if k, err := res.RowsAffected(); err != nil || k == 0 {
+		var id int64
+		if err := ri.tx.QueryRowContext(ctx, `SELECT id FROM rows WHERE batch_id = ? AND reference = ?`, ri.batchID, r.Reference).Scan(&id); err != nil {
+			return false, 0, fmt.Errorf("line %d (%s): %w", r.Line, r.Reference, err)
+		}
+		if id > ri.lastID {
+			return false, 0, fmt.Errorf("line %d: reference %s appears twice: %w", r.Line, r.Reference, ErrInvalidChange)
+		}
+		return false, id, nil // already there: a resumed run
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return false, 0, err
+	}
+	detail := fmt.Sprintf("line %d, %d %s", r.Line, r.Amount, r.Currency)
+	if _, err := ri.evt.ExecContext(ctx, ri.batchID, id, detail, ri.now); err != nil {
+		return false, 0, fmt.Errorf("line %d (%s): %w", r.Line, r.Reference, err)
+	}
+	return true, 0, nil
 }
 
 // cleanRow checks the fields the ledger relies on and scrubs free text.
