@@ -2,10 +2,12 @@ package batch
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -88,6 +90,10 @@ type Fingerprinter struct {
 	key []byte
 }
 
+// FingerprintKeySize is the size in bytes of a fingerprint key made by
+// WriteFingerprintKey.
+const FingerprintKeySize = 32
+
 // NewFingerprinter returns a Fingerprinter with a key of at least 16 bytes.
 func NewFingerprinter(key []byte) (*Fingerprinter, error) {
 	if len(key) < 16 {
@@ -96,9 +102,61 @@ func NewFingerprinter(key []byte) (*Fingerprinter, error) {
 	return &Fingerprinter{key: append([]byte(nil), key...)}, nil
 }
 
-// FingerprintKeyFromSigner derives the fingerprint key from the partner's
-// private signing key, so no extra secret has to be managed: whoever can
-// read the ledger but not the key cannot test card numbers against it.
+// KeyID names the fingerprint key without revealing it: the ledger records
+// it, so that a wrong or lost key file is found before any row is touched
+// instead of making every card look changed.
+func (f *Fingerprinter) KeyID() string {
+	m := hmac.New(sha256.New, f.key)
+	m.Write([]byte("payouts fingerprint key id"))
+	return hex.EncodeToString(m.Sum(nil))[:16]
+}
+
+// WriteFingerprintKey creates the key file path (mode 0600, never over an
+// existing file) holding a new random key, in hex, and returns its
+// Fingerprinter. The key must outlive the ledger's rows: keep it with the
+// ledger's backups, but not in the ledger.
+func WriteFingerprintKey(path string) (*Fingerprinter, error) {
+	key := make([]byte, FingerprintKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("fingerprint key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint key: %w", err)
+	}
+	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("fingerprint key %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("fingerprint key %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("fingerprint key %s: %w", path, err)
+	}
+	return NewFingerprinter(key)
+}
+
+// ReadFingerprintKey reads a key file written by WriteFingerprintKey. The
+// error wraps fs.ErrNotExist when there is no such file.
+func ReadFingerprintKey(path string) (*Fingerprinter, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != FingerprintKeySize {
+		return nil, fmt.Errorf("fingerprint key %s: not %d bytes in hex, as `payouts init` writes it", path, FingerprintKeySize)
+	}
+	return NewFingerprinter(key)
+}
+
+// FingerprintKeyFromSigner derives a fingerprint key from the partner's
+// private signing key. Ledgers made by payouts before fingerprint key files
+// (no key id recorded) were fingerprinted with it and keep using it until
+// `payouts init --migrate-fingerprints`: it changes whenever the partner
+// key is rotated, so new ledgers never use it.
 func FingerprintKeyFromSigner(s *pike.Signer) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(s.Key())
 	if err != nil {

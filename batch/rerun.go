@@ -136,10 +136,15 @@ func (e *Engine) planRerun(ctx context.Context, mr ManifestRow, includeMismatch 
 	}
 	c := ledger.Change{To: ledger.StatePlanned, Reason: "rerun", Rerun: true, Failure: &ledger.Failure{},
 		Detail: fmt.Sprintf("rerun after %s (%s)", row.State, row.FailureCode)}
-	if len(changes) > 0 {
+	// A row whose fingerprint was cleared (a ledger moved off partner-key
+	// fingerprints) gets the manifest's card's, so the new attempt is
+	// checked like any other.
+	if len(changes) > 0 || row.CardFingerprint == "" {
 		c.Amend = &ledger.Amendment{Amount: fresh.Amount, Currency: fresh.Currency, RecipientName: fresh.RecipientName,
 			Email: fresh.Email, Description: fresh.Description, CardBIN: fresh.CardBIN, CardLast4: fresh.CardLast4,
 			CardFingerprint: fresh.CardFingerprint}
+	}
+	if len(changes) > 0 {
 		c.Detail += "; corrected: " + strings.Join(changes, "; ")
 	}
 	unlock := e.locks.lock(row.ID)
@@ -159,13 +164,18 @@ func (e *Engine) planRerun(ctx context.Context, mr ManifestRow, includeMismatch 
 }
 
 // rowChanges lists what differs between a ledger row and its corrected
-// manifest version. Cards are compared by fingerprint and shown masked.
+// manifest version. Cards are compared by fingerprint (by BIN and last four
+// when the row's fingerprint was cleared) and shown masked.
 func rowChanges(old, fresh ledger.Row) []string {
 	var out []string
 	if old.Amount != fresh.Amount || old.Currency != fresh.Currency {
 		out = append(out, fmt.Sprintf("amount %s %s → %s %s", FormatAmount(old.Amount, old.Currency), old.Currency, FormatAmount(fresh.Amount, fresh.Currency), fresh.Currency))
 	}
-	if old.CardFingerprint != fresh.CardFingerprint {
+	cardChanged := old.CardFingerprint != fresh.CardFingerprint
+	if old.CardFingerprint == "" {
+		cardChanged = old.CardBIN != fresh.CardBIN || old.CardLast4 != fresh.CardLast4
+	}
+	if cardChanged {
 		out = append(out, fmt.Sprintf("card %s…%s → %s…%s", old.CardBIN, old.CardLast4, fresh.CardBIN, fresh.CardLast4))
 	}
 	if old.RecipientName != fresh.RecipientName {

@@ -37,6 +37,12 @@ var (
 	ErrLeaseLost = errors.New("lease lost")
 	// ErrSchemaTooNew means the ledger file was written by a newer payouts.
 	ErrSchemaTooNew = errors.New("ledger schema too new")
+	// ErrLegacyFingerprints means the ledger's card fingerprints were made
+	// with a key derived from the partner private key, by a payouts older
+	// than fingerprint key files.
+	ErrLegacyFingerprints = errors.New("fingerprints made with the partner key")
+	// ErrUnfinishedRows means an operation needs every row to be final.
+	ErrUnfinishedRows = errors.New("unfinished rows")
 	// ErrNoLedger means Open was told the ledger must exist, and it does not.
 	ErrNoLedger = errors.New("no ledger")
 	// ErrClosed means the DB was closed.

@@ -176,6 +176,11 @@ func benchRunBinary(b *testing.B, bin string, keys benchKeyFiles, manifest strin
 		b.Fatal(err)
 	}
 	defer stderr.Close()
+	initCmd := exec.Command(bin, "init", "--ledger", ledgerPath)
+	initCmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + dir}
+	if out, err := initCmd.CombinedOutput(); err != nil {
+		b.Fatalf("payouts init: %v\n%s", err, out)
+	}
 	args := []string{"run", manifest,
 		"--pike-url", srv.URL, "--project", "bench",
 		"--private-key", keys.priv, "--pike-public-key", keys.pub,

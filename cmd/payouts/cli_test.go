@@ -73,7 +73,16 @@ func newCLIPike(t *testing.T, cfg sandbox.Config) *cliPike {
 		"PAYOUTS_WAIT":        "30s",
 		"PAYOUTS_CONCURRENCY": "4",
 	}
+	if code, stdout, stderr := p.run("init"); code != ExitOK {
+		t.Fatalf("payouts init: exit %d\n%s%s", code, stdout, stderr)
+	}
 	return p
+}
+
+// ledgerLine is what every command that opens the ledger prints first on
+// stderr.
+func (p *cliPike) ledgerLine() string {
+	return "ledger: " + p.env["PAYOUTS_LEDGER"] + " (sqlite)\n"
 }
 
 // run runs the command line in-process against the sandbox.
@@ -276,6 +285,8 @@ func TestExitCodes(t *testing.T) {
 	for _, tt := range refusals {
 		t.Run("2: "+tt.name, func(t *testing.T) {
 			p := newCLIPike(t, sandbox.Config{})
+			// A ledger that does not exist yet: no refusal may create it.
+			p.env["PAYOUTS_LEDGER"] = filepath.Join(p.dir, "refused.db")
 			for k, v := range tt.env {
 				p.env[k] = v
 			}

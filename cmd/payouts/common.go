@@ -15,7 +15,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/payouts/payouts/batch"
-	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
 
@@ -51,29 +50,13 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, usageErrorf("--log-format %q: use text or json", l.format)
 }
 
-// ledgerFlag is the --ledger flag.
-type ledgerFlag struct{ path string }
-
-func (l *ledgerFlag) register(fs *flagSet) {
-	fs.StringVar(&l.path, "ledger", "payouts.db", "SQLite ledger file")
-	fs.env("ledger", "PAYOUTS_LEDGER")
-}
-
-// open opens the ledger; failures are infrastructure errors (exit 3).
-func (l *ledgerFlag) open(ctx context.Context) (*ledger.DB, error) {
-	db, err := ledger.Open(ctx, l.path)
-	if err != nil {
-		return nil, fmt.Errorf("open ledger %s: %w", l.path, err)
+// jsonLogger returns log when the logs are JSON, for what is otherwise a
+// plain line on stderr (the ledger in use), and nil otherwise.
+func (l *logFlags) jsonLogger(log *slog.Logger) *slog.Logger {
+	if l.format == "json" {
+		return log
 	}
-	return db, nil
-}
-
-// openExisting opens a ledger that must already exist (status, report...).
-func (l *ledgerFlag) openExisting(ctx context.Context) (*ledger.DB, error) {
-	if _, err := os.Stat(l.path); err != nil {
-		return nil, usageErrorf("no ledger at %s — pass --ledger FILE (or PAYOUTS_LEDGER) pointing at the ledger of your runs", l.path)
-	}
-	return l.open(ctx)
+	return nil
 }
 
 // pikeFlags are the flags that connect to Pike.

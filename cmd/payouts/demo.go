@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -133,8 +134,15 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.app.Stdout, "Pike sandbox on %s, webhooks to http://%s%s, ledger and keys in %s\n\n", sandboxURL, hookAddr, WebhookPath, dir)
 
 	pf := pikeFlags{url: sandboxURL, project: "demo", privateKey: privPath, publicKey: pikePub, version: "v1", concurrency: 8, timeout: 10 * time.Second}
+	// The demo's own ledger, never the deployment's.
 	lf := ledgerFlag{path: filepath.Join(dir, "payouts.db")}
-	env, err := c.app.connect(ctx, &pf, &lf, log)
+	if err := lf.resolve(c.app.Getenv); err != nil {
+		return err
+	}
+	if err := c.app.initLedger(ctx, &lf, false, io.Discard); err != nil {
+		return err
+	}
+	env, err := c.app.connect(ctx, &pf, &lf, &c.logs, log, true)
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ type Command interface {
 
 func (a *App) commands() []Command {
 	cmds := []Command{
+		&initCommand{app: a},
 		&validateCommand{app: a},
 		&runCommand{app: a},
 		&statusCommand{app: a},

@@ -20,6 +20,9 @@ type payingFlags struct {
 	reportPath  string
 	reportFmt   string
 	reportExcel bool
+	// cards: the command reads card numbers from a manifest and needs the
+	// card fingerprint key (see registerCards).
+	cards bool
 }
 
 // register defines the flags; waits is false for serve, which never ends
@@ -43,6 +46,13 @@ func (p *payingFlags) register(fs *flagSet, waits bool) {
 	fs.env("report-format", "PAYOUTS_REPORT_FORMAT")
 	fs.BoolVar(&p.reportExcel, "report-excel", false, "write the CSV report for spreadsheets: UTF-8 BOM, ';' and decimal commas")
 	fs.env("report-excel", "PAYOUTS_REPORT_EXCEL")
+}
+
+// registerCards adds --fingerprint-key, for the commands that read card
+// numbers from a manifest (run, rerun).
+func (p *payingFlags) registerCards(fs *flagSet) {
+	p.cards = true
+	p.ledger.registerFingerprintKey(fs)
 }
 
 // check validates the flags before anything is opened.
@@ -82,7 +92,7 @@ func (p *payingFlags) open(ctx context.Context, a *App) (*paying, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := a.connect(ctx, &p.pike, &p.ledger, log)
+	env, err := a.connect(ctx, &p.pike, &p.ledger, &p.logs, log, p.cards)
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	if c.excel && format != batch.ReportCSV {
 		return usageErrorf("--excel shapes the CSV report for spreadsheets; it cannot be combined with --format %s", format)
 	}
-	db, err := c.ledger.openExisting(ctx)
+	db, err := c.ledger.open(ctx, c.app, nil)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.app, c)
 	c.manifest.register(fs)
 	c.flags.register(fs, true)
+	c.flags.registerCards(fs)
 	fs.StringVar(&c.batch, "batch", "", "batch id")
 	fs.env("batch", "PAYOUTS_BATCH")
 	fs.BoolVar(&c.includeMismatch, "include-mismatch", false, "also retry rows cancelled because their session did not match")

@@ -157,6 +157,7 @@ func (c *runCommand) flagSet() *flagSet {
 	fs := newFlagSet(c.app, c)
 	c.manifest.register(fs)
 	c.flags.register(fs, true)
+	c.flags.registerCards(fs)
 	c.engine.register(fs)
 	c.caps.register(fs)
 	fs.StringVar(&c.batchID, "batch", "", "batch id (default: the first 16 hex digits of the manifest's SHA-256)")
@@ -204,7 +205,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		batchID = batch.BatchIDFor(sum.SHA256)
 	}
 	if c.dryRun {
-		return c.app.dryRun(ctx, path, mopts, sum, batchID, c.flags.ledger.path, cfg)
+		return c.app.dryRun(ctx, path, mopts, sum, batchID, &c.flags.ledger, cfg)
 	}
 
 	if err := c.flags.check(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -36,9 +35,12 @@ func (e *env) close() {
 	}
 }
 
-// connect loads the keys, builds the Pike client and opens the ledger.
-// Problems with keys and the ledger are infrastructure errors (exit 3).
-func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, log *slog.Logger) (*env, error) {
+// connect loads the keys, builds the Pike client and opens the ledger,
+// which must exist; with cards (the commands that read card numbers: run,
+// rerun), also the card fingerprinter, checked against the ledger. Problems
+// with keys and the ledger are infrastructure errors (exit 3). The ledger
+// in use is announced on stderr, or logged when logs are JSON.
+func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, lg *logFlags, log *slog.Logger, cards bool) (*env, error) {
 	signer, err := pf.signer()
 	if err != nil {
 		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("partner private key: %w", err)}
@@ -55,19 +57,19 @@ func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, log *s
 	if err != nil {
 		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("pike public key: %w", err)}
 	}
-	key, err := batch.FingerprintKeyFromSigner(signer)
+	db, err := lf.open(ctx, a, lg.jsonLogger(log))
 	if err != nil {
-		return nil, &ExitError{Code: ExitInfra, Err: err}
+		return nil, err
 	}
-	fp, err := batch.NewFingerprinter(key)
-	if err != nil {
-		return nil, &ExitError{Code: ExitInfra, Err: err}
+	e := &env{db: db, client: client, verifier: verifier, intake: batch.NewIntake(db)}
+	if cards {
+		e.fingerprinter, err = lf.fingerprinter(ctx, db, func() (*pike.Signer, error) { return signer, nil }, log)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
-	db, err := lf.open(ctx)
-	if err != nil {
-		return nil, &ExitError{Code: ExitInfra, Err: err}
-	}
-	return &env{db: db, client: client, verifier: verifier, intake: batch.NewIntake(db), fingerprinter: fp}, nil
+	return e, nil
 }
 
 // interruptible returns ctx, and once ctx is cancelled by the first
@@ -309,20 +311,21 @@ func truncate(s string, n int) string {
 }
 
 // dryRun prints what a run would pay without sending or writing anything.
-func (a *App) dryRun(ctx context.Context, path string, mopts batch.ManifestOptions, sum batch.ManifestSummary, batchID, ledgerPath string, cfg batch.Config) error {
-	var db *ledger.DB
-	if _, err := os.Stat(ledgerPath); err == nil {
-		d, err := ledger.Open(ctx, ledgerPath)
-		if err != nil {
-			return &ExitError{Code: ExitInfra, Err: err}
-		}
-		defer d.Close()
-		db = d
+func (a *App) dryRun(ctx context.Context, path string, mopts batch.ManifestOptions, sum batch.ManifestSummary, batchID string, lf *ledgerFlag, cfg batch.Config) error {
+	db, err := lf.open(ctx, a, nil)
+	var ee *ExitError
+	switch {
+	case err == nil:
+		defer db.Close()
+	case errors.As(err, &ee) && errors.Is(ee.Err, errNoLedger):
+		fmt.Fprintf(a.Stdout, "No ledger at %s yet (`payouts init` creates it): nothing is known to be paid already.\n", lf.path)
+	default:
+		return err
 	}
 	pay := map[string]int64{}
 	payRows, shown := 0, 0
 	var skipped, done []string
-	_, err := batch.ReadManifestFile(path, mopts, func(r batch.ManifestRow) error {
+	_, err = batch.ReadManifestFile(path, mopts, func(r batch.ManifestRow) error {
 		if db != nil {
 			if row, err := db.RowByReference(ctx, batchID, r.Reference); err == nil && row.State != ledger.StatePlanned {
 				done = append(done, fmt.Sprintf("line %d %s: already %s in batch %s", r.Line, r.Reference, row.State, batchID))

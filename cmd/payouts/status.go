@@ -48,7 +48,7 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErrorf("status takes no arguments — did you mean --batch %s?", fs.Arg(0))
 	}
-	db, err := c.ledger.openExisting(ctx)
+	db, err := c.ledger.open(ctx, c.app, nil)
 	if err != nil {
 		return err
 	}

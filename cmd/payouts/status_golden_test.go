@@ -45,8 +45,12 @@ func everyOutcomeRows() [][5]string {
 
 func TestStatusGolden(t *testing.T) {
 	p := newCLIPike(t, sandbox.Config{})
-	if code, stdout, stderr := p.run("status"); code != ExitUsage || !strings.Contains(stderr, "no ledger at") {
-		t.Errorf("status without a ledger: got exit %d\n%s%s; want 2 naming the missing ledger", code, stdout, stderr)
+	missing := filepath.Join(p.dir, "missing", "payouts.db")
+	if code, stdout, stderr := p.run("status", "--ledger", missing); code != ExitInfra || !strings.Contains(stderr, "no ledger at "+missing) || !strings.Contains(stderr, "payouts init") {
+		t.Errorf("status without a ledger: got exit %d\n%s%s; want 3 naming the missing ledger and `payouts init`", code, stdout, stderr)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("status created the ledger %s", missing)
 	}
 
 	all := p.manifest("payroll.csv", everyOutcomeRows()...)
@@ -80,8 +84,8 @@ func TestStatusGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
 			code, stdout, stderr := p.run(tt.args...)
-			if code != ExitOK || stderr != "" {
-				t.Errorf("got exit %d, stderr %q; want 0 and nothing", code, stderr)
+			if code != ExitOK || stderr != p.ledgerLine() {
+				t.Errorf("got exit %d, stderr %q; want 0 and only %q", code, stderr, p.ledgerLine())
 			}
 			checkTextGolden(t, filepath.Join(statusGoldenDir, tt.golden), p.normalise(stdout))
 		})
@@ -117,8 +121,8 @@ func TestStatusGolden(t *testing.T) {
 func checkReportCommand(t *testing.T, p *cliPike, id string) {
 	// Standard output: the report batch.WriteReport makes, CSV by default.
 	code, csvOut, stderr := p.run("report", "--batch", id)
-	if code != ExitOK || stderr != "" {
-		t.Fatalf("report: got exit %d, stderr %q", code, stderr)
+	if code != ExitOK || stderr != p.ledgerLine() {
+		t.Fatalf("report: got exit %d, stderr %q; want 0 and only %q", code, stderr, p.ledgerLine())
 	}
 	if !strings.HasPrefix(csvOut, strings.Join(batch.ReportColumns, ",")+"\n") {
 		t.Errorf("report does not start with the columns:\n%s", csvOut)
@@ -176,11 +180,14 @@ func checkReportCommand(t *testing.T, p *cliPike, id string) {
 		{[]string{"report", "--batch", id, "--format", "json", "--excel"}, "--excel"},
 		{[]string{"report", "--batch", "nope"}, "payouts status"},
 		{[]string{"report", "--batch", id, "extra"}, "no arguments"},
-		{[]string{"report", "--batch", id, "--ledger", filepath.Join(p.dir, "other.db")}, "no ledger at"},
 	} {
 		if code, _, stderr := p.run(tt.args...); code != ExitUsage || !strings.Contains(stderr, tt.say) {
 			t.Errorf("payouts %s: got exit %d, %q; want 2 saying %q", strings.Join(tt.args, " "), code, stderr, tt.say)
 		}
+	}
+	other := filepath.Join(p.dir, "other.db")
+	if code, _, stderr := p.run("report", "--batch", id, "--ledger", other); code != ExitInfra || !strings.Contains(stderr, "no ledger at "+other) {
+		t.Errorf("report of a ledger that does not exist: got exit %d, %q; want 3 naming it", code, stderr)
 	}
 	if code, _, stderr := p.run("report", "--batch", id, "--output", filepath.Join(p.dir, "no-dir", "r.csv")); code != ExitInfra {
 		t.Errorf("report into a missing directory: got exit %d (%q), want 3", code, stderr)

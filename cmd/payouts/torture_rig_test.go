@@ -141,6 +141,9 @@ func newRig(t *testing.T, cfg sandbox.Config) *rig {
 		r.sb.Close()
 		srv.Close()
 	})
+	if code, stdout, stderr := r.exec("init", "--ledger", r.ledger); code != 0 {
+		t.Fatalf("payouts init: exit %d\n%s%s", code, stdout, stderr)
+	}
 	return r
 }
 

@@ -102,7 +102,7 @@ type Config struct {
 // for concurrent use. Call Close when done.
 type Sandbox struct {
 	cfg      Config
-	verifier *pike.Verifier
+	verifier *pike.Verifier // guarded by mu (SetPartnerKey)
 	signer   *pike.Signer
 	log      *slog.Logger
 	client   *http.Client
@@ -208,6 +208,20 @@ func (s *Sandbox) SetWebhookURL(url string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.webhookURL = url
+}
+
+// SetPartnerKey replaces the partner public key that verifies requests, as
+// when a partner registers a new key pair with Pike: the project and its
+// sessions stay, requests signed with the old key are refused from now on.
+func (s *Sandbox) SetPartnerKey(key *rsa.PublicKey) error {
+	v, err := pike.NewVerifier(key)
+	if err != nil {
+		return fmt.Errorf("partner key: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.verifier = v
+	return nil
 }
 
 // PublicKey returns the public half of the webhook signing key, the key a

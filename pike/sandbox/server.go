@@ -137,7 +137,10 @@ func (s *Sandbox) authenticate(r *http.Request, body []byte) *apiError {
 	if p == "" || (s.cfg.Project != "" && p != s.cfg.Project) {
 		return errorf(http.StatusUnauthorized, pike.CodeAuthentication, "%s is missing or not a known project", pike.HeaderProject)
 	}
-	if err := s.verifier.Verify(body, r.Header.Get(pike.HeaderSign)); err != nil {
+	s.mu.Lock()
+	v := s.verifier
+	s.mu.Unlock()
+	if err := v.Verify(body, r.Header.Get(pike.HeaderSign)); err != nil {
 		return errorf(http.StatusUnauthorized, pike.CodeAuthentication, "%s: %v", pike.HeaderSign, err)
 	}
 	return nil
