@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +175,42 @@ func TestRunKilledWhileLoadingIsCompletedByTheNextRun(t *testing.T) {
 		t.Fatalf("after the next run got %v, want 10 succeeded", res.Counts)
 	}
 	h.expectPaid(refs...)
+}
+
+// TestRerunRefusesCorrectionsItCannotApply: a corrected amount for a row
+// never attempted (a batch whose run stopped before it) used to be dropped
+// while the rerun paid the row as recorded. The rerun now refuses, naming
+// the row and why, and pays nothing.
+func TestRerunRefusesCorrectionsItCannotApply(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "P-1", amount: "10", card: sandbox.CardMir}, row{ref: "P-2", amount: "20", card: sandbox.CardVisa})
+	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := batch.Prepare(context.Background(), h.db, path, batch.ManifestOptions{}, sum, "", h.fp, batch.BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := h.manifest("fixed.csv", row{ref: "P-1", amount: "15", card: sandbox.CardMir}, row{ref: "P-2", amount: "20", card: sandbox.CardVisa})
+	h.amounts["P-1"] = 1000 // what is recorded, and will be paid
+	_, plan, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{BatchID: b.ID, Manifest: fixed,
+		SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 10 * time.Second, Intake: h.intake}})
+	if !errors.Is(err, batch.ErrCorrectionsNotApplied) {
+		t.Fatalf("got %v, want ErrCorrectionsNotApplied", err)
+	}
+	if len(plan.NotApplied) != 1 || plan.NotApplied[0].Row.Reference != "P-1" || !strings.Contains(plan.NotApplied[0].Why, "never attempted") ||
+		plan.NotApplied[0].Changes[0] != "amount 10.00 RUB → 15.00 RUB" {
+		t.Fatalf("got not applied %+v, want P-1's amount 10.00 → 15.00, never attempted", plan.NotApplied)
+	}
+	h.expectStates(b.ID, map[string]ledger.State{"P-1": ledger.StatePlanned, "P-2": ledger.StatePlanned})
+	h.expectPaid()
+
+	// Without the correction, the rerun starts both rows as recorded.
+	_, plan, err = batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{BatchID: b.ID,
+		SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 10 * time.Second, Intake: h.intake}})
+	if err != nil || len(plan.Pending) != 2 || plan.Totals()["RUB"] != 3000 {
+		t.Fatalf("rerun of the batch's own file: got %v, %d pending, totals %v; want 2 pending, RUB 3000", err, len(plan.Pending), plan.Totals())
+	}
+	h.expectPaid("P-1", "P-2")
 }

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,7 +10,7 @@ import (
 	"github.com/payouts/payouts/ledger"
 )
 
-// RerunOptions configure Rerun.
+// RerunOptions configure Rerun and PlanRerun.
 type RerunOptions struct {
 	BatchID string
 	// Manifest is the (possibly corrected) manifest; "" = the file the batch
@@ -19,78 +20,127 @@ type RerunOptions struct {
 	// IncludeMismatch also retries rows cancelled because their session did
 	// not match (off by default: a mismatch deserves a look first).
 	IncludeMismatch bool
+	// Check, when set, is given the plan under the batch's lease before
+	// anything is written or sent; an error from it stops the rerun with
+	// nothing done (the safety caps of `payouts rerun`).
+	Check func(RerunPlan) error
+	// Config.Confirm is the rerun's confirm mode. Hold is recorded in the
+	// batch's options when the batch was not held, so that `payouts serve`
+	// holds the rerun's rows too.
 	SettleOptions
 }
 
-// RerunPlan says what a rerun did to each kind of row.
+// RerunPlan says what a rerun does to each row of its manifest.
 type RerunPlan struct {
-	Retried []RerunChange // rows given a new attempt
-	Kept    []ledger.Row  // review/unknown/in-flight rows: listed, never retried
-	// Unchanged lists succeeded rows the corrected manifest changes: they
-	// are never sent again.
-	Unchanged []ledger.Row
+	Retried []RerunChange // rows given a new attempt, with the manifest's corrections
+	Pending []ledger.Row  // rows never attempted: the rerun starts them as recorded
+	Kept    []ledger.Row  // review, unknown and in-flight rows, mismatches without IncludeMismatch: listed, not retried
+	// NotApplied lists the manifest's corrections for rows that are not
+	// retried, each with why. A rerun with any refuses to start
+	// (ErrCorrectionsNotApplied): a correction is never silently dropped.
+	NotApplied []RerunChange
 }
 
-// RerunChange is one row given a new attempt, with what the manifest changed.
+// RerunChange is one row of a rerun with what the manifest changes in it.
 type RerunChange struct {
-	Row     ledger.Row
-	Changes []string // "amount 1500.00 → 1600.00", "card 424242******4242 → 555555******4444", ...
+	Row      ledger.Row
+	Amount   int64    // what the new attempt pays, in Currency's minor units
+	Currency string   // (the corrected values)
+	Changes  []string // "amount 1500.00 RUB → 1600.00 RUB", "card 424242…4242 → 555555…4444", ...
+	Why      string   // for NotApplied: why the row is not retried
+
+	fresh ledger.Row // the manifest's version of the row
 }
 
-// ErrNotInBatch is returned when a rerun manifest has references the batch does not.
-var ErrNotInBatch = errors.New("reference not in batch")
+// Totals is what the rerun pays per currency, if every retried and pending
+// row succeeds: the corrected amounts of retried rows, the recorded amounts
+// of pending ones.
+func (p RerunPlan) Totals() map[string]int64 {
+	t := map[string]int64{}
+	for _, c := range p.Retried {
+		t[c.Currency] += c.Amount
+	}
+	for _, r := range p.Pending {
+		t[r.Currency] += r.Amount
+	}
+	return t
+}
+
+// Errors of Rerun.
+var (
+	// ErrNotInBatch is returned when a rerun manifest has references the batch does not.
+	ErrNotInBatch = errors.New("reference not in batch")
+	// ErrCorrectionsNotApplied is returned when the manifest corrects rows
+	// the rerun does not retry (RerunPlan.NotApplied lists them).
+	ErrCorrectionsNotApplied = errors.New("corrections for rows that are not retried")
+)
+
+// PlanRerun says what Rerun would do, without taking the batch's lease,
+// writing or sending anything (`payouts rerun --dry-run`). Card changes are
+// found with o.Config.Fingerprinter. The error wraps
+// ErrCorrectionsNotApplied when Rerun would refuse for that reason.
+func PlanRerun(ctx context.Context, store Store, o RerunOptions) (RerunPlan, error) {
+	b, path, err := rerunBatch(ctx, store, o)
+	if err != nil {
+		return RerunPlan{}, err
+	}
+	return planRerun(ctx, store, b.ID, path, o, o.Config.Fingerprinter)
+}
 
 // Rerun gives a new attempt (a new Pike session, new idempotency keys) to
 // every row of a batch whose last attempt failed or was cancelled
 // definitively, taking corrections (amount, card, name...) from the
-// manifest for those rows only, then pays them like a run. Succeeded rows
-// are never sent again; review and unknown rows are listed, not retried.
+// manifest for those rows, then pays them like a run. It first plans the
+// whole rerun under the batch's lease: a correction for a row that is not
+// retried (ErrCorrectionsNotApplied) or a refusal from o.Check stops it
+// with nothing written or sent. Succeeded rows are never sent again;
+// review and unknown rows are listed, not retried.
 func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, RerunPlan, error) {
 	var plan RerunPlan
-	b, err := store.Batch(ctx, o.BatchID)
+	b, path, err := rerunBatch(ctx, store, o)
 	if err != nil {
-		return Result{}, plan, fmt.Errorf("batch %s: %w", o.BatchID, err)
-	}
-	if b.LoadedAt.IsZero() {
-		return Result{}, plan, fmt.Errorf("batch %s: %w: an earlier run stopped while loading its rows — run `payouts run %s` again to complete it first; nothing was sent",
-			b.ID, ErrNotLoaded, b.ManifestName)
-	}
-	path := o.Manifest
-	if path == "" {
-		path = b.ManifestName
+		return Result{}, plan, err
 	}
 	summary, err := ReadManifestFile(path, o.ManifestOptions, nil)
 	if err != nil {
 		return Result{}, plan, err
 	}
 	cfg := o.Config.withDefaults()
-	cfg.Flow = ParseBatchOptions(b.Options).Flow
-	// Every reference of the manifest must be a row of the batch: a rerun
-	// never adds rows (a new manifest is a new batch).
-	var missing []error
-	if _, err := ReadManifestFile(path, o.ManifestOptions, func(mr ManifestRow) error {
-		if _, err := store.RowByReference(ctx, b.ID, mr.Reference); errors.Is(err, ledger.ErrNotFound) {
-			if len(missing) < 20 {
-				missing = append(missing, fmt.Errorf("line %d: %w: %q is not in batch %s — a new row belongs in a new manifest", mr.Line, ErrNotInBatch, mr.Reference, b.ID))
-			}
-		} else if err != nil {
-			return err
-		}
-		return nil
-	}); err != nil {
-		return Result{}, plan, err
-	}
-	if len(missing) > 0 {
-		return Result{}, plan, errors.Join(missing...)
-	}
+	bo := ParseBatchOptions(b.Options)
+	cfg.Flow = bo.Flow
 
 	res := Result{Batch: b}
 	err = withEngine(ctx, store, pk, b.ID, cfg, o.Owner, o.LeaseTTL, o.Intake, func(ctx context.Context, e *Engine) error {
-		if _, err := ReadManifestFile(path, o.ManifestOptions, func(mr ManifestRow) error {
-			return e.planRerun(ctx, mr, o.IncludeMismatch, &plan)
-		}); err != nil {
+		if plan, err = planRerun(ctx, store, b.ID, path, o, cfg.Fingerprinter); err != nil {
 			return err
 		}
+		if o.Check != nil {
+			if err := o.Check(plan); err != nil {
+				return err
+			}
+		}
+		if cfg.Confirm == ConfirmHold && bo.Confirm != ConfirmHold {
+			if err := holdBatch(ctx, store, b, bo); err != nil {
+				return err
+			}
+		}
+		retried := plan.Retried[:0]
+		for _, c := range plan.Retried {
+			next, err := e.retry(c)
+			if errors.Is(err, ledger.ErrPaid) {
+				// An earlier attempt of the row succeeded (news that arrived
+				// after it failed): the reference is paid and is never paid
+				// again.
+				plan.Kept = append(plan.Kept, c.Row)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			c.Row = next
+			retried = append(retried, c)
+		}
+		plan.Retried = retried
 		if err := e.Feed(ctx, path, o.ManifestOptions, summary.SHA256); err != nil {
 			return err
 		}
@@ -107,72 +157,143 @@ func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, R
 	return res, plan, err
 }
 
-// planRerun moves one row back to planned if its last attempt ended
-// definitively without paying, applying the manifest's corrections.
-func (e *Engine) planRerun(ctx context.Context, mr ManifestRow, includeMismatch bool, plan *RerunPlan) error {
-	row, err := e.store.RowByReference(ctx, e.batchID, mr.Reference)
+// rerunBatch returns the batch of a rerun and the manifest to read, after
+// checking the batch can be rerun and the manifest adds no row to it.
+func rerunBatch(ctx context.Context, store Store, o RerunOptions) (ledger.Batch, string, error) {
+	b, err := store.Batch(ctx, o.BatchID)
 	if err != nil {
-		return fmt.Errorf("row %s: %w", mr.Reference, err)
+		return ledger.Batch{}, "", fmt.Errorf("batch %s: %w", o.BatchID, err)
 	}
-	fresh := ledgerRow(e.batchID, mr, e.cfg.Fingerprinter)
-	changes := rowChanges(row, fresh)
-	switch row.State {
-	case ledger.StateFailed, ledger.StateCancelled:
-	case ledger.StateMismatch:
-		if !includeMismatch {
+	if b.LoadedAt.IsZero() {
+		return ledger.Batch{}, "", fmt.Errorf("batch %s: %w: an earlier run stopped while loading its rows — run `payouts run %s` again to complete it first; nothing was sent",
+			b.ID, ErrNotLoaded, b.ManifestName)
+	}
+	path := o.Manifest
+	if path == "" {
+		path = b.ManifestName
+	}
+	// Every reference of the manifest must be a row of the batch: a rerun
+	// never adds rows (a new manifest is a new batch).
+	var missing []error
+	if _, err := ReadManifestFile(path, o.ManifestOptions, func(mr ManifestRow) error {
+		if _, err := store.RowByReference(ctx, b.ID, mr.Reference); errors.Is(err, ledger.ErrNotFound) {
+			if len(missing) < 20 {
+				missing = append(missing, fmt.Errorf("line %d: %w: %q is not in batch %s — a new row belongs in a new manifest", mr.Line, ErrNotInBatch, mr.Reference, b.ID))
+			}
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}); err != nil {
+		return ledger.Batch{}, "", err
+	}
+	if len(missing) > 0 {
+		return ledger.Batch{}, "", errors.Join(missing...)
+	}
+	return b, path, nil
+}
+
+// planRerun reads the manifest and decides what happens to each row,
+// writing nothing.
+func planRerun(ctx context.Context, store Store, batchID, path string, o RerunOptions, fp *Fingerprinter) (RerunPlan, error) {
+	var plan RerunPlan
+	_, err := ReadManifestFile(path, o.ManifestOptions, func(mr ManifestRow) error {
+		row, err := store.RowByReference(ctx, batchID, mr.Reference)
+		if err != nil {
+			return fmt.Errorf("row %s: %w", mr.Reference, err)
+		}
+		fresh := ledgerRow(batchID, mr, fp)
+		c := RerunChange{Row: row, Amount: fresh.Amount, Currency: fresh.Currency, Changes: rowChanges(row, fresh)}
+		why := ""
+		switch row.State {
+		case ledger.StateFailed, ledger.StateCancelled:
+		case ledger.StateMismatch:
+			if !o.IncludeMismatch {
+				why = "cancelled for a mismatch: pass --include-mismatch to retry it"
+			}
+		case ledger.StatePlanned:
+			why = "never attempted: it is paid as recorded when the batch runs; a correction applies only to a row whose attempt failed"
+		case ledger.StateSucceeded:
+			why = "already paid: a payment is never changed or sent again; pay a difference under a new reference in a new manifest"
+		case ledger.StateSkipped:
+			why = "skipped: its reference was paid in another batch"
+		case ledger.StateReview:
+			why = "in review: it needs a person (Pike support) and is never retried"
+		case ledger.StateUnknown:
+			why = "its last call's outcome is not known yet: let `payouts serve` or a run resolve it first"
+		default:
+			why = "in flight at Pike: its outcome must be known first (`payouts status --batch " + batchID + "`)"
+		}
+		switch {
+		case why != "" && len(c.Changes) > 0:
+			c.Why = why
+			plan.NotApplied = append(plan.NotApplied, c)
+		case row.State == ledger.StatePlanned:
+			plan.Pending = append(plan.Pending, row)
+		case why != "" && row.State != ledger.StateSucceeded && row.State != ledger.StateSkipped:
 			plan.Kept = append(plan.Kept, row)
-			return nil
-		}
-	case ledger.StateSucceeded, ledger.StateSkipped:
-		if len(changes) > 0 {
-			plan.Unchanged = append(plan.Unchanged, row)
+		case why == "":
+			c.fresh = fresh
+			plan.Retried = append(plan.Retried, c)
 		}
 		return nil
-	case ledger.StatePlanned:
-		return nil // never attempted yet: the feed will start it
-	default:
-		plan.Kept = append(plan.Kept, row)
-		return nil
+	})
+	if err != nil {
+		return RerunPlan{}, err
 	}
-	c := ledger.Change{To: ledger.StatePlanned, Reason: "rerun", Rerun: true, Failure: &ledger.Failure{},
+	if len(plan.NotApplied) > 0 {
+		return plan, fmt.Errorf("batch %s: %d rows: %w; nothing was sent", batchID, len(plan.NotApplied), ErrCorrectionsNotApplied)
+	}
+	return plan, nil
+}
+
+// retry moves a planned rerun's row back to planned for a new attempt,
+// with the manifest's corrections.
+func (e *Engine) retry(c RerunChange) (ledger.Row, error) {
+	row, fresh := c.Row, c.fresh
+	ch := ledger.Change{To: ledger.StatePlanned, Reason: "rerun", Rerun: true, Failure: &ledger.Failure{},
 		Detail: fmt.Sprintf("rerun after %s (%s)", row.State, row.FailureCode)}
 	// A row whose fingerprint was cleared (a ledger moved off partner-key
 	// fingerprints) gets the manifest's card's, so the new attempt is
 	// checked like any other.
-	if len(changes) > 0 || row.CardFingerprint == "" {
-		c.Amend = &ledger.Amendment{Amount: fresh.Amount, Currency: fresh.Currency, RecipientName: fresh.RecipientName,
+	if len(c.Changes) > 0 || row.CardFingerprint == "" {
+		ch.Amend = &ledger.Amendment{Amount: fresh.Amount, Currency: fresh.Currency, RecipientName: fresh.RecipientName,
 			Email: fresh.Email, Description: fresh.Description, CardBIN: fresh.CardBIN, CardLast4: fresh.CardLast4,
 			CardFingerprint: fresh.CardFingerprint}
 	}
-	if len(changes) > 0 {
-		c.Detail += "; corrected: " + strings.Join(changes, "; ")
+	if len(c.Changes) > 0 {
+		ch.Detail += "; corrected: " + strings.Join(c.Changes, "; ")
 	}
 	unlock := e.locks.lock(row.ID)
-	next, err := e.apply(row, c)
-	unlock()
-	if errors.Is(err, ledger.ErrPaid) {
-		// An earlier attempt of the row succeeded (news that arrived after
-		// it failed): the reference is paid and is never paid again.
-		plan.Kept = append(plan.Kept, row)
-		return nil
-	}
+	defer unlock()
+	return e.apply(row, ch)
+}
+
+// holdBatch records hold as the batch's confirm mode.
+func holdBatch(ctx context.Context, store Store, b ledger.Batch, bo BatchOptions) error {
+	bo.Confirm = ConfirmHold
+	opts, err := json.Marshal(bo)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode batch options: %w", err)
 	}
-	plan.Retried = append(plan.Retried, RerunChange{Row: next, Changes: changes})
+	b.Options = string(opts)
+	if err := store.UpdateBatch(ctx, b); err != nil {
+		return fmt.Errorf("hold batch %s: %w", b.ID, err)
+	}
 	return nil
 }
 
 // rowChanges lists what differs between a ledger row and its corrected
 // manifest version. Cards are compared by fingerprint (by BIN and last four
-// when the row's fingerprint was cleared) and shown masked.
+// when the row's fingerprint was cleared, or there is no fingerprinter)
+// and shown masked.
 func rowChanges(old, fresh ledger.Row) []string {
 	var out []string
 	if old.Amount != fresh.Amount || old.Currency != fresh.Currency {
 		out = append(out, fmt.Sprintf("amount %s %s → %s %s", FormatAmount(old.Amount, old.Currency), old.Currency, FormatAmount(fresh.Amount, fresh.Currency), fresh.Currency))
 	}
 	cardChanged := old.CardFingerprint != fresh.CardFingerprint
-	if old.CardFingerprint == "" {
+	if old.CardFingerprint == "" || fresh.CardFingerprint == "" {
 		cardChanged = old.CardBIN != fresh.CardBIN || old.CardLast4 != fresh.CardLast4
 	}
 	if cardChanged {

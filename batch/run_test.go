@@ -233,12 +233,34 @@ func TestRerunFailedRowsWithCorrectedManifest(t *testing.T) {
 	res := h.mustRun(path, h.config())
 	h.expectStates(res.Batch.ID, map[string]ledger.State{"GOOD": ledger.StateSucceeded, "BAD": ledger.StateFailed, "ERR": ledger.StateReview})
 
-	fixed := h.manifest("fixed.csv",
-		row{ref: "GOOD", amount: "999", card: sandbox.CardVisa}, // changes to a paid row are ignored
+	// A correction to a paid row is refused with the row and why, and
+	// nothing of the rerun happens: it is never silently dropped.
+	paidChanged := h.manifest("paid-changed.csv",
+		row{ref: "GOOD", amount: "999", card: sandbox.CardVisa},
 		row{ref: "BAD", amount: "120", card: sandbox.CardVisa},
 		row{ref: "ERR", amount: "100", card: sandbox.CardMir},
 	)
 	h.amounts["GOOD"], h.cards["GOOD"] = 10000, sandbox.CardMir // what was paid the first time
+	_, plan, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{
+		BatchID: res.Batch.ID, Manifest: paidChanged,
+		SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 20 * time.Second, Intake: h.intake},
+	})
+	if !errors.Is(err, batch.ErrCorrectionsNotApplied) {
+		t.Fatalf("rerun correcting a paid row: got %v, want ErrCorrectionsNotApplied", err)
+	}
+	if len(plan.NotApplied) != 2 || plan.NotApplied[0].Row.Reference != "GOOD" || len(plan.NotApplied[0].Changes) != 2 ||
+		plan.NotApplied[1].Row.Reference != "ERR" || plan.NotApplied[0].Why == "" {
+		t.Fatalf("got not applied %+v, want GOOD (amount, card) and ERR (card), each with why", plan.NotApplied)
+	}
+	h.expectStates(res.Batch.ID, map[string]ledger.State{"GOOD": ledger.StateSucceeded, "BAD": ledger.StateFailed, "ERR": ledger.StateReview})
+	h.expectPaid("GOOD")
+
+	fixed := h.manifest("fixed.csv",
+		row{ref: "GOOD", amount: "100", card: sandbox.CardMir},
+		row{ref: "BAD", amount: "120", card: sandbox.CardVisa},
+		row{ref: "ERR", amount: "100", card: sandbox.CardSessionError},
+	)
+	h.amounts["GOOD"], h.cards["GOOD"] = 10000, sandbox.CardMir
 	rr, plan, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{
 		BatchID: res.Batch.ID, Manifest: fixed,
 		SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 20 * time.Second, Intake: h.intake},
@@ -252,8 +274,8 @@ func TestRerunFailedRowsWithCorrectedManifest(t *testing.T) {
 	if len(plan.Kept) != 1 || plan.Kept[0].Reference != "ERR" {
 		t.Errorf("got kept %+v, want ERR (review is never retried)", plan.Kept)
 	}
-	if len(plan.Unchanged) != 1 || plan.Unchanged[0].Reference != "GOOD" {
-		t.Errorf("got unchanged %+v, want GOOD", plan.Unchanged)
+	if len(plan.NotApplied) != 0 {
+		t.Errorf("got not applied %+v, want none", plan.NotApplied)
 	}
 	h.expectStates(rr.Batch.ID, map[string]ledger.State{"GOOD": ledger.StateSucceeded, "BAD": ledger.StateSucceeded, "ERR": ledger.StateReview})
 	h.expectPaid("GOOD", "BAD")

@@ -111,6 +111,9 @@ func (db *DB) UpdateBatch(ctx context.Context, b Batch) error {
 	}
 	detail := fmt.Sprintf("manifest %s sha256 %s → %s sha256 %s; rows %d → %d",
 		old.ManifestName, old.ManifestSHA256, b.ManifestName, b.ManifestSHA256, old.RowCount, b.RowCount)
+	if old.Options != b.Options {
+		detail += fmt.Sprintf("; options %s → %s", old.Options, b.Options)
+	}
 	if err := insertEvent(ctx, tx, Event{BatchID: b.ID, Reason: "batch_updated", Detail: detail, At: db.now()}); err != nil {
 		return fmt.Errorf("update batch %s: %w", b.ID, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -22,10 +21,9 @@ type runCommand struct {
 	manifest manifestFlags
 	flags    payingFlags
 	engine   engineFlags
-	caps     capFlags
+	safety   safetyFlags
 
 	batchID string
-	dryRun  bool
 }
 
 func (c *runCommand) Name() string     { return "run" }
@@ -51,15 +49,12 @@ Example:
 
 // engineFlags are the flags that tune how rows are driven.
 type engineFlags struct {
-	confirm              string
 	flow                 string
 	leaseWait            time.Duration
 	allowRepeatReference bool
 }
 
 func (f *engineFlags) register(fs *flagSet) {
-	fs.StringVar(&f.confirm, "confirm", "auto", "`MODE`: auto confirms every session that matches its row; hold waits for payouts approve")
-	fs.env("confirm", "PAYOUTS_CONFIRM")
 	fs.StringVar(&f.flow, "flow", "two-step", "two-step (session/create + start/payout) or single (session/init/payout)")
 	fs.env("flow", "PAYOUTS_FLOW")
 	fs.DurationVar(&f.leaseWait, "lease-wait", 0, "if another live process holds the batch (e.g. payouts serve finishing it), wait this long for it instead of refusing")
@@ -68,11 +63,7 @@ func (f *engineFlags) register(fs *flagSet) {
 	fs.env("allow-repeat-reference", "PAYOUTS_ALLOW_REPEAT_REFERENCE")
 }
 
-func (f *engineFlags) config() (batch.Config, error) {
-	mode, err := batch.ParseConfirmMode(f.confirm)
-	if err != nil {
-		return batch.Config{}, usageErrorf("--confirm: %v", err)
-	}
+func (f *engineFlags) config(mode batch.ConfirmMode) (batch.Config, error) {
 	flow, err := batch.ParseFlow(f.flow)
 	if err != nil {
 		return batch.Config{}, usageErrorf("--flow: %v", err)
@@ -83,87 +74,15 @@ func (f *engineFlags) config() (batch.Config, error) {
 	return batch.Config{Confirm: mode, Flow: flow, LeaseWait: f.leaseWait, AllowRepeatReference: f.allowRepeatReference}, nil
 }
 
-// capFlags are the safety caps: refuse to start when exceeded.
-type capFlags struct {
-	maxAmount totalsFlag
-	maxTotal  totalsFlag
-}
-
-func (f *capFlags) register(fs *flagSet) {
-	fs.Var(&f.maxAmount, "max-amount", "refuse to run if any row pays more than `CUR:AMOUNT` (repeatable, one per currency; in the variable separate them with ';')")
-	fs.env("max-amount", "PAYOUTS_MAX_AMOUNT")
-	fs.Var(&f.maxTotal, "max-total", "refuse to run if the batch pays more than `CUR:AMOUNT` in total (repeatable, one per currency; in the variable separate them with ';')")
-	fs.env("max-total", "PAYOUTS_MAX_TOTAL")
-}
-
-// totalsFlag is a repeatable CUR:AMOUNT flag.
-type totalsFlag map[string]int64
-
-func (t *totalsFlag) String() string {
-	if t == nil || len(*t) == 0 {
-		return ""
-	}
-	var parts []string
-	for cur, v := range *t {
-		parts = append(parts, cur+":"+batch.FormatAmount(v, cur))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
-}
-
-func (t *totalsFlag) Set(s string) error {
-	for _, part := range strings.Split(s, ";") {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		cur, minor, err := batch.ParseTotal(strings.TrimSpace(part))
-		if err != nil {
-			return err
-		}
-		if *t == nil {
-			*t = totalsFlag{}
-		}
-		(*t)[cur] = minor
-	}
-	return nil
-}
-
-// check returns every cap the manifest exceeds, by row and in total.
-func (f *capFlags) check(path string, mopts batch.ManifestOptions, sum batch.ManifestSummary) ([]string, error) {
-	var problems []string
-	if len(f.maxAmount) > 0 {
-		_, err := batch.ReadManifestFile(path, mopts, func(r batch.ManifestRow) error {
-			if limit, ok := f.maxAmount[r.Currency]; ok && r.Amount > limit && len(problems) < 100 {
-				problems = append(problems, fmt.Sprintf("line %d, reference %s: %s %s exceeds --max-amount %s %s",
-					r.Line, r.Reference, batch.FormatAmount(r.Amount, r.Currency), r.Currency, batch.FormatAmount(limit, r.Currency), r.Currency))
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	for cur, limit := range f.maxTotal {
-		if total := sum.Totals[cur]; total > limit {
-			problems = append(problems, fmt.Sprintf("total %s %s exceeds --max-total %s %s",
-				batch.FormatAmount(total, cur), cur, batch.FormatAmount(limit, cur), cur))
-		}
-	}
-	sort.Strings(problems)
-	return problems, nil
-}
-
 func (c *runCommand) flagSet() *flagSet {
 	fs := newFlagSet(c.app, c)
 	c.manifest.register(fs)
 	c.flags.register(fs, true)
 	c.flags.registerCards(fs)
 	c.engine.register(fs)
-	c.caps.register(fs)
+	c.safety.register(fs, string(batch.ConfirmAuto), "validate and print what would be paid; send nothing, write nothing")
 	fs.StringVar(&c.batchID, "batch", "", "batch id (default: the first 16 hex digits of the manifest's SHA-256)")
 	fs.env("batch", "PAYOUTS_BATCH")
-	fs.BoolVar(&c.dryRun, "dry-run", false, "validate and print what would be paid; send nothing, write nothing")
-	fs.env("dry-run", "PAYOUTS_DRY_RUN")
 	return fs
 }
 
@@ -176,7 +95,11 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		return usageErrorf("run needs exactly one MANIFEST argument — see `payouts help run`")
 	}
 	path := fs.Arg(0)
-	cfg, err := c.engine.config()
+	mode, err := c.safety.confirmMode()
+	if err != nil {
+		return err
+	}
+	cfg, err := c.engine.config(mode)
 	if err != nil {
 		return err
 	}
@@ -190,21 +113,27 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.app.manifestRefusal(path, err)
 	}
-	problems, err := c.caps.check(path, mopts, sum)
+	problems, err := c.safety.caps.exceeded(func(add func(capRow)) error {
+		if len(c.safety.caps.maxAmount) == 0 {
+			return nil
+		}
+		_, err := batch.ReadManifestFile(path, mopts, func(r batch.ManifestRow) error {
+			add(capRow{line: r.Line, reference: r.Reference, amount: r.Amount, currency: r.Currency})
+			return nil
+		})
+		return err
+	}, sum.Totals)
 	if err != nil {
 		return c.app.manifestRefusal(path, err)
 	}
-	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintln(c.app.Stderr, "  "+p)
-		}
-		return usageErrorf("%s: refused, safety caps exceeded; nothing was sent", path)
+	if err := c.app.capRefusal(path, problems); err != nil {
+		return err
 	}
 	batchID := c.batchID
 	if batchID == "" {
 		batchID = batch.BatchIDFor(sum.SHA256)
 	}
-	if c.dryRun {
+	if c.safety.dryRun {
 		return c.app.dryRun(ctx, path, mopts, sum, batchID, &c.flags.ledger, cfg)
 	}
 
@@ -260,7 +189,7 @@ func (a *App) runFailure(err error) error {
 		return &ExitError{Code: ExitInfra, Err: err}
 	case errors.Is(err, ledger.ErrManifestChanged):
 		return usageErrorf("%v — the batch id belongs to another manifest; pass another --batch", err)
-	case errors.Is(err, batch.ErrManifestChanged), errors.Is(err, batch.ErrNotInBatch):
+	case errors.Is(err, batch.ErrManifestChanged), errors.Is(err, batch.ErrNotInBatch), errors.Is(err, batch.ErrNotLoaded):
 		return usageErrorf("%v", err)
 	}
 	return &ExitError{Code: ExitInfra, Err: err}
