@@ -114,40 +114,15 @@ func (db *DB) MigrateFingerprints(ctx context.Context, id string) (int, error) {
 			final = append(final, string(s))
 		}
 	}
-	notFinal := `state NOT IN (` + placeholders(len(final)) + `)`
-	rs, err := tx.QueryContext(ctx, `SELECT batch_id, count(*) FROM rows WHERE `+notFinal+` GROUP BY batch_id ORDER BY batch_id`, final...)
+	open, err := rowsPerBatch(ctx, tx, `state NOT IN (`+placeholders(len(final))+`)`, final...)
 	if err != nil {
-		return 0, fmt.Errorf("migrate fingerprints: %w", err)
-	}
-	var open []UnfinishedBatch
-	for rs.Next() {
-		var b UnfinishedBatch
-		if err := rs.Scan(&b.ID, &b.Rows); err != nil {
-			rs.Close()
-			return 0, fmt.Errorf("migrate fingerprints: %w", err)
-		}
-		open = append(open, b)
-	}
-	if err := errors.Join(rs.Err(), rs.Close()); err != nil {
 		return 0, fmt.Errorf("migrate fingerprints: %w", err)
 	}
 	if len(open) > 0 {
 		return 0, &UnfinishedRowsError{Batches: open}
 	}
-	cleared, err := tx.QueryContext(ctx, `SELECT batch_id, count(*) FROM rows WHERE card_fingerprint <> '' GROUP BY batch_id ORDER BY batch_id`)
+	batches, err := rowsPerBatch(ctx, tx, `card_fingerprint <> ''`)
 	if err != nil {
-		return 0, fmt.Errorf("migrate fingerprints: %w", err)
-	}
-	var batches []UnfinishedBatch
-	for cleared.Next() {
-		var b UnfinishedBatch
-		if err := cleared.Scan(&b.ID, &b.Rows); err != nil {
-			cleared.Close()
-			return 0, fmt.Errorf("migrate fingerprints: %w", err)
-		}
-		batches = append(batches, b)
-	}
-	if err := errors.Join(cleared.Err(), cleared.Close()); err != nil {
 		return 0, fmt.Errorf("migrate fingerprints: %w", err)
 	}
 	n := 0
@@ -169,6 +144,24 @@ func (db *DB) MigrateFingerprints(ctx context.Context, id string) (int, error) {
 		return 0, fmt.Errorf("migrate fingerprints: %w", err)
 	}
 	return n, nil
+}
+
+// rowsPerBatch counts the rows matching where in each batch that has any.
+func rowsPerBatch(ctx context.Context, q querier, where string, args ...any) ([]UnfinishedBatch, error) {
+	rs, err := q.QueryContext(ctx, `SELECT batch_id, count(*) FROM rows WHERE `+where+` GROUP BY batch_id ORDER BY batch_id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []UnfinishedBatch
+	for rs.Next() {
+		var b UnfinishedBatch
+		if err := rs.Scan(&b.ID, &b.Rows); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rs.Err()
 }
 
 // getMeta returns the value of key, "" if it is not set.

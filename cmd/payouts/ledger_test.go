@@ -118,18 +118,8 @@ func (p *cliPike) rotatePartnerKey() {
 
 // cardMismatches counts the card_mismatch events of a batch.
 func (p *cliPike) cardMismatches(id string) int {
-	p.t.Helper()
-	db, err := ledger.Open(context.Background(), p.env["PAYOUTS_LEDGER"], ledger.MustExist())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer db.Close()
 	n := 0
-	evs, err := db.Events(context.Background(), id, 0)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	for _, e := range evs {
+	for _, e := range p.events(id) {
 		if e.Reason == "card_mismatch" {
 			n++
 		}

@@ -34,13 +34,13 @@ func untouched(t *testing.T, p *cliPike, id string, requests int64, events int) 
 	if r := p.ledgerRows(id)["BAD-1"]; r.State != ledger.StateFailed || r.Attempt != 1 || r.Amount != 2000 {
 		t.Errorf("BAD-1: got %s attempt %d amount %d, want failed attempt 1 amount 2000 (untouched)", r.State, r.Attempt, r.Amount)
 	}
-	if n := p.events(id); n != events {
+	if n := len(p.events(id)); n != events {
 		t.Errorf("got %d events, want %d: the ledger was written", n, events)
 	}
 }
 
-// events counts a batch's events.
-func (p *cliPike) events(id string) int {
+// events returns a batch's events.
+func (p *cliPike) events(id string) []ledger.Event {
 	p.t.Helper()
 	db, err := ledger.Open(context.Background(), p.env["PAYOUTS_LEDGER"], ledger.MustExist())
 	if err != nil {
@@ -51,13 +51,13 @@ func (p *cliPike) events(id string) int {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return len(evs)
+	return evs
 }
 
 func TestRerunCaps(t *testing.T) {
 	p := newCLIPike(t, sandbox.Config{})
 	id, fixed := failedBatch(t, p)
-	before, events := p.requests(), p.events(id)
+	before, events := p.requests(), len(p.events(id))
 	for _, tt := range []struct{ flag, say string }{
 		{"--max-amount=RUB:1000", "line 3, reference BAD-1: 5000.00 RUB exceeds --max-amount 1000.00 RUB"},
 		{"--max-total=RUB:4999", "total 5000.00 RUB exceeds --max-total 4999.00 RUB"},
@@ -81,7 +81,7 @@ func TestRerunCaps(t *testing.T) {
 func TestRerunDryRun(t *testing.T) {
 	p := newCLIPike(t, sandbox.Config{})
 	id, fixed := failedBatch(t, p)
-	before, events := p.requests(), p.events(id)
+	before, events := p.requests(), len(p.events(id))
 	code, stdout, stderr := p.run("rerun", "--batch", id, fixed, "--dry-run")
 	if code != ExitOK {
 		t.Fatalf("dry run: got exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -111,7 +111,7 @@ func TestRerunDryRun(t *testing.T) {
 func TestRerunRefusesCorrectionsOfRowsNotRetried(t *testing.T) {
 	p := newCLIPike(t, sandbox.Config{})
 	id, _ := failedBatch(t, p)
-	before, events := p.requests(), p.events(id)
+	before, events := p.requests(), len(p.events(id))
 	paid := p.manifest("paid.csv", [5]string{"OK-1", "99", "RUB", sandbox.CardMir, "Иван"},
 		[5]string{"BAD-1", "20", "RUB", sandbox.CardVisa, "Пётр"})
 	for _, args := range [][]string{{"rerun", "--batch", id, paid}, {"rerun", "--batch", id, paid, "--dry-run"}} {
