@@ -488,8 +488,19 @@ func TestSupersededAttemptSuccessGoesToReview(t *testing.T) {
 		if got.FailureCode != batch.CodeSupersededSuccess {
 			t.Errorf("got failure %q, want %s", got.FailureCode, batch.CodeSupersededSuccess)
 		}
+		// A corrected card for the row in review is refused, not retried.
 		fixed := h.manifest("fixed-again.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir})
 		_, plan, err := batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: fixed,
+			SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 5 * time.Second, Intake: h.intake}})
+		if !errors.Is(err, batch.ErrCorrectionsNotApplied) || len(plan.NotApplied) != 1 || plan.NotApplied[0].Row.Reference != "R1" {
+			t.Fatalf("rerun correcting R1 in review: got %v, not applied %+v; want ErrCorrectionsNotApplied naming R1", err, plan.NotApplied)
+		}
+		if len(plan.Retried) != 0 {
+			t.Errorf("rerun retried %d rows, want none", len(plan.Retried))
+		}
+		// The row as recorded: nothing to retry either.
+		same := h.manifest("same.csv", row{ref: "R1", amount: "10", card: sandbox.CardNotExist})
+		_, plan, err = batch.Rerun(context.Background(), h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: same,
 			SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 5 * time.Second, Intake: h.intake}})
 		if err != nil {
 			t.Fatal(err)
