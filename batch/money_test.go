@@ -361,8 +361,17 @@ func TestDecideLeavesReview(t *testing.T) {
 	if last := evs[len(evs)-1]; last.Reason != "operator_decision" || !strings.Contains(last.Detail, "decided by bob") {
 		t.Errorf("got last event %s %q, want the decision and its author", last.Reason, last.Detail)
 	}
-	// R1 can be paid by a rerun now; R2 never again.
+	// R1 can be paid by a rerun now; R2 never again: a correction for it
+	// is refused (nothing of the rerun happens), and without one the
+	// rerun pays R1 only.
 	fixed := h.manifest("fixed.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir}, row{ref: "R2", amount: "20", card: sandbox.CardMir})
+	_, plan, err := batch.Rerun(ctx, h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: fixed,
+		SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 10 * time.Second, Intake: h.intake}})
+	if !errors.Is(err, batch.ErrCorrectionsNotApplied) || len(plan.NotApplied) != 1 || plan.NotApplied[0].Row.Reference != "R2" {
+		t.Fatalf("rerun correcting the paid R2: got %v, not applied %+v; want ErrCorrectionsNotApplied naming R2", err, plan.NotApplied)
+	}
+	h.expectStates(id, map[string]ledger.State{"R1": ledger.StateFailed, "R2": ledger.StateSucceeded, "R3": ledger.StateSucceeded})
+	fixed = h.manifest("fixed-r1.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir}, row{ref: "R2", amount: "20", card: sandbox.CardSessionError})
 	if _, _, err := batch.Rerun(ctx, h.db, h.client, batch.RerunOptions{BatchID: id, Manifest: fixed,
 		SettleOptions: batch.SettleOptions{Config: h.config(), Wait: 10 * time.Second, Intake: h.intake}}); err != nil {
 		t.Fatal(err)
