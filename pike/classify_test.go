@@ -355,7 +355,6 @@ func TestNotAppliedAndCredentials(t *testing.T) {
 	}
 }
 
-
 // TestDefinitiveAnswerAfterAnAmbiguousOneIsUnknown: a start/payout resent
 // after an answer that proves nothing (here a 429, which the client resends
 // with the same key) and then refused (invalid_session_status: the first
