@@ -2,12 +2,16 @@ package batch_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/pike/sandbox"
 )
 
@@ -121,5 +125,62 @@ func TestCardLikeReferenceNeverReachesPike(t *testing.T) {
 	}
 	if states := h.states(batch.BatchIDFor(sum.SHA256)); len(states) != 0 {
 		t.Errorf("got ledger rows %v, want none", states)
+	}
+}
+
+// TestRowKeyIsNeverScrubbed: the metadata of every session (RowKey) must
+// reach the confirm check unchanged from the webhooks the ledger stores
+// scrubbed. Its parts are the batch id's first 16 characters, the attempt
+// and the reference, joined by ':', which ends a number; validation refuses
+// references and batch ids that hold a card number, and the default batch
+// id never holds one.
+func TestRowKeyIsNeverScrubbed(t *testing.T) {
+	// 1eb2465596692783: 13 digits in a row that pass the Luhn check.
+	const cardLike = "1eb2465596692783" + "00000000000000000000000000000000" + "0123456789abcdef"
+	if id := batch.BatchIDFor(cardLike); id == cardLike[:16] || pan.Contains(id) || id != batch.BatchIDFor(cardLike) {
+		t.Errorf("BatchIDFor(%s…): got %s, want the next 16 hex digits that hold no card number, the same every time", cardLike[:16], id)
+	}
+	if id := batch.BatchIDFor("1eb2465596692783" + "4242424242424242" + "4000000000000002" + "5555555555554444"); pan.Contains(id) || len(id) != 16 {
+		t.Errorf("BatchIDFor of four card-like windows: got %q, want a 16-character id without a card number", id)
+	}
+	refs := []string{"EMP-0042-2026-11", "PAY-2026-11-0001", "ЗП-2026-11-001", "INV-4081781009991234567", "R1", "2026-11-05-0001"}
+	for i := range 200000 {
+		sum := sha256.Sum256([]byte(strconv.Itoa(i)))
+		id := batch.BatchIDFor(hex.EncodeToString(sum[:]))
+		if err := batch.CheckBatchID(id); err != nil {
+			t.Fatalf("BatchIDFor gave %s, which CheckBatchID refuses: %v", id, err)
+		}
+		ref := refs[i%len(refs)]
+		if key := batch.RowKey(id, ref, 1+i%3); pan.Scrub(key) != key {
+			t.Fatalf("RowKey(%s, %s): got %q scrubbed to %q, want it unchanged", id, ref, key, pan.Scrub(key))
+		}
+	}
+	for _, id := range []string{"payroll-2026-11", "0123456789abcdef", "b-1"} {
+		if err := batch.CheckBatchID(id); err != nil {
+			t.Errorf("CheckBatchID(%q): got %v, want nil", id, err)
+		}
+	}
+	for _, id := range []string{"4242424242424242", "4242.4242.4242.4242", "nov-7000000000000005", "424242424242424242424242"} {
+		if err := batch.CheckBatchID(id); !errors.Is(err, batch.ErrBatchID) || strings.Contains(err.Error(), id) {
+			t.Errorf("CheckBatchID(%q): got %v, want ErrBatchID without the id", id, err)
+		}
+	}
+}
+
+// TestPrepareRefusesCardLikeBatchID: the engine's entry point refuses such
+// an id before writing anything, for callers that skip the command line.
+func TestPrepareRefusesCardLikeBatchID(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "EMP-1", amount: "1500.00", card: sandbox.CardVisa})
+	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = batch.Prepare(context.Background(), h.db, path, batch.ManifestOptions{}, sum, "4242424242424242", h.fp, batch.BatchOptions{})
+	if !errors.Is(err, batch.ErrBatchID) {
+		t.Fatalf("got %v, want ErrBatchID", err)
+	}
+	if bs, err := h.db.Batches(context.Background()); err != nil || len(bs) != 0 {
+		t.Errorf("got batches %v (%v), want none", bs, err)
 	}
 }

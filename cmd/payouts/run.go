@@ -175,6 +175,11 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		return usageErrorf("run needs exactly one MANIFEST argument — see `payouts help run`")
 	}
 	path := fs.Arg(0)
+	if c.batchID != "" {
+		if err := batch.CheckBatchID(c.batchID); err != nil {
+			return usageErrorf("--batch (PAYOUTS_BATCH): %v; nothing was sent", err)
+		}
+	}
 	cfg, err := c.engine.config()
 	if err != nil {
 		return err
@@ -259,7 +264,7 @@ func (a *App) runFailure(err error) error {
 		return &ExitError{Code: ExitInfra, Err: err}
 	case errors.Is(err, ledger.ErrManifestChanged):
 		return usageErrorf("%v — the batch id belongs to another manifest; pass another --batch", err)
-	case errors.Is(err, batch.ErrManifestChanged), errors.Is(err, batch.ErrNotInBatch):
+	case errors.Is(err, batch.ErrManifestChanged), errors.Is(err, batch.ErrNotInBatch), errors.Is(err, batch.ErrBatchID):
 		return usageErrorf("%v", err)
 	}
 	return &ExitError{Code: ExitInfra, Err: err}
