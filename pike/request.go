@@ -34,6 +34,7 @@ const (
 	logKeyType     = "webhook_type"
 	logKeyBodyHash = "body_sha256"
 	logKeyRemote   = "remote"
+	logKeyRefused  = "refused"
 )
 
 // call sends one logical request: marshalled and signed once, then
