@@ -2,15 +2,15 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,24 +54,7 @@ type webhookRig struct {
 	l      *listener
 	signer *pike.Signer
 	store  *blockingStore
-	logs   *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs   string // the log file
 }
 
 func newWebhookRig(t *testing.T) *webhookRig {
@@ -85,8 +68,13 @@ func newWebhookRig(t *testing.T) *webhookRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rig := &webhookRig{signer: signer, store: &blockingStore{release: make(chan struct{})}, logs: &lockedBuffer{}}
-	log := slog.New(slog.NewTextHandler(rig.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	rig := &webhookRig{signer: signer, store: &blockingStore{release: make(chan struct{})}, logs: filepath.Join(t.TempDir(), "log")}
+	f, err := os.Create(rig.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	log := slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	rig.l, err = listenWebhooks(context.Background(), "127.0.0.1:0", v, batch.NewIntake(rig.store), log)
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +191,11 @@ func TestWebhookListenerLimits(t *testing.T) {
 			t.Fatalf("forged delivery %d: got HTTP %d, want 401", i, resp.StatusCode)
 		}
 	}
-	if n := strings.Count(rig.logs.String(), "level=WARN"); n != 1 {
-		t.Errorf("after 50 forged deliveries: got %d WARN lines, want 1:\n%s", n, rig.logs.String())
+	logs, err := os.ReadFile(rig.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(logs), "level=WARN"); n != 1 {
+		t.Errorf("after 50 forged deliveries: got %d WARN lines, want 1:\n%s", n, logs)
 	}
 }
