@@ -22,8 +22,10 @@ const (
 // Luhn reports whether digits, ASCII '0'–'9' only, pass the Luhn mod-10
 // check that every card number satisfies. It is false for "" and for any
 // other character.
-func Luhn(digits string) bool {
-	if digits == "" {
+func Luhn(digits string) bool { return luhn(digits) }
+
+func luhn[T string | []byte](digits T) bool {
+	if len(digits) == 0 {
 		return false
 	}
 	sum, double := 0, false

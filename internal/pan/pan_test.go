@@ -194,3 +194,13 @@ func BenchmarkScrub(b *testing.B) {
 		pan.Scrub(body)
 	}
 }
+
+// BenchmarkScrubWorst: a text that is one long run of short digit groups,
+// every stretch of which is tried.
+func BenchmarkScrubWorst(b *testing.B) {
+	s := strings.Repeat("1 2 3 4 5 6 7 8 9 0 ", 1<<15)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		pan.Scrub(s)
+	}
+}

@@ -146,7 +146,7 @@ func cards(gs []group, digits []byte, found func(start, end int, digits []byte) 
 	// 1 500 000 000 000.00 is not part of the integer.
 	if k == 2 && gs[1].sep == "." {
 		for g := range gs {
-			if n := gs[g].n; n >= MinDigits && n <= MaxDigits && Luhn(string(digits[gs[g].off:gs[g].off+n])) {
+			if n := gs[g].n; n >= MinDigits && n <= MaxDigits && luhn(digits[gs[g].off:gs[g].off+n]) {
 				if !emit(g, g) {
 					return false
 				}
@@ -165,12 +165,14 @@ func cards(gs []group, digits []byte, found func(start, end int, digits []byte) 
 	// masked as one, so none keeps more than ten digits visible.
 	from, to := -1, -1
 	for g := 0; g < k; g++ {
-		best, n := -1, 0
+		best := -1
+		var sum luhnSum
 		for h := g; h < k; h++ {
-			if n += gs[h].n; n > MaxDigits {
+			if sum.n+gs[h].n > MaxDigits {
 				break
 			}
-			if n >= MinDigits && Luhn(string(digits[gs[g].off:gs[h].off+gs[h].n])) {
+			sum.add(digits[gs[h].off : gs[h].off+gs[h].n])
+			if sum.n >= MinDigits && sum.valid() {
 				best = h
 			}
 		}
@@ -189,6 +191,34 @@ func cards(gs []group, digits []byte, found func(start, end int, digits []byte) 
 		return emit(from, to)
 	}
 	return true
+}
+
+// luhnSum is the Luhn check of a digit string growing at its end: the
+// digits in even and odd places, plain and doubled, summed apart, so that
+// whichever place ends up last, the check needs no second pass.
+type luhnSum struct {
+	n            int
+	plain, twice [2]int // by place parity, counted from the first digit
+}
+
+func (s *luhnSum) add(d []byte) {
+	for _, c := range d {
+		v := int(c - '0')
+		w := 2 * v
+		if w > 9 {
+			w -= 9
+		}
+		s.plain[s.n%2] += v
+		s.twice[s.n%2] += w
+		s.n++
+	}
+}
+
+// valid reports whether the digits added so far pass the Luhn check: the
+// last digit is plain, the one before doubled, and so on.
+func (s *luhnSum) valid() bool {
+	last := (s.n - 1) % 2
+	return (s.plain[last]+s.twice[1-last])%10 == 0
 }
 
 // printed reports whether gs is laid out the way card numbers are printed:
