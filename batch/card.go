@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/payouts/payouts/pike"
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // PAN is a card number (primary account number): 13–19 ASCII digits,
@@ -19,14 +19,8 @@ import (
 type PAN string
 
 // Mask returns the first six and last four digits with '*' in between
-// (424242******4242), or all '*' if p is too short to mask that way.
-func (p PAN) Mask() string {
-	n := len(p)
-	if n < 10 {
-		return strings.Repeat("*", n)
-	}
-	return string(p[:6]) + strings.Repeat("*", n-10) + string(p[n-4:])
-}
+// (424242******4242): pan.Mask, the product's one masked form.
+func (p PAN) Mask() string { return pan.Mask(string(p)) }
 
 // BIN returns the first six digits (the issuer's bank identification
 // number), or "" if p is shorter than ten digits.
@@ -79,12 +73,6 @@ func (p PAN) LogValue() slog.Value { return slog.StringValue(p.Mask()) }
 // write the digits.
 func (p PAN) MarshalText() ([]byte, error) { return []byte(p.Mask()), nil }
 
-// Card number limits (ISO/IEC 7812).
-const (
-	cardMinDigits = 13
-	cardMaxDigits = 19
-)
-
 // ParseCard parses a card number as typed or exported: spaces (including
 // non-breaking ones) and dashes between digits are removed; the rest must be
 // 13–19 ASCII digits passing the Luhn check.
@@ -115,10 +103,10 @@ func ParseCard(s string) (PAN, error) {
 		}
 	}
 	n := len(digits)
-	if n < cardMinDigits || n > cardMaxDigits {
+	if n < pan.MinDigits || n > pan.MaxDigits {
 		return "", manifestProblem(fmt.Sprintf("card number has %d digits, want 13 to 19", n), "check for missing or extra digits", ErrCard)
 	}
-	if !pike.LuhnValid(string(digits)) {
+	if !pan.Luhn(string(digits)) {
 		hint := "a digit is wrong or two are swapped; check the number against its source"
 		if n > 15 && digits[n-1] == '0' {
 			hint = "a digit is wrong — or a spreadsheet stored the number as a number and replaced the digits after the 15th with 0: format the column as Text and export again"
@@ -165,77 +153,4 @@ func cardAllDigits(s string) bool {
 // spaces.
 func manifestIsSpace(r rune) bool {
 	return unicode.IsSpace(r) || r == '\u00a0' || r == '\u202f' || r == '\u2007' || r == '\u2009' || r == '\ufeff'
-}
-
-// manifestLooksLikePAN reports whether s holds a card number where none
-// may be: 13–19 digits that start like a payment card (2–6) and pass the
-// Luhn check, written together or in groups separated by single spaces,
-// no-break spaces or dashes ("4242 4242 4242 4242"). Any run of whole
-// consecutive groups is tried, so a card followed by more digits
-// ("4242424242424242 5") is found too. A single group longer than 19
-// digits is not a card and is not searched inside, which would flag one
-// long number in ten.
-func manifestLooksLikePAN(s string) bool {
-	var digits [64]byte
-	var groups [32]int // digit count of each group in the current run
-	nd, ng := 0, 0
-	sep := false
-	check := func() bool {
-		for i := 0; i < ng; i++ {
-			start := 0
-			for k := 0; k < i; k++ {
-				start += groups[k]
-			}
-			n := 0
-			for j := i; j < ng; j++ {
-				n += groups[j]
-				if n > cardMaxDigits {
-					break
-				}
-				if n >= cardMinDigits {
-					d := digits[start : start+n]
-					if d[0] >= '2' && d[0] <= '6' && pike.LuhnValid(string(d)) {
-						return true
-					}
-				}
-			}
-		}
-		return false
-	}
-	reset := func() { nd, ng, sep = 0, 0, false }
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			if nd == len(digits) {
-				// Too long to be anything but a long number: test what
-				// we have and start over from this digit.
-				if check() {
-					return true
-				}
-				reset()
-			}
-			if ng == 0 || sep {
-				if ng == len(groups) {
-					if check() {
-						return true
-					}
-					reset()
-				}
-				groups[ng] = 0
-				ng++
-			}
-			digits[nd] = byte(r)
-			nd++
-			groups[ng-1]++
-			sep = false
-		case (r == ' ' || r == '-' || r == '\u00a0') && ng > 0 && !sep:
-			sep = true
-		default:
-			if check() {
-				return true
-			}
-			reset()
-		}
-	}
-	return check()
 }

@@ -163,6 +163,7 @@ func TestFaultLedgerReadOnly(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodPost, h.hooks.URL+"/webhooks/pike", bytes.NewReader(body))
 	req.Header.Set(pike.HeaderSign, sig)
+	req.Header.Set("Content-Type", "application/json")
 	hc := &http.Client{Timeout: 5 * time.Second}
 	t0 := time.Now()
 	if resp, err := hc.Do(req); err != nil {

@@ -290,6 +290,7 @@ func TestFaultForgedWebhookForLiveSession(t *testing.T) {
 		}
 		req, _ := http.NewRequest(http.MethodPost, h.hooks.URL+"/webhooks/pike", bytes.NewReader([]byte(body)))
 		req.Header.Set(pike.HeaderSign, sig)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // Manifest sentinels. Every *RowError wraps exactly one of them (spreadsheet
@@ -192,39 +193,19 @@ func manifestRowError(line int, column, value string, err error) *RowError {
 const manifestValueMax = 48
 
 // manifestRedact makes value safe to show: valid UTF-8, at most
-// manifestValueMax characters, and, if it holds 12 digits or more, every digit
-// but the first six and the last four replaced with '*'. That is the masked
-// form of a card number whatever the separators between its digits, so no
-// error ever shows a full PAN, even one typed into the wrong column. For the
-// card column a long value is shown as its digits only.
+// manifestValueMax characters, and no card number. The card column is
+// always shown masked (pan.Mask), whatever it holds; in every other column
+// each card number is masked where it stands (pan.Scrub), so an amount or a
+// date is shown as written while a card number typed into the wrong column
+// is not.
 func manifestRedact(column, value string) string {
 	value = strings.ToValidUTF8(value, "\uFFFD")
-	n := 0
-	for _, r := range value {
-		if unicode.IsDigit(r) {
-			n++
-		}
+	if column == "card_number" {
+		return manifestTruncate(pan.Mask(value))
 	}
-	if n >= 12 {
-		var b strings.Builder
-		k := 0
-		for _, r := range value {
-			if !unicode.IsDigit(r) {
-				if column != "card_number" {
-					b.WriteRune(r)
-				}
-				continue
-			}
-			if k < 6 || k >= n-4 {
-				b.WriteRune(r)
-			} else {
-				b.WriteByte('*')
-			}
-			k++
-		}
-		value = b.String()
-	}
-	return manifestTruncate(value)
+	// Cutting a long digit run short can leave a card-sized one: scrub
+	// again what is shown.
+	return pan.Scrub(manifestTruncate(pan.Scrub(value)))
 }
 
 // manifestTruncate cuts s to manifestValueMax characters.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -142,23 +143,13 @@ type ReportDocument struct {
 // once more: the report is the file most likely to be mailed around.
 func reportRow(r ledger.Row) ReportRow {
 	return ReportRow{
-		Row: r.Line, Reference: ledger.ScrubPAN(r.Reference), Status: string(r.State),
+		Row: r.Line, Reference: pan.Scrub(r.Reference), Status: string(r.State),
 		Amount: FormatAmount(r.Amount, r.Currency), Currency: r.Currency,
-		Card: maskedCard(r.CardBIN, r.CardLast4), RecipientName: ledger.ScrubPAN(r.RecipientName),
+		Card: pan.MaskParts(r.CardBIN, r.CardLast4), RecipientName: pan.Scrub(r.RecipientName),
 		SessionID: r.SessionID, PayoutID: r.PayoutID, Attempts: r.Attempt,
-		FailureCode: ledger.ScrubPAN(r.FailureCode), FailureDescription: ledger.ScrubPAN(r.FailureDescription),
+		FailureCode: pan.Scrub(r.FailureCode), FailureDescription: pan.Scrub(r.FailureDescription),
 		CreatedAt: timeCell(r.CreatedAt), FinishedAt: timeCell(r.FinishedAt),
 	}
-}
-
-// maskedCard renders BIN and last4 the way PCI DSS allows a card to be
-// shown (424242******4242). The length of the hidden middle is not known
-// from what the ledger keeps; six stars are shown, as for a 16-digit card.
-func maskedCard(bin, last4 string) string {
-	if bin == "" && last4 == "" {
-		return ""
-	}
-	return bin + "******" + last4
 }
 
 func timeCell(t time.Time) string {
@@ -305,7 +296,7 @@ func BuildReportSummary(ctx context.Context, store Store, batchID string, now ti
 // rowFinding returns the finding a row calls for, if any.
 func rowFinding(ctx context.Context, store Store, batchID string, row ledger.Row) (Finding, bool, error) {
 	f := Finding{Row: row.Line, Reference: row.Reference, SessionID: row.SessionID}
-	desc := ledger.ScrubPAN(row.FailureDescription)
+	desc := pan.Scrub(row.FailureDescription)
 	switch row.State {
 	case ledger.StateMismatch:
 		f.Kind, f.Detail = FindingMismatch, "cancelled because Pike's session differed from the row: "+desc

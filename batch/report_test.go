@@ -64,6 +64,7 @@ func (h *harness) postWebhook(body []byte) {
 		h.t.Fatal(err)
 	}
 	req.Header.Set(pike.HeaderSign, sig)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)

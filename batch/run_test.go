@@ -144,6 +144,7 @@ func TestWebhookWithBadSignatureIsRejectedAndChangesNothing(t *testing.T) {
 	}
 	for _, s := range []string{sig, "", "bm90IGEgc2lnbmF0dXJl"} {
 		req, _ := http.NewRequest(http.MethodPost, h.hooks.URL+"/webhooks/pike", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json") // as Pike sends it: only the signature is wrong
 		if s != "" {
 			req.Header.Set(pike.HeaderSign, s)
 		}
@@ -169,6 +170,7 @@ func TestWebhookForUnknownSessionIsStoredNeverActedOn(t *testing.T) {
 	sig, _ := pikeKey.Sign(body)
 	req, _ := http.NewRequest(http.MethodPost, h.hooks.URL+"/webhooks/pike", bytes.NewReader(body))
 	req.Header.Set(pike.HeaderSign, sig)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

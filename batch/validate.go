@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // Field limits, in characters (runes).
@@ -149,18 +151,17 @@ func (m *manifestReader) addTotal(cur string, amount int64, line int) {
 }
 
 // manifestCheckText is the common check of free text: no control
-// characters (invisible format characters too, when strict), not a card
-// number, at most limit characters. what names the field in messages.
+// characters (invisible format characters too, when strict), no card
+// number (by pan's rule, so that the ledger, which masks them, stores the
+// value unchanged), at most limit characters. what names the field in
+// messages.
 func manifestCheckText(s, what string, limit int, strict bool, kind error) (string, error) {
-	n, digits := 0, 0
+	n := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf { // ASCII fast path
 			if c < 0x20 || c == 0x7f {
 				return "", manifestControl(what, rune(c), kind)
-			}
-			if c >= '0' && c <= '9' {
-				digits++
 			}
 			i++
 			n++
@@ -176,7 +177,13 @@ func manifestCheckText(s, what string, limit int, strict bool, kind error) (stri
 	if n > limit {
 		return "", manifestProblem(fmt.Sprintf("%s has %d characters, at most %d", what, n, limit), "shorten it", kind)
 	}
-	if digits >= cardMinDigits && manifestLooksLikePAN(s) {
+	if pan.Contains(s) {
+		if kind == ErrReference {
+			// The reference is an identity: masked in the ledger, it would
+			// never match Pike's answers (issue 13, finding 7).
+			return "", manifestProblem("reference looks like a card number; card numbers are never stored, so this reference would be masked",
+				"use a reference without 13 to 19 digits in a row or in groups that pass the card-number (Luhn) check, e.g. put a letter among the digits", kind)
+		}
 		return "", manifestProblem(what+" contains what looks like a card number",
 			"card numbers may only be in the card_number column (everything else is stored and shown in clear)", kind)
 	}

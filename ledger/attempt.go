@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // Attempt is one try at paying a row: one Pike session.
@@ -122,7 +124,7 @@ func (db *DB) SetAttemptOutcome(ctx context.Context, attemptID int64, state Stat
 		}
 		now := db.now()
 		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET state = ?, failure_code = ?, failure_description = ?, updated_at = ? WHERE id = ?`,
-			string(state), f.Code, ScrubPAN(f.Description), fmtTime(now), attemptID); err != nil {
+			string(state), f.Code, pan.Scrub(f.Description), fmtTime(now), attemptID); err != nil {
 			return err
 		}
 		if state == StateSucceeded {

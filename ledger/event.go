@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // Event is one entry of the append-only audit log: a state transition or a
@@ -65,7 +67,7 @@ func insertEvent(ctx context.Context, tx dbtx, e Event) error {
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO events (batch_id, row_id, attempt, from_state, to_state, reason, detail, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.BatchID, row, e.Attempt, string(e.From), string(e.To), ScrubPAN(e.Reason), ScrubPAN(e.Detail), fmtTime(e.At))
+		e.BatchID, row, e.Attempt, string(e.From), string(e.To), pan.Scrub(e.Reason), pan.Scrub(e.Detail), fmtTime(e.At))
 	if err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // Owner identifies a runner process.
@@ -48,7 +50,7 @@ func (l *Lease) Owner() Owner { return l.owner }
 // an event of the batch). Otherwise it fails with a *LeaseHeldError
 // (ErrLeaseHeld) naming the holder.
 func (db *DB) AcquireLease(ctx context.Context, batchID string, o Owner, ttl time.Duration) (*Lease, error) {
-	o.Command = ScrubPAN(o.Command)
+	o.Command = pan.Scrub(o.Command)
 	token, err := newToken()
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease on %s: %w", batchID, err)

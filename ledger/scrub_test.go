@@ -28,7 +28,15 @@ func TestScrubPAN(t *testing.T) {
 		{"not luhn 4242424242424241", "not luhn 4242424242424241"},
 		{"short 424242424242", "short 424242424242"},
 		{"twenty 42424242424242424242", "twenty 42424242424242424242"},
-		{"double space 4242  4242  4242  4242", "double space 4242  4242  4242  4242"},
+		// Issue 13, finding 13: any separators people write between digits.
+		{"double space 4242  4242  4242  4242", "double space 424242******4242"},
+		{"dots 4242.4242.4242.4242", "dots 424242******4242"},
+		{"slashes 4242/4242/4242/4242", "slashes 424242******4242"},
+		{"underscores 4242_4242_4242_4242", "underscores 424242******4242"},
+		{"no-break 4242\u00a04242\u00a04242\u00a04242", "no-break 424242******4242"},
+		{`{"note":"card 5555.5555.5555.4444"}`, `{"note":"card 555555******4444"}`},
+		{"amount 99999999999999.00 RUB", "amount 99999999999999.00 RUB"},
+		{"amount 1 500 000,00 RUB", "amount 1 500 000,00 RUB"},
 		{"amount 150000 RUB", "amount 150000 RUB"},
 		{"", ""},
 	}

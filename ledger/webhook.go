@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // Webhook is one webhook delivery as received from Pike.
@@ -50,7 +52,7 @@ func (db *DB) RecordWebhook(ctx context.Context, w Webhook) (Webhook, bool, erro
 	if w.ReceivedAt.IsZero() {
 		w.ReceivedAt = db.now()
 	}
-	body := []byte(ScrubPAN(string(w.Body)))
+	body := []byte(pan.Scrub(string(w.Body)))
 	var out Webhook
 	var isNew bool
 	j := newJob(func(ctx context.Context, tx dbtx) error {
@@ -71,7 +73,7 @@ func (db *DB) RecordWebhook(ctx context.Context, w Webhook) (Webhook, bool, erro
 		res, err := tx.ExecContext(ctx, `INSERT INTO webhooks (type, session_id, session_status, payout_status, body_sha256,
 			body, verified, applied, result, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			w.Type, w.SessionID, w.SessionStatus, w.PayoutStatus, w.BodySHA256, body, w.Verified, w.Applied,
-			ScrubPAN(w.Result), fmtTime(w.ReceivedAt))
+			pan.Scrub(w.Result), fmtTime(w.ReceivedAt))
 		if err != nil {
 			return err
 		}
@@ -112,7 +114,7 @@ func (db *DB) PendingWebhooks(ctx context.Context, batchID string, afterID int64
 // (group-committed). Returns ErrNotFound if there is no such webhook.
 func (db *DB) MarkWebhookApplied(ctx context.Context, id int64, result string) error {
 	j := newJob(func(ctx context.Context, tx dbtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET applied = 1, result = ? WHERE id = ?`, ScrubPAN(result), id)
+		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET applied = 1, result = ? WHERE id = ?`, pan.Scrub(result), id)
 		if err != nil {
 			return err
 		}

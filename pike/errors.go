@@ -3,9 +3,10 @@ package pike
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // Client errors. Test them with errors.Is; Classify tells what a caller may
@@ -152,11 +153,11 @@ func (e *APIError) Error() string {
 	fmt.Fprintf(&b, ": HTTP %d", e.HTTPStatus)
 	if e.Code != "" {
 		b.WriteString(": ")
-		b.WriteString(redactPANs(e.Code))
+		b.WriteString(pan.Scrub(e.Code))
 	}
 	if e.Description != "" {
 		b.WriteString(": ")
-		b.WriteString(redactPANs(e.Description))
+		b.WriteString(pan.Scrub(e.Description))
 	}
 	return b.String()
 }
@@ -335,24 +336,4 @@ func (e *TransportError) Is(target error) bool {
 // isRead reports whether method only reads: retrying it can move no money.
 func isRead(method string) bool {
 	return method == MethodStatus || method == MethodWalletBalance
-}
-
-// panLike matches 12 to 19 digits, optionally grouped by single spaces or
-// dashes: anything that could be a card number in a text Pike sends back.
-var panLike = regexp.MustCompile(`\d(?:[ -]?\d){11,18}`)
-
-// redactPANs masks every card-number-like run of digits in s.
-func redactPANs(s string) string {
-	if !strings.ContainsAny(s, "0123456789") {
-		return s
-	}
-	return panLike.ReplaceAllStringFunc(s, func(m string) string {
-		digits := strings.Map(func(r rune) rune {
-			if r >= '0' && r <= '9' {
-				return r
-			}
-			return -1
-		}, m)
-		return MaskPAN(digits)
-	})
 }

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -70,19 +73,39 @@ type webhookHandler struct {
 	maxBytes int64
 	log      *slog.Logger
 	now      func() time.Time
+
+	mu       sync.Mutex
+	lastWarn time.Time // of the last refusal logged at WARN
+	refused  int       // refusals since then, each logged at DEBUG
 }
+
+// RefusalWarnEvery is how often at most the webhook handler logs at WARN
+// that it refused requests before verifying them; each refusal is logged at
+// DEBUG. A flood of forged or malformed requests costs one WARN line a
+// minute, not one per request.
+const RefusalWarnEvery = time.Minute
 
 // NewWebhookHandler returns the http.Handler for Pike's webhooks. For each
 // request it:
 //
 //   - answers 405 (Allow: POST) to anything but POST;
+//   - answers 401 when X-PARTNER-SIGN is missing or cannot be a signature
+//     of v's key (not standard Base64, or of the wrong length), without
+//     reading the body;
+//   - answers 415 unless the body is JSON (Content-Type application/json);
 //   - reads the body through http.MaxBytesReader: 413 when it is larger
-//     than the limit, 400 when it cannot be read in full;
+//     than the limit (at once when Content-Length says so), 400 when it
+//     cannot be read in full;
 //   - verifies X-PARTNER-SIGN over the raw bytes with v before parsing:
-//     401 when missing or wrong, and nothing is handed on;
+//     401 when wrong, and nothing is handed on;
 //   - parses it with ParseWebhook: 400 when malformed;
 //   - calls fn and answers 200 only if fn returned nil, 500 otherwise (also
 //     when fn panics), so that Pike delivers it again.
+//
+// Requests refused before their signature verified can come from anyone:
+// they are answered with Connection: close, logged at DEBUG, and summed up
+// at WARN at most once per RefusalWarnEvery. The other outcomes are logged
+// once each, at DEBUG for 200 and WARN otherwise; bodies never are.
 //
 // fn must store the delivery durably before returning nil; it may be
 // called concurrently and with duplicates.
@@ -100,6 +123,13 @@ func NewWebhookHandler(v *Verifier, fn func(ctx context.Context, d Delivery) err
 
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	attrs := []any{logKeyRemote, r.RemoteAddr}
+	// refuse answers a request whose signature has not verified.
+	refuse := func(code int, msg string, err error) {
+		attrs = append(attrs, logKeyStatus, code, logKeyError, err.Error())
+		h.refusal(r.Context(), attrs)
+		w.Header().Set("Connection", "close") // do not read what is left of the body
+		http.Error(w, msg, code)
+	}
 	reply := func(code int, msg string, err error) {
 		attrs = append(attrs, logKeyStatus, code)
 		// Every delivery is stored in the ledger; the log line is only
@@ -110,7 +140,6 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			attrs = append(attrs, logKeyError, err.Error())
-			level = slog.LevelWarn
 		}
 		h.log.Log(r.Context(), level, "pike webhook", attrs...)
 		if code == http.StatusOK {
@@ -124,24 +153,38 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		reply(http.StatusMethodNotAllowed, "method not allowed: use POST", nil)
+		refuse(http.StatusMethodNotAllowed, "method not allowed: use POST", fmt.Errorf("method %s", r.Method))
+		return
+	}
+	sig := r.Header.Get(HeaderSign)
+	raw, err := h.verifier.decodeSignature(sig)
+	if err != nil {
+		refuse(http.StatusUnauthorized, "bad or missing "+HeaderSign, err)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+		refuse(http.StatusUnsupportedMediaType, "send the webhook as Content-Type: application/json", fmt.Errorf("content type %q", ct))
+		return
+	}
+	if r.ContentLength > h.maxBytes {
+		refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.maxBytes), fmt.Errorf("content length %d", r.ContentLength))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBytes))
 	if err != nil {
 		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
-			reply(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.maxBytes), err)
+			refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.maxBytes), err)
 			return
 		}
-		reply(http.StatusBadRequest, "could not read the body", err)
+		refuse(http.StatusBadRequest, "could not read the body", err)
 		return
 	}
 	sum := sha256.Sum256(body)
-	d := Delivery{Body: body, BodySHA256: hex.EncodeToString(sum[:]), Signature: r.Header.Get(HeaderSign),
+	d := Delivery{Body: body, BodySHA256: hex.EncodeToString(sum[:]), Signature: sig,
 		ReceivedAt: h.now(), Remote: r.RemoteAddr}
 	attrs = append(attrs, logKeyBodyHash, d.BodySHA256)
-	if err := h.verifier.Verify(body, d.Signature); err != nil {
-		reply(http.StatusUnauthorized, "bad or missing "+HeaderSign, err)
+	if err := h.verifier.verifyRaw(body, raw); err != nil {
+		refuse(http.StatusUnauthorized, "bad or missing "+HeaderSign, err)
 		return
 	}
 	if d.Webhook, err = ParseWebhook(body); err != nil {
@@ -154,6 +197,32 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(http.StatusOK, "", nil)
+}
+
+// refusal logs a request refused before its signature verified: at DEBUG
+// each time, and at WARN for the first refusal after RefusalWarnEvery
+// without one, with the number of refusals since the previous WARN.
+func (h *webhookHandler) refusal(ctx context.Context, attrs []any) {
+	h.log.Log(ctx, slog.LevelDebug, "pike webhook refused", attrs...)
+	now := h.now()
+	h.mu.Lock()
+	h.refused++
+	n, warn := h.refused, h.lastWarn.IsZero() || now.Sub(h.lastWarn) >= RefusalWarnEvery
+	if warn {
+		h.refused, h.lastWarn = 0, now
+	}
+	h.mu.Unlock()
+	if warn {
+		h.log.Log(ctx, slog.LevelWarn, "pike webhooks refused before their signature verified; more in the next minute are logged at DEBUG only",
+			append([]any{logKeyRefused, n}, attrs...)...)
+	}
+}
+
+// isJSON reports whether a Content-Type names JSON (application/json or a
+// +json type, any parameters).
+func isJSON(ct string) bool {
+	t, _, err := mime.ParseMediaType(ct)
+	return err == nil && (t == "application/json" || strings.HasPrefix(t, "application/") && strings.HasSuffix(t, "+json"))
 }
 
 // call runs the callback, turning a panic into an error so that the

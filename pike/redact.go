@@ -1,6 +1,10 @@
 package pike
 
-import "log/slog"
+import (
+	"log/slog"
+
+	"github.com/payouts/payouts/internal/pan"
+)
 
 // The request types below carry a full card number inside BankCard. slog's
 // JSON handler encodes nested structs with encoding/json, which would print
@@ -43,7 +47,7 @@ func (c Card) LogValue() slog.Value {
 		attrs = append(attrs, slog.String("type", c.Type))
 	}
 	if c.BankCard != nil {
-		attrs = append(attrs, slog.String("number", MaskPAN(c.BankCard.Number)))
+		attrs = append(attrs, slog.String("number", pan.Mask(c.BankCard.Number)))
 	}
 	if c.Last4 != "" {
 		attrs = append(attrs, slog.String("last4", c.Last4))

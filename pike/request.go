@@ -12,6 +12,8 @@ import (
 	"net/http/httptrace"
 	"sync/atomic"
 	"time"
+
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // maxResponseBytes bounds a response body; Pike's are a few kilobytes.
@@ -32,6 +34,7 @@ const (
 	logKeyType     = "webhook_type"
 	logKeyBodyHash = "body_sha256"
 	logKeyRemote   = "remote"
+	logKeyRefused  = "refused"
 )
 
 // call sends one logical request: marshalled and signed once, then
@@ -216,8 +219,8 @@ func decodeResponse(method, sessionID string, resp *http.Response, data []byte) 
 	if errEnvelope || status == http.StatusTooManyRequests || status >= 500 {
 		ae := &APIError{HTTPStatus: status, Method: method}
 		if errEnvelope && env.Error != nil {
-			ae.Code = redactPANs(env.Error.Code)
-			ae.Description = redactPANs(env.Error.Description)
+			ae.Code = pan.Scrub(env.Error.Code)
+			ae.Description = pan.Scrub(env.Error.Description)
 		}
 		if ae.Code == "" && ae.Description == "" {
 			ae.Description = http.StatusText(status)

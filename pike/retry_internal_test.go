@@ -62,18 +62,28 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestRedactPANs(t *testing.T) {
+// TestAPIErrorMasksPANs: whatever Pike puts in an error's code or
+// description, the error's text shows card numbers masked.
+func TestAPIErrorMasksPANs(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"card 4242424242424242 declined", "card 424242******4242 declined"},
 		{"card 4242-4242-4242-4242 declined", "card 424242******4242 declined"},
 		{"card 4242 4242 4242 4242 declined", "card 424242******4242 declined"},
+		{"card 4242.4242.4242.4242 declined", "card 424242******4242 declined"},
+		{"card 4242  4242  4242  4242 declined", "card 424242******4242 declined"},
+		{"card 7000000000000005 declined", "card 700000******0005 declined"},
 		{"amount 150050 rub", "amount 150050 rub"},
 		{"session ps_3230", "session ps_3230"},
 		{"", ""},
 	}
 	for _, tc := range tests {
-		if got := redactPANs(tc.in); got != tc.want {
-			t.Errorf("redactPANs(%q) = %q, want %q", tc.in, got, tc.want)
+		e := &APIError{Method: MethodStartPayout, HTTPStatus: 400, Code: tc.in, Description: tc.in}
+		want := "pike " + MethodStartPayout + ": HTTP 400"
+		if tc.want != "" {
+			want += ": " + tc.want + ": " + tc.want
+		}
+		if got := e.Error(); got != want {
+			t.Errorf("APIError{%q}.Error(): got %q, want %q", tc.in, got, want)
 		}
 	}
 }

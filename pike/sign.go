@@ -86,19 +86,39 @@ func NewVerifier(key *rsa.PublicKey) (*Verifier, error) {
 // signature of the raw body bytes. It returns ErrMissingSignature for an empty
 // header and an error wrapping ErrBadSignature for anything that does not verify.
 func (v *Verifier) Verify(body []byte, sig string) error {
-	sig = strings.TrimSpace(sig)
-	if sig == "" {
-		return ErrMissingSignature
-	}
-	raw, err := base64.StdEncoding.DecodeString(sig)
+	raw, err := v.decodeSignature(sig)
 	if err != nil {
-		return fmt.Errorf("%w: header is not standard Base64", ErrBadSignature)
+		return err
 	}
+	return v.verifyRaw(body, raw)
+}
+
+// verifyRaw checks a decoded signature of body.
+func (v *Verifier) verifyRaw(body, raw []byte) error {
 	sum := sha256.Sum256(body)
 	if err := rsa.VerifyPKCS1v15(v.key, crypto.SHA256, sum[:], raw); err != nil {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// decodeSignature checks what can be checked of sig without the body: it
+// is present, standard Base64, and exactly as long as a signature made with
+// the key. The webhook handler refuses a request failing it before reading
+// its body. Errors are those of Verify.
+func (v *Verifier) decodeSignature(sig string) ([]byte, error) {
+	sig = strings.TrimSpace(sig)
+	if sig == "" {
+		return nil, ErrMissingSignature
+	}
+	if want := base64.StdEncoding.EncodedLen(v.key.Size()); len(sig) != want {
+		return nil, fmt.Errorf("%w: header has %d characters, want %d for a %d-bit key", ErrBadSignature, len(sig), want, v.key.N.BitLen())
+	}
+	raw, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil || len(raw) != v.key.Size() {
+		return nil, fmt.Errorf("%w: header is not standard Base64", ErrBadSignature)
+	}
+	return raw, nil
 }
 
 // LoadPrivateKey reads an RSA private key from a PEM file in PKCS#1

@@ -170,6 +170,7 @@ func TestWebhookSignedByOpenSSL(t *testing.T) {
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/webhooks/pike", strings.NewReader(string(body)))
 		req.Header.Set(pike.HeaderSign, tc.sig)
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != tc.wantCode {

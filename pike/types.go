@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // Version is a Pike API version. It selects the path prefix (/api/v1, /api/v2)
@@ -184,51 +186,13 @@ type BankCard struct {
 }
 
 // String returns the masked card number.
-func (b BankCard) String() string { return MaskPAN(b.Number) }
+func (b BankCard) String() string { return pan.Mask(b.Number) }
 
 // GoString returns the masked card number.
-func (b BankCard) GoString() string { return "pike.BankCard{" + MaskPAN(b.Number) + "}" }
+func (b BankCard) GoString() string { return "pike.BankCard{" + pan.Mask(b.Number) + "}" }
 
 // LogValue returns the masked card number.
-func (b BankCard) LogValue() slog.Value { return slog.StringValue(MaskPAN(b.Number)) }
-
-// MaskPAN masks a card number as BIN (first 6) + stars + last 4, the form
-// PCI DSS allows to display (424242******4242). Shorter inputs are fully
-// masked except the last four characters.
-func MaskPAN(pan string) string {
-	n := len(pan)
-	switch {
-	case n >= 13:
-		return pan[:6] + strings.Repeat("*", n-10) + pan[n-4:]
-	case n > 4:
-		return strings.Repeat("*", n-4) + pan[n-4:]
-	default:
-		return strings.Repeat("*", n)
-	}
-}
-
-// LuhnValid reports whether digits (ASCII '0'–'9' only) pass the Luhn
-// mod-10 check that every card number satisfies.
-func LuhnValid(digits string) bool {
-	if digits == "" {
-		return false
-	}
-	sum, double := 0, false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if d < 0 || d > 9 {
-			return false
-		}
-		if double {
-			if d *= 2; d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
-}
+func (b BankCard) LogValue() slog.Value { return slog.StringValue(pan.Mask(b.Number)) }
 
 // TransactionInfo carries the bank's identifiers of a finished payout.
 type TransactionInfo struct {

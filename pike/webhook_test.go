@@ -310,6 +310,7 @@ func TestWebhookHandlerOverHTTP(t *testing.T) {
 			body := bodies[i%2]
 			req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(body))
 			req.Header.Set(pike.HeaderSign, mustSign(t, fixedSigner(t), []byte(body)))
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Error(err)

@@ -171,9 +171,10 @@ func (p *pikeFlags) verifier() (*pike.Verifier, error) {
 
 // listener is a running webhook receiver.
 type listener struct {
-	srv  *http.Server
-	addr string
-	done chan error
+	srv   *http.Server
+	conns *limitListener
+	addr  string
+	done  chan error
 }
 
 // listenWebhooks starts the webhook receiver on addr: verified webhooks are
@@ -191,19 +192,13 @@ func listenWebhooks(ctx context.Context, addr string, v *pike.Verifier, intake *
 	mux.Handle(WebhookPath, pike.NewWebhookHandler(v, intake.Handle, pike.WithHandlerLogger(log)))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	l := &listener{
-		srv: &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		},
-		addr: ln.Addr().String(),
-		done: make(chan error, 1),
+		srv:   webhookServer(ctx, mux),
+		conns: limitConns(ln, webhookMaxConns),
+		addr:  ln.Addr().String(),
+		done:  make(chan error, 1),
 	}
 	go func() {
-		err := l.srv.Serve(ln)
+		err := l.srv.Serve(l.conns)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}

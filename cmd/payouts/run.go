@@ -95,6 +95,11 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		return usageErrorf("run needs exactly one MANIFEST argument — see `payouts help run`")
 	}
 	path := fs.Arg(0)
+	if c.batchID != "" {
+		if err := batch.CheckBatchID(c.batchID); err != nil {
+			return usageErrorf("--batch (PAYOUTS_BATCH): %v; nothing was sent", err)
+		}
+	}
 	mode, err := c.safety.confirmMode()
 	if err != nil {
 		return err
@@ -189,7 +194,8 @@ func (a *App) runFailure(err error) error {
 		return &ExitError{Code: ExitInfra, Err: err}
 	case errors.Is(err, ledger.ErrManifestChanged):
 		return usageErrorf("%v — the batch id belongs to another manifest; pass another --batch", err)
-	case errors.Is(err, batch.ErrManifestChanged), errors.Is(err, batch.ErrNotInBatch), errors.Is(err, batch.ErrNotLoaded):
+	case errors.Is(err, batch.ErrManifestChanged), errors.Is(err, batch.ErrNotInBatch), errors.Is(err, batch.ErrNotLoaded),
+		errors.Is(err, batch.ErrBatchID):
 		return usageErrorf("%v", err)
 	}
 	return &ExitError{Code: ExitInfra, Err: err}

@@ -16,6 +16,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -231,7 +232,7 @@ func printBatchSummary(ctx context.Context, w io.Writer, db *ledger.DB, batchID 
 
 	if err := listRows(ctx, w, db, batchID, "Rows needing attention", attentionStates, func(r ledger.Row) string {
 		why := r.FailureCode
-		if d := ledger.ScrubPAN(r.FailureDescription); d != "" {
+		if d := pan.Scrub(r.FailureDescription); d != "" {
 			why += ": " + truncate(d, 80)
 		}
 		return why
@@ -268,7 +269,7 @@ func listRows(ctx context.Context, w io.Writer, db *ledger.DB, batchID, title st
 			break
 		}
 		n++
-		fmt.Fprintf(tw, "  line %d\t%s\t%s\t%s %s\t%s\n", r.Line, ledger.ScrubPAN(r.Reference), r.State,
+		fmt.Fprintf(tw, "  line %d\t%s\t%s\t%s %s\t%s\n", r.Line, pan.Scrub(r.Reference), r.State,
 			batch.FormatAmount(r.Amount, r.Currency), r.Currency, why(r))
 	}
 	if err := tw.Flush(); err != nil {

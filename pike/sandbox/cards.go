@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/pike"
 )
 
@@ -86,20 +87,20 @@ func checkCard(m *pike.PayoutMethod) (cardInfo, string) {
 	if m.Card.Type != "bank_card" || m.Card.BankCard == nil {
 		return cardInfo{}, `card type must be "bank_card" with a bank_card object`
 	}
-	pan := m.Card.BankCard.Number
-	if len(pan) < 13 || len(pan) > 19 || strings.Trim(pan, "0123456789") != "" {
+	number := m.Card.BankCard.Number
+	if len(number) < 13 || len(number) > 19 || strings.Trim(number, "0123456789") != "" {
 		return cardInfo{}, "bank_card.number must be 13 to 19 digits"
 	}
-	if !pike.LuhnValid(pan) {
+	if !pan.Luhn(number) {
 		return cardInfo{}, "bank_card.number fails the Luhn check"
 	}
-	sum := sha256.Sum256([]byte(pan))
+	sum := sha256.Sum256([]byte(number))
 	return cardInfo{
-		last4:     pan[len(pan)-4:],
-		bin:       pan[:6],
-		brand:     cardBrand(pan),
+		last4:     number[len(number)-4:],
+		bin:       number[:6],
+		brand:     cardBrand(number),
 		sha256:    hex.EncodeToString(sum[:]),
-		behaviour: testCards[pan],
+		behaviour: testCards[number],
 	}, ""
 }
 

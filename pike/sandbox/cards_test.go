@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -152,10 +153,10 @@ func TestCardValidation(t *testing.T) {
 			}
 		})
 	}
-	for _, pan := range []string{"4000000000000002", "6011111111111117", "378282246310005", "2221000000000009"} {
-		r := e.call(pike.V1, pike.MethodInitPayout, payoutReq("ok-"+pan, pan, 1000, "rub"), "")
+	for _, number := range []string{"4000000000000002", "6011111111111117", "378282246310005", "2221000000000009"} {
+		r := e.call(pike.V1, pike.MethodInitPayout, payoutReq("ok-"+number, number, 1000, "rub"), "")
 		if r.HTTPStatus != http.StatusOK {
-			t.Errorf("valid card %s: got HTTP %d %s, want 200", pike.MaskPAN(pan), r.HTTPStatus, r.Raw)
+			t.Errorf("valid card %s: got HTTP %d %s, want 200", pan.Mask(number), r.HTTPStatus, r.Raw)
 		}
 	}
 	for _, pan := range []string{sandbox.CardVisa, sandbox.CardMastercard, sandbox.CardMir, sandbox.CardNotExist, sandbox.CardExceedsLimit,
