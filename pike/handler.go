@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 )
@@ -92,7 +90,9 @@ const RefusalWarnEvery = time.Minute
 //   - answers 401 when X-PARTNER-SIGN is missing or cannot be a signature
 //     of v's key (not standard Base64, or of the wrong length), without
 //     reading the body;
-//   - answers 415 unless the body is JSON (Content-Type application/json);
+//   - does not judge the Content-Type: Pike's docs say it sends
+//     application/json, but a genuine signed webhook sent with another
+//     (or none, by a proxy) must not be lost; the signature is the proof;
 //   - reads the body through http.MaxBytesReader: 413 when it is larger
 //     than the limit (at once when Content-Length says so), 400 when it
 //     cannot be read in full;
@@ -162,10 +162,6 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusUnauthorized, "bad or missing "+HeaderSign, err)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
-		refuse(http.StatusUnsupportedMediaType, "send the webhook as Content-Type: application/json", fmt.Errorf("content type %q", ct))
-		return
-	}
 	if r.ContentLength > h.maxBytes {
 		refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.maxBytes), fmt.Errorf("content length %d", r.ContentLength))
 		return
@@ -216,13 +212,6 @@ func (h *webhookHandler) refusal(ctx context.Context, attrs []any) {
 		h.log.Log(ctx, slog.LevelWarn, "pike webhooks refused before their signature verified; more in the next minute are logged at DEBUG only",
 			append([]any{logKeyRefused, n}, attrs...)...)
 	}
-}
-
-// isJSON reports whether a Content-Type names JSON (application/json or a
-// +json type, any parameters).
-func isJSON(ct string) bool {
-	t, _, err := mime.ParseMediaType(ct)
-	return err == nil && (t == "application/json" || strings.HasPrefix(t, "application/") && strings.HasSuffix(t, "+json"))
 }
 
 // call runs the callback, turning a panic into an error so that the
