@@ -64,6 +64,7 @@ func (a *App) commands() []Command {
 		&approveCommand{app: a, reject: false},
 		&approveCommand{app: a, reject: true},
 		&rerunCommand{app: a},
+		&decideCommand{app: a},
 		&serveCommand{app: a},
 		&sandboxCommand{app: a},
 		&demoCommand{app: a},

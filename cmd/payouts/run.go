@@ -215,6 +215,12 @@ func (a *App) checkBalance(ctx context.Context, env *env, sum batch.ManifestSumm
 		if pike.Classify(err) == pike.ClassRetryable && ctx.Err() == nil {
 			return &ExitError{Code: ExitInfra, Err: fmt.Errorf("cannot reach Pike: %w — check --pike-url (PIKE_URL) and the network; nothing was sent", err)}
 		}
+		var ae *pike.APIError
+		if errors.As(err, &ae) && ae.Code != pike.CodeAuthorization && errors.Is(err, pike.ErrCredentials) {
+			// Not signed or not identified: no call can succeed. (A project
+			// without rights to read its balance may still pay.)
+			return &ExitError{Code: ExitInfra, Err: fmt.Errorf("%w: %w — check the project id (PIKE_PROJECT), the partner key (PIKE_PRIVATE_KEY) and that its public key is registered with Pike; nothing was sent", batch.ErrCredentials, err)}
+		}
 		log.Warn("could not read the wallet balance; paying anyway", "err", err)
 		return nil
 	}
