@@ -26,12 +26,18 @@ var (
 )
 
 // tortureFaults are the sandbox's faults during the torture: moderate, so
-// that the batch still finishes, and every kind at once.
+// that the batch still finishes, and every kind at once — including error
+// answers that are not proof (internal_error, provider_timeout,
+// provider_issuer_unavailable at 400, 500 and 503, before and after
+// applying), answers held back, webhooks replayed long after and forged,
+// and other merchants' signed webhooks copying our rows' metadata.
 func tortureFaults() sandbox.Faults {
 	return sandbox.Faults{
 		Latency: 15 * time.Millisecond, LatencyJitter: 30 * time.Millisecond,
 		FailBeforeApply: 0.03, FailAfterApply: 0.03, DropAfterApply: 0.03,
+		FailAnswers:       sandbox.AmbiguousAnswers(),
 		DuplicateWebhooks: 0.1, ReorderWebhooks: 0.1, DropWebhooks: 0.1,
+		ReplayWebhooks: 0.05, ForgedWebhooks: 0.02, ForeignWebhooks: 0.03,
 		MismatchAmount: 0.02,
 	}
 }
