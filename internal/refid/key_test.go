@@ -83,13 +83,17 @@ func TestKeyValue(t *testing.T) {
 	}
 }
 
-// TestKeyEveryCodePoint: for every code point, the key is stable
+// TestKeyEveryCodePoint: for every assigned code point, the key is stable
 // (Key(Key(r)) == Key(r)) and every letter-case variant Go knows
 // (unicode.SimpleFold's orbit: K, k and the Kelvin sign) has the same key.
+// Unassigned and private-use code points (six in seven of all) are left
+// out: no table maps them, Check refuses them, and the fuzz target covers
+// them; without them the test is fast enough for -race.
 func TestKeyEveryCodePoint(t *testing.T) {
 	bad := 0
 	for r := rune(0); r <= unicode.MaxRune; r++ {
-		if !utf8.ValidRune(r) {
+		if !utf8.ValidRune(r) || unicode.Is(unicode.Co, r) ||
+			!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf) {
 			continue
 		}
 		k := refid.Key(string(r))
