@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payouts/payouts/internal/refid"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -172,10 +173,9 @@ func (e *Engine) apply(row ledger.Row, c ledger.Change) (ledger.Row, error) {
 // begin opens a new attempt and makes its session.
 func (e *Engine) begin(row ledger.Row) (ledger.Row, bool, error) {
 	ctx := e.wctx()
-	// References are one payee's identity whatever their letter case (the
-	// manifest refuses EMP-1 and emp-1 in one file), so the ledger's
-	// uniqueness is on the upper-cased reference.
-	riskKey := strings.ToUpper(row.Reference)
+	// The ledger's uniqueness is on the reference's one identity (refid.Key:
+	// REF-ß is REF-ẞ, ＰＡＹ-１ is PAY-1, PAY-ı is not PAY-I).
+	riskKey := refid.Key(row.Reference)
 	if e.cfg.AllowRepeatReference {
 		riskKey += "#override:" + e.batchID
 	} else {

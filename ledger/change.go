@@ -39,7 +39,9 @@ type Change struct {
 	// description; a zero Failure clears them. Nil leaves them alone.
 	Failure *Failure
 	// RiskKey is the risk key taken when entering creating; "" means the
-	// row's reference. Use another key only for an operator override.
+	// row's ReferenceKey, so that two spellings of one reference can never
+	// both be in flight or paid. An operator override appends "#" and a
+	// suffix of its own; any other key is ErrInvalidChange.
 	RiskKey string
 	// Rerun must be set to move a failed, cancelled, mismatch or skipped row
 	// back to planned, and only then. A row any of whose attempts succeeded
@@ -245,6 +247,8 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 			riskKey = c.RiskKey
 			if riskKey == "" {
 				riskKey = riskKeyOf(r)
+			} else if base := riskKeyOf(r); riskKey != base && !strings.HasPrefix(riskKey, base+"#") {
+				return Row{}, fmt.Errorf("risk key %q is neither the reference key %q nor an override of it: %w", riskKey, base, ErrInvalidChange)
 			}
 		}
 	}
@@ -325,8 +329,10 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 	return r, nil
 }
 
-// riskKeyOf is the risk key a row takes by default: its reference's.
-func riskKeyOf(r Row) string { return r.Reference }
+// riskKeyOf is the risk key a row takes by default: its reference's key
+// (refid.Key), so that two spellings of one reference can never both be in
+// flight or paid.
+func riskKeyOf(r Row) string { return r.ReferenceKey }
 
 // rowPaid reports whether any attempt of the row succeeded.
 func rowPaid(ctx context.Context, tx dbtx, rowID int64) (bool, error) {

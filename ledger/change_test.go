@@ -96,8 +96,8 @@ func TestReferenceBusy(t *testing.T) {
 				if err != nil {
 					t.Fatalf("holder %s: got %v, want the second row to enter creating", holder, err)
 				}
-				if got.RiskKey != "EMP-1" {
-					t.Errorf("got risk key %q, want EMP-1", got.RiskKey)
+				if got.RiskKey != "emp-1" { // refid.Key("EMP-1")
+					t.Errorf("got risk key %q, want emp-1", got.RiskKey)
 				}
 				return
 			}
@@ -116,11 +116,12 @@ func TestReferenceBusy(t *testing.T) {
 			if now.State != ledger.StatePlanned || now.Attempt != 0 || len(atts) != 0 {
 				t.Errorf("refused change wrote: state %s attempt %d, %d attempts", now.State, now.Attempt, len(atts))
 			}
-			// An operator override uses a distinct risk key.
+			// An operator override uses a distinct risk key: the reference
+			// key and a suffix.
 			c := step(b, ledger.StateCreating)
-			c.RiskKey = "EMP-1#override"
-			if got, err := db.Apply(ctx, c); err != nil || got.RiskKey != "EMP-1#override" {
-				t.Errorf("override: got %q, %v; want risk key EMP-1#override", got.RiskKey, err)
+			c.RiskKey = "emp-1#override"
+			if got, err := db.Apply(ctx, c); err != nil || got.RiskKey != "emp-1#override" {
+				t.Errorf("override: got %q, %v; want risk key emp-1#override", got.RiskKey, err)
 			}
 		})
 	}
@@ -342,7 +343,7 @@ func TestApplyReturnsStoredRow(t *testing.T) {
 		},
 		func(r ledger.Row) ledger.Change {
 			c := step(r, ledger.StateCreating)
-			c.RiskKey = "R1#2"
+			c.RiskKey = "r1#2"
 			return c
 		},
 		func(r ledger.Row) ledger.Change { return step(r, ledger.StateUnknown) },

@@ -224,11 +224,19 @@ func fixModes(p string) {
 	}
 }
 
-// migration is one embedded schema file, schema/NNNN_name.sql.
+// migration is one embedded schema file, schema/NNNN_name.sql, and the Go
+// step that runs after it in the same transaction, if it has one.
 type migration struct {
 	version int
 	name    string
 	sql     string
+	step    func(ctx context.Context, tx *sql.Tx, now time.Time) error
+}
+
+// migrationSteps are the migrations that need Go: what SQLite cannot
+// compute (Unicode normalization) is done there.
+var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx, now time.Time) error{
+	4: fillReferenceKeys,
 }
 
 func migrations() ([]migration, error) {
@@ -248,7 +256,7 @@ func migrations() ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
+		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b), step: migrationSteps[v]})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	return ms, nil
@@ -294,6 +302,11 @@ func (db *DB) migrateOne(ctx context.Context, m migration, latest int) error {
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("migrate %s: %w", m.name, err)
+	}
+	if m.step != nil {
+		if err := m.step(ctx, tx, db.now()); err != nil {
+			return fmt.Errorf("migrate %s: %w", m.name, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 		m.version, m.name, fmtTime(db.now())); err != nil {

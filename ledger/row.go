@@ -8,6 +8,8 @@ import (
 	"iter"
 	"strings"
 	"time"
+
+	"github.com/payouts/payouts/internal/refid"
 )
 
 // Row is one manifest row and the state of its payout.
@@ -15,7 +17,8 @@ type Row struct {
 	ID                 int64
 	BatchID            string
 	Line               int // manifest line
-	Reference          string
+	Reference          string // as written in the manifest; sent to Pike as customer.reference
+	ReferenceKey       string // refid.Key(Reference), set by the ledger: the reference's identity
 	Amount             int64  // minor units, > 0
 	Currency           string // upper case ISO 4217
 	RecipientName      string
@@ -42,7 +45,8 @@ const rowSelect = `SELECT r.id, r.batch_id, r.line, r.reference, r.amount, r.cur
 	r.email, r.description, r.card_bin, r.card_last4, r.card_fingerprint, r.state, r.attempt,
 	coalesce((SELECT session_id FROM attempts a WHERE a.row_id = r.id AND a.n = r.attempt), ''),
 	coalesce((SELECT payout_id FROM attempts a WHERE a.row_id = r.id AND a.n = r.attempt), ''),
-	r.failure_code, r.failure_description, coalesce(r.risk_key, ''), r.created_at, r.updated_at, r.finished_at
+	r.failure_code, r.failure_description, coalesce(r.risk_key, ''), r.created_at, r.updated_at, r.finished_at,
+	r.reference_key
 	FROM rows r`
 
 func scanRow(s scanner) (Row, error) {
@@ -51,7 +55,7 @@ func scanRow(s scanner) (Row, error) {
 	err := s.Scan(&r.ID, &r.BatchID, &r.Line, &r.Reference, &r.Amount, &r.Currency, &r.RecipientName,
 		&r.Email, &r.Description, &r.CardBIN, &r.CardLast4, &r.CardFingerprint, &r.State, &r.Attempt,
 		&r.SessionID, &r.PayoutID, &r.FailureCode, &r.FailureDescription,
-		&r.RiskKey, &created, &updated, &finished)
+		&r.RiskKey, &created, &updated, &finished, &r.ReferenceKey)
 	if err != nil {
 		return Row{}, err
 	}
@@ -71,13 +75,15 @@ func findRow(ctx context.Context, q querier, id int64) (Row, error) {
 const pageSize = 512
 
 // InsertRows adds the rows of a batch in one transaction, reading them from
-// the sequence one at a time (memory does not grow with the manifest). A row
-// whose reference already exists in the batch is left untouched, so a
-// resumed run can insert the whole manifest again; a reference repeated
-// within the sequence is an error (ErrInvalidChange). New rows are planned and
-// get an "inserted" event. If the sequence yields an error, or a row is
-// invalid, nothing is written. Returns how many rows were new, or
-// ErrNotFound if the batch does not exist.
+// the sequence one at a time (memory does not grow with the manifest). The
+// ledger sets each row's ReferenceKey (refid.Key) itself; references are
+// compared by it. A row whose reference already exists in the batch is left
+// untouched, so a resumed run can insert the whole manifest again; a
+// reference repeated within the sequence, in any spelling, is an error
+// (ErrInvalidChange). New rows are planned and get an "inserted" event. If
+// the sequence yields an error, or a row is invalid, nothing is written.
+// Returns how many rows were new, or ErrNotFound if the batch does not
+// exist.
 //
 // The transaction holds the ledger's write lock until the sequence ends:
 // for a whole manifest use LoadRows, which does not.
@@ -138,10 +144,12 @@ type rowInserter struct {
 }
 
 func (db *DB) newRowInserter(ctx context.Context, tx dbtx, batchID string, lastID int64) (*rowInserter, error) {
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO rows (batch_id, line, reference, amount, currency,
+	// No conflict target: a row already there under the same reference or
+	// the same reference key (another spelling) is left alone either way.
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency,
 		recipient_name, email, description, card_bin, card_last4, card_fingerprint, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?)
-		ON CONFLICT (batch_id, reference) DO NOTHING`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?)
+		ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return nil, err
 	}
@@ -161,20 +169,22 @@ func (ri *rowInserter) close() {
 }
 
 // insert adds r as a planned row with its "inserted" event. If the batch
-// already has the reference, nothing is written and existing is its id.
+// already has the reference in any spelling (the same refid.Key), nothing
+// is written and existing is its id.
 func (ri *rowInserter) insert(ctx context.Context, r Row) (added bool, existing int64, err error) {
 	r, err = cleanRow(r)
 	if err != nil {
 		return false, 0, fmt.Errorf("line %d (%s): %w", r.Line, r.Reference, err)
 	}
-	res, err := ri.ins.ExecContext(ctx, ri.batchID, r.Line, r.Reference, r.Amount, r.Currency,
+	res, err := ri.ins.ExecContext(ctx, ri.batchID, r.Line, r.Reference, r.ReferenceKey, r.Amount, r.Currency,
 		r.RecipientName, r.Email, r.Description, r.CardBIN, r.CardLast4, r.CardFingerprint, ri.now, ri.now)
 	if err != nil {
 		return false, 0, fmt.Errorf("line %d (%s): %w", r.Line, r.Reference, err)
 	}
 	if k, err := res.RowsAffected(); err != nil || k == 0 {
 		var id int64
-		if err := ri.tx.QueryRowContext(ctx, `SELECT id FROM rows WHERE batch_id = ? AND reference = ?`, ri.batchID, r.Reference).Scan(&id); err != nil {
+		if err := ri.tx.QueryRowContext(ctx, `SELECT id FROM rows WHERE reference_key = ? AND batch_id = ? ORDER BY reference = ? DESC, id LIMIT 1`,
+			r.ReferenceKey, ri.batchID, r.Reference).Scan(&id); err != nil {
 			return false, 0, fmt.Errorf("line %d (%s): %w", r.Line, r.Reference, err)
 		}
 		if id > ri.lastID {
@@ -193,9 +203,11 @@ func (ri *rowInserter) insert(ctx context.Context, r Row) (added bool, existing 
 	return true, 0, nil
 }
 
-// cleanRow checks the fields the ledger relies on and scrubs free text.
+// cleanRow checks the fields the ledger relies on, sets the reference key
+// and scrubs free text.
 func cleanRow(r Row) (Row, error) {
-	if r.Reference == "" {
+	r.ReferenceKey = refid.Key(r.Reference)
+	if r.Reference == "" || r.ReferenceKey == "" {
 		return r, fmt.Errorf("empty reference: %w", ErrInvalidChange)
 	}
 	a := Amendment{Amount: r.Amount, Currency: r.Currency, RecipientName: r.RecipientName, Email: r.Email,
@@ -218,10 +230,15 @@ func (db *DB) Row(ctx context.Context, id int64) (Row, error) {
 	return r, nil
 }
 
-// RowByReference returns the row of a batch with the reference. Returns
-// ErrNotFound if there is none.
+// RowByReference returns the row of a batch with the reference in any
+// spelling (the same refid.Key). Returns ErrNotFound if there is none.
+//
+// In a batch written before reference keys existed, two spellings of one
+// reference may be two rows; the row spelt exactly so is returned, else the
+// first.
 func (db *DB) RowByReference(ctx context.Context, batchID, reference string) (Row, error) {
-	r, err := scanRow(db.rdb.QueryRowContext(ctx, rowSelect+` WHERE r.batch_id = ? AND r.reference = ?`, batchID, reference))
+	r, err := scanRow(db.rdb.QueryRowContext(ctx, rowSelect+` WHERE r.reference_key = ? AND r.batch_id = ?
+		ORDER BY r.reference = ? DESC, r.id LIMIT 1`, refid.Key(reference), batchID, reference))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -300,23 +317,26 @@ func (db *DB) CountRows(ctx context.Context, batchID string, states ...State) (i
 	return n, nil
 }
 
-// ReferenceHolders returns the rows, in any batch, whose risk key is
-// reference: a payout for it has succeeded or may be in flight.
+// ReferenceHolders returns the rows, in any batch, that hold a risk key for
+// the reference in any spelling (the same refid.Key): a payout for it has
+// succeeded or may be in flight. Rows paid again under an operator
+// override are among them.
 func (db *DB) ReferenceHolders(ctx context.Context, reference string) ([]Row, error) {
-	out, err := db.queryRows(ctx, rowSelect+` WHERE r.risk_key = ? ORDER BY r.id`, reference)
+	out, err := db.queryRows(ctx, rowSelect+` WHERE r.reference_key = ? AND r.risk_key IS NOT NULL ORDER BY r.id`, refid.Key(reference))
 	if err != nil {
 		return nil, fmt.Errorf("holders of %s: %w", reference, err)
 	}
 	return out, nil
 }
 
-// SucceededElsewhere returns a row with the reference, in a batch other
-// than exceptBatch, any of whose attempts succeeded (whatever the row's
-// state: a late success leaves it in review), and whether there is one.
+// SucceededElsewhere returns a row with the reference in any spelling (the
+// same refid.Key), in a batch other than exceptBatch, any of whose attempts
+// succeeded (whatever the row's state: a late success leaves it in review),
+// and whether there is one.
 func (db *DB) SucceededElsewhere(ctx context.Context, reference, exceptBatch string) (Row, bool, error) {
-	out, err := db.queryRows(ctx, rowSelect+` WHERE r.reference = ? AND r.batch_id <> ?
+	out, err := db.queryRows(ctx, rowSelect+` WHERE r.reference_key = ? AND r.batch_id <> ?
 		AND EXISTS (SELECT 1 FROM attempts a WHERE a.row_id = r.id AND a.state = 'succeeded') ORDER BY r.id LIMIT 1`,
-		reference, exceptBatch)
+		refid.Key(reference), exceptBatch)
 	if err != nil {
 		return Row{}, false, fmt.Errorf("succeeded elsewhere %s: %w", reference, err)
 	}

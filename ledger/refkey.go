@@ -1,0 +1,173 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/payouts/payouts/internal/refid"
+)
+
+// fillReferenceKeys is the Go step of migration 4 (schema/0004): SQLite has
+// no NFKC, so the reference keys of existing rows are computed here, in the
+// migration's transaction, after its SQL. Then every risk key held is
+// recomputed from the reference key: older binaries upper-cased the
+// reference, and a key that is not refid.Key would let another spelling of
+// a reference in flight or paid start again (REF-ß held "REF-ß", and REF-ẞ
+// would take "ref-ss" beside it).
+func fillReferenceKeys(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	if err := backfillReferenceKeys(ctx, tx); err != nil {
+		return err
+	}
+	// The first row of each key in a batch is the reference; any later one
+	// is a second spelling an older binary let in.
+	if _, err := tx.ExecContext(ctx, `UPDATE rows SET reference_dup = 0
+		WHERE id IN (SELECT min(id) FROM rows GROUP BY reference_key, batch_id)`); err != nil {
+		return fmt.Errorf("reference duplicates: %w", err)
+	}
+	if err := noteDuplicateReferences(ctx, tx, now); err != nil {
+		return err
+	}
+	return rekeyRisk(ctx, tx, now)
+}
+
+// backfillReferenceKeys sets reference_key on every row, a page at a time
+// (a ledger may hold millions of rows).
+func backfillReferenceKeys(ctx context.Context, tx *sql.Tx) error {
+	upd, err := tx.PrepareContext(ctx, `UPDATE rows SET reference_key = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("reference keys: %w", err)
+	}
+	defer upd.Close()
+	type idRef struct {
+		id  int64
+		ref string
+	}
+	page := make([]idRef, 0, 1024)
+	for last := int64(0); ; {
+		page = page[:0]
+		rs, err := tx.QueryContext(ctx, `SELECT id, reference FROM rows WHERE id > ? ORDER BY id LIMIT 1024`, last)
+		if err != nil {
+			return fmt.Errorf("reference keys: %w", err)
+		}
+		for rs.Next() {
+			var r idRef
+			if err := rs.Scan(&r.id, &r.ref); err != nil {
+				rs.Close()
+				return fmt.Errorf("reference keys: %w", err)
+			}
+			page = append(page, r)
+		}
+		if err := rs.Close(); err != nil {
+			return fmt.Errorf("reference keys: %w", err)
+		}
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("reference keys: %w", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, r := range page {
+			if _, err := upd.ExecContext(ctx, refid.Key(r.ref), r.id); err != nil {
+				return fmt.Errorf("reference key of row %d: %w", r.id, err)
+			}
+		}
+		last = page[len(page)-1].id
+	}
+}
+
+// noteDuplicateReferences records an event on every row that is a second
+// spelling of a reference already in its batch.
+func noteDuplicateReferences(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	rs, err := tx.QueryContext(ctx, `SELECT d.id, d.batch_id, d.line, d.reference, f.line, f.reference
+		FROM rows d JOIN rows f ON f.reference_key = d.reference_key AND f.batch_id = d.batch_id AND f.reference_dup = 0
+		WHERE d.reference_dup <> 0 ORDER BY d.id`)
+	if err != nil {
+		return fmt.Errorf("reference duplicates: %w", err)
+	}
+	var events []Event
+	for rs.Next() {
+		var e Event
+		var line, firstLine int
+		var ref, firstRef string
+		if err := rs.Scan(&e.RowID, &e.BatchID, &line, &ref, &firstLine, &firstRef); err != nil {
+			rs.Close()
+			return fmt.Errorf("reference duplicates: %w", err)
+		}
+		e.Reason, e.At = "reference_key_duplicate", now
+		e.Detail = fmt.Sprintf("line %d (%q) is the same reference as line %d (%q) of this batch: written before references were compared in one canonical form. "+
+			"The manifest of this batch is now refused; check the journal of Pike for a double payment", line, ref, firstLine, firstRef)
+		events = append(events, e)
+	}
+	if err := rs.Close(); err != nil {
+		return fmt.Errorf("reference duplicates: %w", err)
+	}
+	for _, e := range events {
+		if err := insertEvent(ctx, tx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rekeyRisk replaces every risk key held with the reference key, keeping an
+// operator override's suffix ("#override:" and the batch id). When two rows
+// now hold one key (REF-ß and REF-ẞ both paid, or in flight, under the old
+// keys), a succeeded row keeps the key, else the oldest; the others keep
+// holding it under a suffix ("#legacy:" and their row id) and get an event.
+func rekeyRisk(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	for _, q := range []string{
+		`CREATE TEMP TABLE migrate_risk AS
+			SELECT id, batch_id, line, reference, state, reference_key ||
+				CASE WHEN substr(risk_key, -length('#override:' || batch_id)) = '#override:' || batch_id
+				THEN '#override:' || batch_id ELSE '' END AS k
+			FROM rows WHERE risk_key IS NOT NULL`,
+		`CREATE TEMP TABLE migrate_risk_ranked AS
+			SELECT id, k, row_number() OVER w AS n, first_value(id) OVER w AS holder
+			FROM temp.migrate_risk WINDOW w AS (PARTITION BY k ORDER BY state = 'succeeded' DESC, id)`,
+		`UPDATE rows SET risk_key = NULL WHERE risk_key IS NOT NULL`,
+		`UPDATE rows SET risk_key = (SELECT CASE WHEN m.n = 1 THEN m.k ELSE m.k || '#legacy:' || m.id END
+			FROM temp.migrate_risk_ranked m WHERE m.id = rows.id)
+			WHERE id IN (SELECT id FROM temp.migrate_risk_ranked)`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("risk keys: %w", err)
+		}
+	}
+	rs, err := tx.QueryContext(ctx, `SELECT l.id, l.batch_id, l.line, l.reference, l.state, h.batch_id, h.line, h.reference, h.state
+		FROM temp.migrate_risk_ranked m
+		JOIN temp.migrate_risk l ON l.id = m.id JOIN temp.migrate_risk h ON h.id = m.holder
+		WHERE m.n > 1 ORDER BY m.id`)
+	if err != nil {
+		return fmt.Errorf("risk keys: %w", err)
+	}
+	var events []Event
+	for rs.Next() {
+		var e Event
+		var line, hLine int
+		var ref, state, hBatch, hRef, hState string
+		if err := rs.Scan(&e.RowID, &e.BatchID, &line, &ref, &state, &hBatch, &hLine, &hRef, &hState); err != nil {
+			rs.Close()
+			return fmt.Errorf("risk keys: %w", err)
+		}
+		e.Reason, e.At = "risk_key_shared", now
+		e.Detail = fmt.Sprintf("%q (%s) is the same reference as %q of batch %s line %d (%s): both were in flight or paid before references were compared in one canonical form. "+
+			"Check the journal of Pike for a double payment", ref, state, hRef, hBatch, hLine, hState)
+		events = append(events, e)
+	}
+	if err := rs.Close(); err != nil {
+		return fmt.Errorf("risk keys: %w", err)
+	}
+	for _, e := range events {
+		if err := insertEvent(ctx, tx, e); err != nil {
+			return err
+		}
+	}
+	for _, q := range []string{`DROP TABLE temp.migrate_risk_ranked`, `DROP TABLE temp.migrate_risk`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("risk keys: %w", err)
+		}
+	}
+	return nil
+}
