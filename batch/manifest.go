@@ -117,7 +117,8 @@ func ReadManifest(r io.Reader, opts ManifestOptions, fn func(ManifestRow) error)
 
 // ReadManifestFile is ReadManifest on the file at path. Because it can read
 // the file again, it also names the first reference of every duplicate
-// payout pair (ReadManifest names its line only).
+// payout pair and the first spelling of every duplicate reference
+// (ReadManifest names their line only).
 func ReadManifestFile(path string, opts ManifestOptions, fn func(ManifestRow) error) (ManifestSummary, error) {
 	m, err := newManifestReader(opts, fn)
 	if err != nil {
@@ -129,7 +130,7 @@ func ReadManifestFile(path string, opts ManifestOptions, fn func(ManifestRow) er
 	}
 	err = m.read(f)
 	f.Close()
-	if err == nil && len(m.dupPays) > 0 && m.sum.SHA256 != "" {
+	if err == nil && len(m.dupPays)+len(m.dupRefs) > 0 && m.sum.SHA256 != "" {
 		m.nameFirstReferences(path)
 	}
 	return m.finish(err)
@@ -180,6 +181,7 @@ type manifestReader struct {
 	header  manifestHeader
 	seen    manifestSeen
 	dupPays []*manifestDupPayout
+	dupRefs []*manifestDupReference
 	sha     hash.Hash // of every byte read
 }
 

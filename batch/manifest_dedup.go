@@ -12,8 +12,6 @@ import (
 	"math/bits"
 	"os"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 )
 
 // manifestSeen remembers references and payouts (card, amount, currency)
@@ -46,22 +44,11 @@ func newManifestSeen() manifestSeen {
 	return manifestSeen{buf: make([]byte, 0, 128)}
 }
 
-// reference records ref at line, or returns the line it was first seen on.
-// References compare ignoring letter case: "EMP-1" and "emp-1" in one file
-// are a mistake, not two payouts.
-func (s *manifestSeen) reference(ref string, line int) (int, bool) {
-	s.buf = append(s.buf[:0], 'r', 0)
-	for i := 0; i < len(ref); i++ {
-		c := ref[i]
-		if c >= utf8.RuneSelf {
-			s.buf = append(s.buf[:2], strings.ToLower(ref)...)
-			break
-		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		s.buf = append(s.buf, c)
-	}
+// reference records a reference by its key (refid.Key) at line, or returns
+// the line it was first seen on: "EMP-1", "emp-1" and "ＥＭＰ-１" in one file
+// are one reference, a mistake, not three payouts.
+func (s *manifestSeen) reference(key string, line int) (int, bool) {
+	s.buf = append(append(s.buf[:0], 'r', 0), key...)
 	return s.refs.remember(sha256.Sum256(s.buf), line)
 }
 
@@ -174,13 +161,45 @@ func (d *manifestDupPayout) name(firstRef string) {
 		strconv.Quote(manifestRedact("reference", d.ref)), FormatAmount(d.amount, d.currency), d.currency, first)
 }
 
+// manifestDupReference is a reference found again at one line (in any
+// spelling with the same key); the spelling of its first line is filled in
+// later when the file can be read again.
+type manifestDupReference struct {
+	re        *RowError
+	reason    *manifestReason
+	firstLine int
+}
+
+func newManifestDupReference(row ManifestRow, firstLine int) *manifestDupReference {
+	d := &manifestDupReference{firstLine: firstLine}
+	d.reason = &manifestReason{kinds: []error{ErrDuplicateReference}}
+	d.name("")
+	d.re = &RowError{Line: row.Line, Column: "reference", Value: manifestRedact("reference", row.Reference), Err: d.reason,
+		Hint: "every payout needs its own reference: delete the repeated row or give it a new reference"}
+	return d
+}
+
+// name writes the message, naming the first row's spelling if known. The
+// row's own spelling is the RowError's Value.
+func (d *manifestDupReference) name(firstRef string) {
+	first := fmt.Sprintf("line %d", d.firstLine)
+	if firstRef != "" {
+		first = fmt.Sprintf("%s on line %d", strconv.Quote(manifestRedact("reference", firstRef)), d.firstLine)
+	}
+	d.reason.msg = "same reference as " + first + ": references are compared in one canonical form (Unicode NFKC and case folding), " +
+		"so letter case, full-width characters and ligatures do not make another reference"
+}
+
 // nameFirstReferences reads the file at path again to name the first
-// reference of every duplicate payout. It does so only if the file still has
-// the same SHA-256; otherwise (or on any error) the messages keep naming
-// lines only.
+// reference of every duplicate payout and every duplicate reference. It
+// does so only if the file still has the same SHA-256; otherwise (or on any
+// error) the messages keep naming lines only.
 func (m *manifestReader) nameFirstReferences(path string) {
 	want := map[int]string{}
 	for _, d := range m.dupPays {
+		want[d.firstLine] = ""
+	}
+	for _, d := range m.dupRefs {
 		want[d.firstLine] = ""
 	}
 	refs, err := manifestReferencesAt(path, m.sum.Delimiter, m.opts.MaxLineBytes, m.header.refIndex, want, m.sum.SHA256)
@@ -188,6 +207,9 @@ func (m *manifestReader) nameFirstReferences(path string) {
 		return
 	}
 	for _, d := range m.dupPays {
+		d.name(refs[d.firstLine])
+	}
+	for _, d := range m.dupRefs {
 		d.name(refs[d.firstLine])
 	}
 }

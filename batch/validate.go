@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/payouts/payouts/internal/pan"
+	"github.com/payouts/payouts/internal/refid"
 )
 
 // Field limits, in characters (runes).
@@ -41,12 +43,13 @@ func (m *manifestReader) checkRow(rec *manifestRecord, line int) (ManifestRow, b
 	}
 
 	refOK, curOK, amountOK, cardOK := false, false, false, false
+	var refKey string
 	if utf("reference", rec.Reference) {
-		ref, err := manifestCheckReference(rec.Reference)
+		ref, key, err := manifestCheckReference(rec.Reference)
 		if err != nil {
 			fail("reference", rec.Reference, err)
 		} else {
-			row.Reference, refOK = ref, true
+			row.Reference, refKey, refOK = ref, key, true
 		}
 	}
 	digits := -1
@@ -103,11 +106,12 @@ func (m *manifestReader) checkRow(rec *manifestRecord, line int) (ManifestRow, b
 	// Batch checks.
 	dupRef := false
 	if refOK && !m.opts.noDuplicateCheck {
-		if first, dup := m.seen.reference(row.Reference, line); dup {
-			fail("reference", row.Reference, manifestProblem(
-				fmt.Sprintf("reference is already used on line %d (references are compared ignoring letter case)", first),
-				"every payout needs its own reference: delete the repeated row or give it a new reference", ErrDuplicateReference))
-			dupRef = true
+		if first, dup := m.seen.reference(refKey, line); dup {
+			d := newManifestDupReference(row, first)
+			if m.addError(d.re) {
+				m.dupRefs = append(m.dupRefs, d) // only those listed get their first spelling named
+			}
+			valid, dupRef = false, true
 		}
 	}
 	if amountOK && curOK {
@@ -235,22 +239,42 @@ func manifestSimpleEmail(s string) bool {
 	return atom(s[:at], "_%+") && atom(s[at+1:], "")
 }
 
-// manifestCheckReference: required, 1–64 characters, NFC, no control or
-// invisible characters (they would make two references look the same).
-func manifestCheckReference(s string) (string, error) {
+// manifestCheckReference: required, 1–64 characters as written, NFC, and a
+// safe identity (refid.Check: no invisible, unassigned or private-use
+// characters, no confusable mix of scripts). It returns the trimmed
+// reference and its key (refid.Key), by which references are compared.
+//
+// The length counts the characters as written, which is what Pike receives
+// and people see; the key may be longer (ß is ss, ﬃ is ffi) and is not
+// limited. A card number is refused in either form: full-width digits are
+// ASCII digits in the key, which the ledger stores.
+func manifestCheckReference(s string) (string, string, error) {
 	t := manifestTrim(s)
 	if t == "" {
-		return "", manifestProblem("reference is empty", "every row needs a unique reference, e.g. EMP-0042-2026-11", ErrReference)
+		return "", "", manifestProblem("reference is empty", "every row needs a unique reference, e.g. EMP-0042-2026-11", ErrReference)
 	}
-	t, err := manifestCheckText(t, "reference", manifestReferenceMax, true, ErrReference)
+	// refid.Check first: it says the most about invisible characters.
+	key, err := refid.Check(t)
+	var p *refid.Problem
+	if errors.As(err, &p) {
+		return "", "", manifestProblem(p.Msg, p.Hint, ErrReference)
+	}
 	if err != nil {
-		return "", err
+		return "", "", manifestProblem(err.Error(), "retype the reference", ErrReference)
+	}
+	t, err = manifestCheckText(t, "reference", manifestReferenceMax, true, ErrReference)
+	if err != nil {
+		return "", "", err
 	}
 	if !manifestSimpleNFC(t) && !norm.NFC.IsNormalString(t) {
-		return "", manifestProblem("reference is not in Unicode NFC form (an accent is a separate character)",
+		return "", "", manifestProblem("reference is not in Unicode NFC form (an accent is a separate character)",
 			"retype the reference, so that it cannot differ invisibly from the same reference elsewhere", ErrReference)
 	}
-	return t, nil
+	if key != t && pan.Contains(key) {
+		return "", "", manifestProblem("reference contains what looks like a card number (written with full-width or other non-ASCII digits)",
+			"card numbers may only be in the card_number column (everything else is stored and shown in clear)", ErrReference)
+	}
+	return t, key, nil
 }
 
 // manifestCheckName: required, 1–128 characters after NFC normalization,
