@@ -16,7 +16,7 @@ import (
 type Row struct {
 	ID                 int64
 	BatchID            string
-	Line               int // manifest line
+	Line               int    // manifest line
 	Reference          string // as written in the manifest; sent to Pike as customer.reference
 	ReferenceKey       string // refid.Key(Reference), set by the ledger: the reference's identity
 	Amount             int64  // minor units, > 0
