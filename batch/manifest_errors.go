@@ -30,10 +30,12 @@ var (
 	// ErrRecord: a record is not well-formed CSV (wrong number of values,
 	// stray or unclosed quotes).
 	ErrRecord = errors.New("malformed manifest record")
-	// ErrReference: the reference is empty, too long or has invisible or
-	// control characters.
+	// ErrReference: the reference is empty, too long, has invisible or
+	// control characters, or cannot have a safe identity (internal/refid:
+	// unassigned characters, confusable scripts).
 	ErrReference = errors.New("invalid reference")
-	// ErrDuplicateReference: a reference appears on two rows.
+	// ErrDuplicateReference: a reference appears on two rows, in the same
+	// or another spelling (the same refid.Key).
 	ErrDuplicateReference = errors.New("duplicate reference")
 	// ErrAmount: the amount is not an exact positive decimal within limits.
 	ErrAmount = errors.New("invalid amount")
