@@ -12,6 +12,8 @@ import (
 	"math/bits"
 	"os"
 	"strconv"
+
+	"github.com/payouts/payouts/internal/refid"
 )
 
 // manifestSeen remembers references and payouts (card, amount, currency)
@@ -44,11 +46,11 @@ func newManifestSeen() manifestSeen {
 	return manifestSeen{buf: make([]byte, 0, 128)}
 }
 
-// reference records a reference by its key (refid.Key) at line, or returns
-// the line it was first seen on: "EMP-1", "emp-1" and "ＥＭＰ-１" in one file
-// are one reference, a mistake, not three payouts.
-func (s *manifestSeen) reference(key string, line int) (int, bool) {
-	s.buf = append(append(s.buf[:0], 'r', 0), key...)
+// reference records ref by its key (refid.Key) at line, or returns the line
+// it was first seen on: "EMP-1", "emp-1" and "ＥＭＰ-１" in one file are one
+// reference, a mistake, not three payouts.
+func (s *manifestSeen) reference(ref string, line int) (int, bool) {
+	s.buf = refid.AppendKey(append(s.buf[:0], 'r', 0), ref)
 	return s.refs.remember(sha256.Sum256(s.buf), line)
 }
 

@@ -43,13 +43,12 @@ func (m *manifestReader) checkRow(rec *manifestRecord, line int) (ManifestRow, b
 	}
 
 	refOK, curOK, amountOK, cardOK := false, false, false, false
-	var refKey string
 	if utf("reference", rec.Reference) {
-		ref, key, err := manifestCheckReference(rec.Reference)
+		ref, err := manifestCheckReference(rec.Reference)
 		if err != nil {
 			fail("reference", rec.Reference, err)
 		} else {
-			row.Reference, refKey, refOK = ref, key, true
+			row.Reference, refOK = ref, true
 		}
 	}
 	digits := -1
@@ -106,7 +105,7 @@ func (m *manifestReader) checkRow(rec *manifestRecord, line int) (ManifestRow, b
 	// Batch checks.
 	dupRef := false
 	if refOK && !m.opts.noDuplicateCheck {
-		if first, dup := m.seen.reference(refKey, line); dup {
+		if first, dup := m.seen.reference(row.Reference, line); dup {
 			d := newManifestDupReference(row, first)
 			if m.addError(d.re) {
 				m.dupRefs = append(m.dupRefs, d) // only those listed get their first spelling named
@@ -241,40 +240,53 @@ func manifestSimpleEmail(s string) bool {
 
 // manifestCheckReference: required, 1–64 characters as written, NFC, and a
 // safe identity (refid.Check: no invisible, unassigned or private-use
-// characters, no confusable mix of scripts). It returns the trimmed
-// reference and its key (refid.Key), by which references are compared.
+// characters, no confusable mix of scripts). References are compared by
+// refid.Key (see manifestSeen.reference).
 //
 // The length counts the characters as written, which is what Pike receives
 // and people see; the key may be longer (ß is ss, ﬃ is ffi) and is not
 // limited. A card number is refused in either form: full-width digits are
 // ASCII digits in the key, which the ledger stores.
-func manifestCheckReference(s string) (string, string, error) {
+func manifestCheckReference(s string) (string, error) {
 	t := manifestTrim(s)
 	if t == "" {
-		return "", "", manifestProblem("reference is empty", "every row needs a unique reference, e.g. EMP-0042-2026-11", ErrReference)
+		return "", manifestProblem("reference is empty", "every row needs a unique reference, e.g. EMP-0042-2026-11", ErrReference)
 	}
 	// refid.Check first: it says the most about invisible characters.
-	key, err := refid.Check(t)
-	var p *refid.Problem
-	if errors.As(err, &p) {
-		return "", "", manifestProblem(p.Msg, p.Hint, ErrReference)
+	if err := refid.Check(t); err != nil {
+		return "", manifestRefProblem(err)
 	}
+	t, err := manifestCheckText(t, "reference", manifestReferenceMax, true, ErrReference)
 	if err != nil {
-		return "", "", manifestProblem(err.Error(), "retype the reference", ErrReference)
-	}
-	t, err = manifestCheckText(t, "reference", manifestReferenceMax, true, ErrReference)
-	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	if !manifestSimpleNFC(t) && !norm.NFC.IsNormalString(t) {
-		return "", "", manifestProblem("reference is not in Unicode NFC form (an accent is a separate character)",
+		return "", manifestProblem("reference is not in Unicode NFC form (an accent is a separate character)",
 			"retype the reference, so that it cannot differ invisibly from the same reference elsewhere", ErrReference)
 	}
-	if key != t && pan.Contains(key) {
-		return "", "", manifestProblem("reference contains what looks like a card number (written with full-width or other non-ASCII digits)",
+	if !manifestASCII(t) && pan.Contains(refid.Key(t)) {
+		return "", manifestProblem("reference contains what looks like a card number (written with full-width or other non-ASCII digits)",
 			"card numbers may only be in the card_number column (everything else is stored and shown in clear)", ErrReference)
 	}
-	return t, key, nil
+	return t, nil
+}
+
+// manifestRefProblem turns refid.Check's error into the manifest's.
+func manifestRefProblem(err error) error {
+	var p *refid.Problem
+	if errors.As(err, &p) {
+		return manifestProblem(p.Msg, p.Hint, ErrReference)
+	}
+	return manifestProblem(err.Error(), "retype the reference", ErrReference)
+}
+
+func manifestASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // manifestCheckName: required, 1–128 characters after NFC normalization,

@@ -49,13 +49,13 @@ func (p *Problem) Unwrap() error { return p.Err }
 
 const retype = "retype the reference with visible characters only (letters, digits and punctuation such as - _ / .)"
 
-// Check returns Key(reference), or a *Problem if the reference cannot have a
-// safe identity (see the package documentation). It does not trim: a
+// Check returns a *Problem if the reference cannot have a safe identity
+// (see the package documentation), nil if it can. It does not trim: a
 // reference with surrounding spaces is refused, so callers trim first if
 // their format allows it. Length limits are the caller's.
-func Check(reference string) (string, error) {
+func Check(reference string) error {
 	if reference == "" {
-		return "", &Problem{Err: ErrEmpty, Rune: -1, Msg: "reference is empty", Hint: "every payout needs a reference, e.g. EMP-0042-2026-11"}
+		return &Problem{Err: ErrEmpty, Rune: -1, Msg: "reference is empty", Hint: "every payout needs a reference, e.g. EMP-0042-2026-11"}
 	}
 	ascii := true
 	for i, r := range reference {
@@ -64,34 +64,34 @@ func Check(reference string) (string, error) {
 		}
 		if r == utf8.RuneError {
 			if _, size := utf8.DecodeRuneInString(reference[i:]); size == 1 {
-				return "", &Problem{Err: ErrEncoding, Rune: -1, Msg: "reference is not valid UTF-8",
+				return &Problem{Err: ErrEncoding, Rune: -1, Msg: "reference is not valid UTF-8",
 					Hint: "save the file as UTF-8 text (it may be in a legacy encoding such as Windows-1251)"}
 			}
 		}
 		if p := checkRune(r); p != nil {
-			return "", p
+			return p
 		}
 	}
 	if p := checkEnds(reference, "reference"); p != nil {
-		return "", p
+		return p
+	}
+	if ascii {
+		return nil // one script at most, and the key is the reference in lower case
 	}
 	key := Key(reference)
-	if ascii {
-		return key, nil // one script at most, and the key is as long as the reference
-	}
 	if key == "" {
-		return "", &Problem{Err: ErrEmpty, Rune: -1, Msg: "reference has an empty canonical form", Hint: retype}
+		return &Problem{Err: ErrEmpty, Rune: -1, Msg: "reference has an empty canonical form", Hint: retype}
 	}
 	if p := checkEnds(key, "reference in its canonical form (NFKC, case-folded)"); p != nil {
-		return "", p
+		return p
 	}
 	if p := checkScripts(reference); p != nil {
-		return "", p
+		return p
 	}
 	if p := checkScripts(key); p != nil {
-		return "", p
+		return p
 	}
-	return key, nil
+	return nil
 }
 
 // checkRune refuses a character that is invisible, prints as blank, or has

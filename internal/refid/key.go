@@ -25,6 +25,32 @@ func Key(reference string) string {
 	return canonical(reference)
 }
 
+// AppendKey appends Key(reference) to dst and returns the extended buffer.
+// For an ASCII reference it allocates nothing, which matters to a manifest
+// of a million rows.
+func AppendKey(dst []byte, reference string) []byte {
+	if isASCII(reference) {
+		for i := 0; i < len(reference); i++ {
+			c := reference[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		}
+		return dst
+	}
+	return append(dst, canonical(reference)...)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // canonical is Key without the ASCII shortcut. Invalid UTF-8 is made valid
 // first (each invalid run becomes one U+FFFD), because the normalizer
 // passes invalid bytes through while the case folder replaces them, and
