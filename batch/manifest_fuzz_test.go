@@ -15,6 +15,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/internal/refid"
 )
 
 // FuzzManifest: ReadManifest never panics, every row it hands to fn obeys
@@ -63,7 +64,9 @@ func FuzzManifest(f *testing.F) {
 				t.Fatalf("row line %d after line %d", r.Line, prevLine)
 			}
 			prevLine = r.Line
-			ref := strings.ToLower(r.Reference)
+			// One reference identity: two spellings with one key are one
+			// reference (and PAY-İ, PAY-I, equal in lower case, are two).
+			ref := refid.Key(r.Reference)
 			if first, dup := refs[ref]; dup {
 				t.Fatalf("reference %q on lines %d and %d accepted", r.Reference, first, r.Line)
 			}
@@ -132,6 +135,12 @@ func checkRowRules(t *testing.T, r batch.ManifestRow) {
 		}
 	}
 	text("reference", r.Reference, 1, 64, true)
+	if err := refid.Check(r.Reference); err != nil {
+		t.Fatalf("line %d: reference %q accepted without a safe identity: %v", r.Line, r.Reference, err)
+	}
+	if len(pansIn(refid.Key(r.Reference), true)) > 0 {
+		t.Fatalf("line %d: reference %q holds a card number in its canonical form", r.Line, r.Reference)
+	}
 	if !norm.NFC.IsNormalString(r.Reference) || !norm.NFC.IsNormalString(r.RecipientName) {
 		t.Fatalf("line %d: reference %q or name %q not NFC", r.Line, r.Reference, r.RecipientName)
 	}

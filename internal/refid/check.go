@@ -58,6 +58,7 @@ func Check(reference string) error {
 		return &Problem{Err: ErrEmpty, Rune: -1, Msg: "reference is empty", Hint: "every payout needs a reference, e.g. EMP-0042-2026-11"}
 	}
 	ascii := true
+	prev := rune(-1)
 	for i, r := range reference {
 		if r >= utf8.RuneSelf {
 			ascii = false
@@ -71,6 +72,10 @@ func Check(reference string) error {
 		if p := checkRune(r); p != nil {
 			return p
 		}
+		if p := checkMark(prev, r); p != nil {
+			return p
+		}
+		prev = r
 	}
 	if p := checkEnds(reference, "reference"); p != nil {
 		return p
@@ -136,6 +141,27 @@ func checkRune(r rune) *Problem {
 			Hint: retype}
 	}
 	return nil
+}
+
+// checkMark refuses an accent that cannot be seen, so that the reference
+// looks like another one (Unicode TR 39, section 5.4): a dot above (U+0307)
+// on a letter that already has a dot (i + U+0307 looks like i), or the same
+// nonspacing mark twice in a row (é + U+0301 looks like é).
+func checkMark(prev, r rune) *Problem {
+	if r < 0x300 || !unicode.Is(unicode.Mn, r) {
+		return nil
+	}
+	var what string
+	switch {
+	case r == 0x307 && prev >= 0 && unicode.Is(unicode.Soft_Dotted, prev):
+		what = fmt.Sprintf("a dot above (U+0307) on %q, which has a dot already", string(prev))
+	case r == prev:
+		what = fmt.Sprintf("the accent %U twice in a row", r)
+	default:
+		return nil
+	}
+	return &Problem{Err: ErrInvisible, Rune: r, Msg: "reference has " + what + ": it looks like the same reference without it",
+		Hint: "retype the reference; a reference copied from another program may carry an accent as a separate character"}
 }
 
 // isBidiControl reports whether r is one of the Bidi_Control characters

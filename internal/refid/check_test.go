@@ -21,6 +21,9 @@ func TestCheckAccepts(t *testing.T) {
 		"注文カタカナ-ひらがな-X1",    // Japanese with Latin
 		"급여-2026-KR",        // Hangul with Latin
 		"Pétr-1",
+		"PAY-İ",    // Turkish dotted capital I: its key has i + U+0307, the reference does not
+		"Ẹ́KỌ-1",   // Yoruba: an accent with no precomposed letter stays separate in NFC
+		"नमस्ते-1", // Devanagari: nonspacing vowel signs and virama
 		"PAY 1",
 	} {
 		if err := refid.Check(ref); err != nil {
@@ -58,6 +61,9 @@ func TestCheckRefuses(t *testing.T) {
 		{"plane 15 private use", "PAY-\U000f0000", refid.ErrUnassigned, "private-use"},
 		{"unassigned", "PAY-\u0378", refid.ErrUnassigned, "not an assigned character"},
 		{"noncharacter", "PAY-\ufdd0", refid.ErrUnassigned, "U+FDD0"},
+		{"dot above on i", "PAY-i̇", refid.ErrInvisible, "dot above"},
+		{"dot above on j", "PAY-j̇", refid.ErrInvisible, "dot above"},
+		{"accent twice", "PAY-é́", refid.ErrInvisible, "twice"},
 		{"leading space", " PAY-1", refid.ErrSpace, "U+0020"},
 		{"trailing ideographic space", "PAY-1\u3000", refid.ErrSpace, "U+3000"},
 		{"trailing no-break space", "PAY-1\u00a0", refid.ErrSpace, "U+00A0"},

@@ -43,9 +43,15 @@
 // two references only look the same. [Check] refuses what would make that
 // possible: control, format (zero-width, bidirectional), private-use,
 // unassigned and surrogate characters, variation selectors and other
-// invisible characters, characters that print as blank, leading or trailing
+// invisible characters, characters that print as blank, accents that cannot
+// be seen (a dot above on i, the same accent twice), leading or trailing
 // spaces, an empty canonical form, and letters from scripts that are mixed
 // in a confusable way (a Latin reference with a Cyrillic А or a Greek Α in
 // it). Latin may be mixed only with Han, Hiragana, Katakana, Hangul and
 // Bopomofo, which is how Japanese, Chinese and Korean references are written.
+//
+// Not detected: a reference written wholly in another script that looks
+// like a Latin one (Cyrillic РАУ beside Latin PAY), and look-alikes within
+// one script (O and 0). Those need Unicode's confusables data, which Go does
+// not ship; they are two references, as they are to Pike.
 package refid
