@@ -174,8 +174,9 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 // made by older binaries would differ from new ones. Add a new file instead.
 func TestMigrationsFrozen(t *testing.T) {
 	frozen := map[string]string{
-		"0001_init.sql":   "bf7e6d53e721356718331d109638517d12c94e228381ef0f20ef117a79e7d40b",
-		"0002_leases.sql": "ecb878d771f5ac57bb6cb90f74c3e440576448c3e065973e3e2285a8b4cc9d46",
+		"0001_init.sql":          "bf7e6d53e721356718331d109638517d12c94e228381ef0f20ef117a79e7d40b",
+		"0002_leases.sql":        "ecb878d771f5ac57bb6cb90f74c3e440576448c3e065973e3e2285a8b4cc9d46",
+		"0003_reference_key.sql": "c779b2987b2dd6b76c536588ca1ee5d348cf14dad37422aa818bc35f86d7d584",
 	}
 	for name, want := range frozen {
 		b, err := os.ReadFile(filepath.Join("schema", name))
