@@ -118,26 +118,26 @@ func noteDuplicateReferences(ctx context.Context, tx *sql.Tx, now time.Time) err
 // holding it under a suffix ("#legacy:" and their row id) and get an event.
 func rekeyRisk(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	for _, q := range []string{
-		`CREATE TEMP TABLE migrate_risk AS
-			SELECT id, batch_id, line, reference, state, reference_key ||
+		// id is the primary key: the UPDATE below looks every row up in it.
+		`CREATE TEMP TABLE migrate_risk (id INTEGER PRIMARY KEY, k TEXT NOT NULL, n INTEGER NOT NULL, holder INTEGER NOT NULL)`,
+		`INSERT INTO temp.migrate_risk (id, k, n, holder)
+			SELECT id, k, row_number() OVER w, first_value(id) OVER w
+			FROM (SELECT id, state, reference_key ||
 				CASE WHEN substr(risk_key, -length('#override:' || batch_id)) = '#override:' || batch_id
 				THEN '#override:' || batch_id ELSE '' END AS k
-			FROM rows WHERE risk_key IS NOT NULL`,
-		`CREATE TEMP TABLE migrate_risk_ranked AS
-			SELECT id, k, row_number() OVER w AS n, first_value(id) OVER w AS holder
-			FROM temp.migrate_risk WINDOW w AS (PARTITION BY k ORDER BY state = 'succeeded' DESC, id)`,
+				FROM rows WHERE risk_key IS NOT NULL)
+			WINDOW w AS (PARTITION BY k ORDER BY state = 'succeeded' DESC, id)`,
 		`UPDATE rows SET risk_key = NULL WHERE risk_key IS NOT NULL`,
 		`UPDATE rows SET risk_key = (SELECT CASE WHEN m.n = 1 THEN m.k ELSE m.k || '#legacy:' || m.id END
-			FROM temp.migrate_risk_ranked m WHERE m.id = rows.id)
-			WHERE id IN (SELECT id FROM temp.migrate_risk_ranked)`,
+			FROM temp.migrate_risk m WHERE m.id = rows.id)
+			WHERE id IN (SELECT id FROM temp.migrate_risk)`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("risk keys: %w", err)
 		}
 	}
 	rs, err := tx.QueryContext(ctx, `SELECT l.id, l.batch_id, l.line, l.reference, l.state, h.batch_id, h.line, h.reference, h.state
-		FROM temp.migrate_risk_ranked m
-		JOIN temp.migrate_risk l ON l.id = m.id JOIN temp.migrate_risk h ON h.id = m.holder
+		FROM temp.migrate_risk m JOIN rows l ON l.id = m.id JOIN rows h ON h.id = m.holder
 		WHERE m.n > 1 ORDER BY m.id`)
 	if err != nil {
 		return fmt.Errorf("risk keys: %w", err)
@@ -164,10 +164,8 @@ func rekeyRisk(ctx context.Context, tx *sql.Tx, now time.Time) error {
 			return err
 		}
 	}
-	for _, q := range []string{`DROP TABLE temp.migrate_risk_ranked`, `DROP TABLE temp.migrate_risk`} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("risk keys: %w", err)
-		}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE temp.migrate_risk`); err != nil {
+		return fmt.Errorf("risk keys: %w", err)
 	}
 	return nil
 }
