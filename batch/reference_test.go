@@ -3,6 +3,7 @@ package batch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,23 +34,26 @@ func (h *harness) expectOnePaymentPerReference() {
 	}
 }
 
+// payThenRepeat pays reference in a batch of its own, then runs one batch
+// per spelling in again: each of those must be skipped as already paid, and
+// the journal must show one payment, of the first spelling.
+func (h *harness) payThenRepeat(reference string, again ...string) {
+	h.t.Helper()
+	first := h.mustRun(h.manifest("first.csv", row{ref: reference, amount: "10", card: sandbox.CardMir}), h.config())
+	h.expectStates(first.Batch.ID, map[string]ledger.State{reference: ledger.StateSucceeded})
+	for i, ref := range again {
+		res := h.mustRun(h.manifest(fmt.Sprintf("again-%d.csv", i), row{ref: ref, amount: "10", card: sandbox.CardMir}), h.config())
+		h.expectStates(res.Batch.ID, map[string]ledger.State{ref: ledger.StateSkipped})
+	}
+	h.expectPaid(reference)
+	h.expectOnePaymentPerReference()
+}
+
 // TestReferenceSharpSInAnotherBatchIsNotPaidAgain: ß and ẞ are one letter in
 // two cases. The upper-cased risk key kept them apart (strings.ToUpper
 // leaves ß alone) and both were paid.
 func TestReferenceSharpSInAnotherBatchIsNotPaidAgain(t *testing.T) {
-	h := newHarness(t, sandbox.Config{})
-	first := h.mustRun(h.manifest("a.csv", row{ref: "REF-ß", amount: "10", card: sandbox.CardMir}), h.config())
-	h.expectStates(first.Batch.ID, map[string]ledger.State{"REF-ß": ledger.StateSucceeded})
-
-	second := h.mustRun(h.manifest("b.csv", row{ref: "REF-ẞ", amount: "10", card: sandbox.CardMir}), h.config())
-	h.expectStates(second.Batch.ID, map[string]ledger.State{"REF-ẞ": ledger.StateSkipped})
-	h.expectPaid("REF-ß")
-	h.expectOnePaymentPerReference()
-
-	// And in the other order of spellings, through ss.
-	third := h.mustRun(h.manifest("c.csv", row{ref: "ref-ss", amount: "10", card: sandbox.CardMir}), h.config())
-	h.expectStates(third.Batch.ID, map[string]ledger.State{"ref-ss": ledger.StateSkipped})
-	h.expectPaid("REF-ß")
+	newHarness(t, sandbox.Config{}).payThenRepeat("REF-ß", "REF-ẞ", "ref-ss")
 }
 
 // TestReferenceDotlessIAndCapitalIAreTwoPayees: PAY-ı and PAY-I are two
@@ -101,13 +105,7 @@ func TestReferenceFullWidthIsTheSameReference(t *testing.T) {
 		}
 	})
 	t.Run("two batches", func(t *testing.T) {
-		h := newHarness(t, sandbox.Config{})
-		first := h.mustRun(h.manifest("a.csv", row{ref: "ＰＡＹ-１", amount: "10", card: sandbox.CardMir}), h.config())
-		h.expectStates(first.Batch.ID, map[string]ledger.State{"ＰＡＹ-１": ledger.StateSucceeded})
-		second := h.mustRun(h.manifest("b.csv", row{ref: "PAY-1", amount: "10", card: sandbox.CardMir}), h.config())
-		h.expectStates(second.Batch.ID, map[string]ledger.State{"PAY-1": ledger.StateSkipped})
-		h.expectPaid("ＰＡＹ-１")
-		h.expectOnePaymentPerReference()
+		newHarness(t, sandbox.Config{}).payThenRepeat("ＰＡＹ-１", "PAY-1", "ｐａｙ－１")
 	})
 }
 

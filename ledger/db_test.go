@@ -207,12 +207,23 @@ func TestSchemaGuards(t *testing.T) {
 		`UPDATE rows SET state = 'planned' WHERE reference = 'R1'`,
 		`UPDATE events SET detail = 'rewritten'`,
 		`DELETE FROM events`,
-		`INSERT INTO rows (batch_id, line, reference, amount, currency, recipient_name, state, created_at, updated_at, risk_key)
-			VALUES ('b', 3, 'R2', 5, 'RUB', 'x', 'creating', '', '', 'R1')`,
+		// Each insert below is valid but for the one guard it tests (the
+		// reference key is required since schema 3; R1's risk key is r1).
+		`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at, risk_key)
+			VALUES ('b', 3, 'R2', 'r2', 5, 'RUB', 'x', 'creating', '', '', 'r1')`,
+		`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
+			VALUES ('b', 3, 'R3', 'r3', 0, 'RUB', 'x', 'planned', '', '')`,
+		`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
+			VALUES ('nope', 3, 'R4', 'r4', 5, 'RUB', 'x', 'planned', '', '')`,
+		// Reference keys (schema 3): required, one per batch, fixed.
 		`INSERT INTO rows (batch_id, line, reference, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('b', 3, 'R3', 0, 'RUB', 'x', 'planned', '', '')`,
-		`INSERT INTO rows (batch_id, line, reference, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('nope', 3, 'R4', 5, 'RUB', 'x', 'planned', '', '')`,
+			VALUES ('b', 3, 'R5', 5, 'RUB', 'x', 'planned', '', '')`,
+		`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
+			VALUES ('b', 3, 'ｒ１', 'r1', 5, 'RUB', 'x', 'planned', '', '')`,
+		`INSERT INTO rows (batch_id, line, reference, reference_key, reference_dup, amount, currency, recipient_name, state, created_at, updated_at)
+			VALUES ('b', 3, 'ｒ１', 'r1', 9, 5, 'RUB', 'x', 'planned', '', '')`,
+		`UPDATE rows SET reference = 'R6' WHERE reference = 'R1'`,
+		`UPDATE rows SET batch_id = batch_id`,
 	} {
 		if _, err := raw.Exec(q); err == nil {
 			t.Errorf("schema accepted %q", strings.Join(strings.Fields(q), " "))

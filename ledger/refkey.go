@@ -80,28 +80,40 @@ func backfillReferenceKeys(ctx context.Context, tx *sql.Tx) error {
 // noteDuplicateReferences records an event on every row that is a second
 // spelling of a reference already in its batch.
 func noteDuplicateReferences(ctx context.Context, tx *sql.Tx, now time.Time) error {
-	rs, err := tx.QueryContext(ctx, `SELECT d.id, d.batch_id, d.line, d.reference, f.line, f.reference
+	return addEventsFrom(ctx, tx, `SELECT d.id, d.batch_id, d.line, d.reference, f.line, f.reference
 		FROM rows d JOIN rows f ON f.reference_key = d.reference_key AND f.batch_id = d.batch_id AND f.reference_dup = 0
-		WHERE d.reference_dup <> 0 ORDER BY d.id`)
+		WHERE d.reference_dup <> 0 ORDER BY d.id`, func(rs *sql.Rows) (Event, error) {
+		e := Event{Reason: "reference_key_duplicate", At: now}
+		var line, firstLine int
+		var ref, firstRef string
+		err := rs.Scan(&e.RowID, &e.BatchID, &line, &ref, &firstLine, &firstRef)
+		e.Detail = fmt.Sprintf("line %d (%q) is the same reference as line %d (%q) of this batch: written before references were compared in one canonical form. "+
+			"The manifest of this batch is now refused; check the journal of Pike for a double payment", line, ref, firstLine, firstRef)
+		return e, err
+	})
+}
+
+// addEventsFrom inserts the event scan makes of each row of query. The rows
+// are read in full first: the events table is written only after.
+func addEventsFrom(ctx context.Context, tx *sql.Tx, query string, scan func(*sql.Rows) (Event, error)) error {
+	rs, err := tx.QueryContext(ctx, query)
 	if err != nil {
-		return fmt.Errorf("reference duplicates: %w", err)
+		return fmt.Errorf("migration events: %w", err)
 	}
 	var events []Event
 	for rs.Next() {
-		var e Event
-		var line, firstLine int
-		var ref, firstRef string
-		if err := rs.Scan(&e.RowID, &e.BatchID, &line, &ref, &firstLine, &firstRef); err != nil {
+		e, err := scan(rs)
+		if err != nil {
 			rs.Close()
-			return fmt.Errorf("reference duplicates: %w", err)
+			return fmt.Errorf("migration events: %w", err)
 		}
-		e.Reason, e.At = "reference_key_duplicate", now
-		e.Detail = fmt.Sprintf("line %d (%q) is the same reference as line %d (%q) of this batch: written before references were compared in one canonical form. "+
-			"The manifest of this batch is now refused; check the journal of Pike for a double payment", line, ref, firstLine, firstRef)
 		events = append(events, e)
 	}
 	if err := rs.Close(); err != nil {
-		return fmt.Errorf("reference duplicates: %w", err)
+		return fmt.Errorf("migration events: %w", err)
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("migration events: %w", err)
 	}
 	for _, e := range events {
 		if err := insertEvent(ctx, tx, e); err != nil {
@@ -136,33 +148,19 @@ func rekeyRisk(ctx context.Context, tx *sql.Tx, now time.Time) error {
 			return fmt.Errorf("risk keys: %w", err)
 		}
 	}
-	rs, err := tx.QueryContext(ctx, `SELECT l.id, l.batch_id, l.line, l.reference, l.state, h.batch_id, h.line, h.reference, h.state
+	err := addEventsFrom(ctx, tx, `SELECT l.id, l.batch_id, l.reference, l.state, h.batch_id, h.line, h.reference, h.state
 		FROM temp.migrate_risk m JOIN rows l ON l.id = m.id JOIN rows h ON h.id = m.holder
-		WHERE m.n > 1 ORDER BY m.id`)
-	if err != nil {
-		return fmt.Errorf("risk keys: %w", err)
-	}
-	var events []Event
-	for rs.Next() {
-		var e Event
-		var line, hLine int
+		WHERE m.n > 1 ORDER BY m.id`, func(rs *sql.Rows) (Event, error) {
+		e := Event{Reason: "risk_key_shared", At: now}
+		var hLine int
 		var ref, state, hBatch, hRef, hState string
-		if err := rs.Scan(&e.RowID, &e.BatchID, &line, &ref, &state, &hBatch, &hLine, &hRef, &hState); err != nil {
-			rs.Close()
-			return fmt.Errorf("risk keys: %w", err)
-		}
-		e.Reason, e.At = "risk_key_shared", now
+		err := rs.Scan(&e.RowID, &e.BatchID, &ref, &state, &hBatch, &hLine, &hRef, &hState)
 		e.Detail = fmt.Sprintf("%q (%s) is the same reference as %q of batch %s line %d (%s): both were in flight or paid before references were compared in one canonical form. "+
 			"Check the journal of Pike for a double payment", ref, state, hRef, hBatch, hLine, hState)
-		events = append(events, e)
-	}
-	if err := rs.Close(); err != nil {
-		return fmt.Errorf("risk keys: %w", err)
-	}
-	for _, e := range events {
-		if err := insertEvent(ctx, tx, e); err != nil {
-			return err
-		}
+		return e, err
+	})
+	if err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DROP TABLE temp.migrate_risk`); err != nil {
 		return fmt.Errorf("risk keys: %w", err)

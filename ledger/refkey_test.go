@@ -2,10 +2,7 @@ package ledger_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/payouts/payouts/ledger"
@@ -128,35 +125,5 @@ func TestInsertRowsRefusesTwoSpellingsOfOneReference(t *testing.T) {
 	}
 	if n, err := db.InsertRows(ctx, "b", seqOf(testRow(2, "ＰＡＹ-１"))); err != nil || n != 0 {
 		t.Errorf("insert again: got %d, %v; want 0 new rows", n, err)
-	}
-}
-
-// TestReferenceKeySchemaGuards: the schema itself refuses a row without
-// its reference key, a second spelling of a reference in a batch, and any
-// change of a row's reference, even to code that bypasses the package.
-func TestReferenceKeySchemaGuards(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	db, err := ledger.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	newBatch(t, db, "b", "REF-ß")
-	db.Close()
-	raw, _ := sql.Open("sqlite3", path+"?_foreign_keys=1")
-	defer raw.Close()
-	for _, q := range []string{
-		`INSERT INTO rows (batch_id, line, reference, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('b', 3, 'R2', 5, 'RUB', 'x', 'planned', '', '')`,
-		`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('b', 3, 'REF-ẞ', 'ref-ss', 5, 'RUB', 'x', 'planned', '', '')`,
-		`INSERT INTO rows (batch_id, line, reference, reference_key, reference_dup, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('b', 3, 'REF-ẞ', 'ref-ss', 9, 5, 'RUB', 'x', 'planned', '', '')`,
-		`UPDATE rows SET reference = 'REF-X'`,
-		`UPDATE rows SET batch_id = batch_id`,
-	} {
-		if _, err := raw.Exec(q); err == nil {
-			t.Errorf("schema accepted %q", strings.Join(strings.Fields(q), " "))
-		}
 	}
 }
