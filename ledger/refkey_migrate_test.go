@@ -54,6 +54,13 @@ func v2Row(id int, batch string, line int, ref, state, riskKey string) string {
 		'2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z', ` + rk + `, 1)`
 }
 
+// v2Attempt inserts attempt n of a row as schema 2 stored it.
+func v2Attempt(row, n int, state string) string {
+	return `INSERT INTO attempts (row_id, n, session_id, keys, state, created_at, updated_at)
+		VALUES (` + strconv.Itoa(row) + `, ` + strconv.Itoa(n) + `, 'ps_` + strconv.Itoa(row) + `', '{}', '` + state + `',
+		'2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z')`
+}
+
 // TestMigrateReferenceKeys opens a schema-2 ledger whose risk keys are
 // upper-cased references: after the upgrade every row has its reference
 // key, every risk key held is the reference key, and so a reference paid
@@ -72,6 +79,9 @@ func TestMigrateReferenceKeys(t *testing.T) {
 		v2Row(5, "old2", 2, "REF-ẞ", "succeeded", "REF-ẞ"),           // the double payment of finding 2
 		v2Row(6, "dup", 2, "PAY-1", "planned", ""),                   // two spellings in one batch,
 		v2Row(7, "dup", 3, "ＰＡＹ-１", "planned", ""),                   // which the old check let in
+		// The paid rows' succeeded attempts: since schema 3 a trigger keeps
+		// such a row's risk key from ever being cleared.
+		v2Attempt(1, 1, "succeeded"), v2Attempt(2, 1, "awaiting_confirm"), v2Attempt(5, 1, "succeeded"),
 	)
 	db, err := ledger.Open(ctx, path)
 	if err != nil {
