@@ -39,6 +39,7 @@ func TestReadManifestReferenceIdentity(t *testing.T) {
 		{"replacement character", "PAY-\ufffd", "U+FFFD"},
 		{"canonical form starts with a space", "\u00a8PAY", "canonical form"},
 		{"card number in full-width digits", "４２４２４２４２４２４２４２４２", "card number"},
+		{"card number in circled digits", "④②④②④②④②④②④②④②④②", "card number"}, // ASCII digits in the key
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -236,7 +236,7 @@ type migration struct {
 // migrationSteps are the migrations that need Go: what SQLite cannot
 // compute (Unicode normalization) is done there.
 var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx, now time.Time) error{
-	4: fillReferenceKeys,
+	5: fillReferenceKeys,
 }
 
 func migrations() ([]migration, error) {

@@ -176,7 +176,7 @@ func TestMigrationsFrozen(t *testing.T) {
 	frozen := map[string]string{
 		"0001_init.sql":          "bf7e6d53e721356718331d109638517d12c94e228381ef0f20ef117a79e7d40b",
 		"0002_leases.sql":        "ecb878d771f5ac57bb6cb90f74c3e440576448c3e065973e3e2285a8b4cc9d46",
-		"0004_reference_key.sql": "1b9963a3036666ab093ab7b0e7d5fe2a9cbc921f4d02295f11635650e3584541",
+		"0005_reference_key.sql": "6b380be2f7181957b7a7b3d1496cc1c357980be0857ffc6bf7f1090d1030531c",
 	}
 	for name, want := range frozen {
 		b, err := os.ReadFile(filepath.Join("schema", name))

@@ -9,7 +9,7 @@ import (
 	"github.com/payouts/payouts/internal/refid"
 )
 
-// fillReferenceKeys is the Go step of migration 4 (schema/0004): SQLite has
+// fillReferenceKeys is the Go step of migration 5 (schema/0005): SQLite has
 // no NFKC, so the reference keys of existing rows are computed here, in the
 // migration's transaction, after its SQL. Then every risk key held is
 // recomputed from the reference key: older binaries upper-cased the

@@ -127,3 +127,23 @@ func TestInsertRowsRefusesTwoSpellingsOfOneReference(t *testing.T) {
 		t.Errorf("insert again: got %d, %v; want 0 new rows", n, err)
 	}
 }
+
+// TestInsertRowsRefusesACardNumberInAReferenceKey: the ledger stores a
+// reference and its key as they are; full-width or circled digits are ASCII
+// digits in the key, so a card number there is refused like one written
+// plainly.
+func TestInsertRowsRefusesACardNumberInAReferenceKey(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	if _, _, err := db.CreateBatch(ctx, ledger.Batch{ID: "b", ManifestName: "b.csv", ManifestSHA256: "sha-b", RowCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"4242424242424242", "４２４２４２４２４２４２４２４２", "④②④②④②④②④②④②④②④②"} {
+		if _, err := db.InsertRows(ctx, "b", seqOf(testRow(2, ref))); !errors.Is(err, ledger.ErrInvalidChange) {
+			t.Errorf("reference %q: got %v, want ErrInvalidChange", ref, err)
+		}
+	}
+	if n, _ := db.CountRows(ctx, "b"); n != 0 {
+		t.Errorf("got %d rows, want none", n)
+	}
+}

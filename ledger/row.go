@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/internal/refid"
 )
 
@@ -209,6 +210,11 @@ func cleanRow(r Row) (Row, error) {
 	r.ReferenceKey = refid.Key(r.Reference)
 	if r.Reference == "" || r.ReferenceKey == "" {
 		return r, fmt.Errorf("empty reference: %w", ErrInvalidChange)
+	}
+	// A reference is stored as it is, and so is its key, where full-width
+	// or circled digits are ASCII: neither may hold a card number.
+	if pan.Contains(r.Reference) || pan.Contains(r.ReferenceKey) {
+		return r, fmt.Errorf("reference holds a card number: %w", ErrInvalidChange)
 	}
 	a := Amendment{Amount: r.Amount, Currency: r.Currency, RecipientName: r.RecipientName, Email: r.Email,
 		Description: r.Description, CardBIN: r.CardBIN, CardLast4: r.CardLast4, CardFingerprint: r.CardFingerprint}

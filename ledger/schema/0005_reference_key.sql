@@ -1,4 +1,4 @@
--- Schema version 4: one reference identity.
+-- Schema version 5: one reference identity.
 --
 -- reference_key is refid.Key(reference) (internal/refid: NFKC, full case
 -- folding, NFKC): two references are the same reference if and only if
@@ -24,7 +24,7 @@ DROP INDEX rows_reference;
 CREATE TRIGGER rows_reference_key_required BEFORE INSERT ON rows
 WHEN NEW.reference_key = '' OR NEW.reference_dup <> 0
 BEGIN
-	SELECT RAISE(ABORT, 'a row needs its reference_key, and reference_dup is only for rows written before schema 4');
+	SELECT RAISE(ABORT, 'a row needs its reference_key, and reference_dup is only for rows written before schema 5');
 END;
 
 CREATE TRIGGER rows_reference_is_fixed BEFORE UPDATE OF batch_id, reference ON rows
