@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/ledger"
+	"golang.org/x/sync/errgroup"
 )
 
 // SettleOptions configure Approve, Reject and Serve.
@@ -105,6 +106,11 @@ func Serve(ctx context.Context, store Store, pk Pike, o SettleOptions, scanEvery
 	}
 	log := o.Config.withDefaults().Logger
 	running := map[string]chan struct{}{}
+	// At most serveBatches batches are driven at once; the others wait for
+	// a later scan (a ledger of thousands of batches at rest, each with a
+	// webhook to apply, must not start thousands of engines at once).
+	var g errgroup.Group
+	g.SetLimit(serveBatches)
 	t := time.NewTicker(scanEvery)
 	defer t.Stop()
 	for {
@@ -126,19 +132,14 @@ func Serve(ctx context.Context, store Store, pk Pike, o SettleOptions, scanEvery
 			if err != nil {
 				continue
 			}
-			if n == 0 {
-				// A batch at rest still gets news: an earlier attempt's late
-				// success must reach its row even when nothing is in flight.
-				ws, err := store.PendingWebhooks(ctx, b.ID, 0, 1)
-				if err != nil || len(ws) == 0 {
-					continue
-				}
+			if n == 0 && !hasNews(ctx, store, b.ID) {
+				continue
 			}
 			cfg := o.Config
 			cfg.Confirm = ParseBatchOptions(b.Options).Confirm
 			done := make(chan struct{})
-			running[b.ID] = done
-			go func(id string) {
+			id := b.ID
+			if !g.TryGo(func() error {
 				defer close(done)
 				// Let go of the batch now and then, so that a run resuming it
 				// (cron after a crash) gets the lease; the next scan takes it back.
@@ -152,15 +153,36 @@ func Serve(ctx context.Context, store Store, pk Pike, o SettleOptions, scanEvery
 				default:
 					log.Info("batch settled", "batch", id, "open", res.Counts.Open(), "succeeded", res.Counts[ledger.StateSucceeded])
 				}
-			}(b.ID)
+				return nil
+			}) {
+				break // every slot busy: the rest wait for the next scan
+			}
+			running[b.ID] = done
 		}
 		select {
 		case <-ctx.Done():
-			for _, done := range running {
-				<-done
-			}
-			return nil
+			return g.Wait()
 		case <-t.C:
 		}
 	}
+}
+
+// serveBatches bounds how many batches Serve drives at once.
+const serveBatches = 16
+
+// hasNews reports whether a batch with nothing in flight has a stored
+// webhook to apply about one of its own sessions: an earlier attempt's late
+// success must reach its row even when nothing is in flight. Webhooks about
+// sessions no batch knows are settled by whichever engine runs next.
+func hasNews(ctx context.Context, store Store, batchID string) bool {
+	ws, err := store.PendingWebhooks(ctx, batchID, 0, 64)
+	if err != nil {
+		return false
+	}
+	for _, w := range ws {
+		if _, row, err := store.AttemptBySession(ctx, w.SessionID); err == nil && row.BatchID == batchID {
+			return true
+		}
+	}
+	return false
 }
