@@ -6,10 +6,16 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
+	"github.com/payouts/payouts/pike/sandbox"
 )
 
 // TestAdversary2IdleConnectionsLockOutPike — broken promise: a genuine
@@ -73,5 +79,69 @@ func TestAdversary2IdleConnectionsLockOutPike(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("a genuine signed webhook was answered HTTP %d while %d idle connections (one GET /healthz each) held every slot; want 200 (stored)",
 			resp.StatusCode, len(idle))
+	}
+}
+
+// TestAdversary2RerunCapsMissRowsItStarts — broken promise: rerun's safety
+// caps ("refuse to run if the batch pays more than CUR:AMOUNT in total";
+// `payouts rerun --dry-run` "prints each row it would retry ... the totals
+// per currency") hold for everything a rerun pays.
+//
+// Run 1: Pike refuses session/start/payout with 401 authentication_error
+// (a key not yet registered): the run stops, exit 3, R1 (1000.00 RUB) is
+// left unknown with its session created and nothing paid. The operator
+// registers the key and, cautious, reruns with --max-total RUB:1.
+// planRerun (batch/rerun.go:219-222) puts R1 in Kept ("its last call's
+// outcome is not known yet"), so checkCaps (cmd/payouts/rerun.go:138-149)
+// sees a total of 0 and lets it through; then Rerun's Feed
+// (batch/rerun.go:143) hands R1 to the engine, which resolves it and
+// resends the start: 1000.00 RUB paid under a cap of 1.00 RUB. The dry
+// run said "would retry 0 rows and start 0 never attempted; not retried 1".
+func TestAdversary2RerunCapsMissRowsItStarts(t *testing.T) {
+	p := newCLIPike(t, sandbox.Config{})
+	p.sb.Inject(sandbox.Rule{Method: pike.MethodStartPayout, Fault: sandbox.FaultFailBeforeApply,
+		Code: "authentication_error", HTTPStatus: http.StatusUnauthorized, Times: 100})
+	m := p.manifest("m.csv", [5]string{"R1", "1000", "RUB", sandbox.CardMir, "Иванов Иван"})
+	code, stdout, stderr := p.run("run", m)
+	t.Logf("run 1: exit %d\n%s%s", code, stdout, stderr)
+	if code != ExitInfra {
+		t.Fatalf("run 1: exit %d, want 3 (credentials refused at start)", code)
+	}
+	if len(p.sb.Journal()) != 0 {
+		t.Fatal("run 1 paid something")
+	}
+	p.sb.ClearRules() // the key is registered now
+	var id string
+	for _, line := range strings.Split(stderr+stdout, "\n") {
+		if i := strings.Index(line, "batch="); i >= 0 {
+			id = strings.Fields(line[i+len("batch="):])[0]
+			break
+		}
+	}
+	if id == "" {
+		db, err := ledger.Open(context.Background(), p.env["PAYOUTS_LEDGER"], ledger.MustExist())
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := db.Batches(context.Background())
+		db.Close()
+		if err != nil || len(bs) != 1 {
+			t.Fatalf("batches: %v %v", bs, err)
+		}
+		id = bs[0].ID
+	}
+	t.Logf("R1 after run 1: %s", p.ledgerRows(id)["R1"].State)
+
+	code, stdout, stderr = p.run("rerun", "--batch", id, "--dry-run", "--max-total", "RUB:1")
+	t.Logf("rerun --dry-run --max-total RUB:1: exit %d\n%s%s", code, stdout, stderr)
+	code, stdout, stderr = p.run("rerun", "--batch", id, "--max-total", "RUB:1")
+	t.Logf("rerun --max-total RUB:1: exit %d\n%s%s", code, stdout, stderr)
+	var paid int64
+	for _, pay := range p.sb.Journal() {
+		paid += pay.Amount
+	}
+	if paid > 100 {
+		t.Errorf("rerun --max-total RUB:1 exited %d and Pike paid %d minor units (R1 is %s); want it refused (exit 2) with nothing paid",
+			code, paid, p.ledgerRows(id)["R1"].State)
 	}
 }
