@@ -37,7 +37,9 @@ import (
 // again with Pike's key, as Pike itself would have signed it).
 type numericIDs struct {
 	inner batch.Pike
-	luhn  bool // ids pass the Luhn check (false: the control, same length)
+	luhn  bool   // ids pass the Luhn check (false: the control, same length)
+	keep  bool   // keep the sandbox's ps_N ids (only extra applies)
+	extra string // a JSON member added to every webhook body, e.g. "sent_at_ms":1764480000006
 	mu    sync.Mutex
 	toNum map[string]string
 	toSb  map[string]string
@@ -62,6 +64,9 @@ func luhnID(n int, valid bool) string {
 var sbSessionID = regexp.MustCompile(`ps_(\d+)`)
 
 func (p *numericIDs) num(sb string) string {
+	if p.keep {
+		return sb
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n, ok := p.toNum[sb]; ok {
@@ -122,6 +127,9 @@ func (p *numericIDs) webhookProxy(t *testing.T, h *harness) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		body = sbSessionID.ReplaceAllFunc(body, func(m []byte) []byte { return []byte(p.num(string(m))) })
+		if p.extra != "" {
+			body = append([]byte("{"+p.extra+","), bytes.TrimPrefix(bytes.TrimSpace(body), []byte("{"))...)
+		}
 		sig, err := pikeKey.Sign(body)
 		if err != nil {
 			http.Error(w, err.Error(), 500)
@@ -164,13 +172,38 @@ func (p *numericIDs) webhookProxy(t *testing.T, h *harness) string {
 // The control subtest (the same 16-digit ids, failing the Luhn check)
 // passes: R1 goes to review and is paid once.
 func TestAdversary2LuhnSessionIDLateSuccessLostPaysTwice(t *testing.T) {
-	t.Run("luhn-valid ids", func(t *testing.T) { lateSuccessNumericIDs(t, true) })
-	t.Run("control: luhn-invalid ids", func(t *testing.T) { lateSuccessNumericIDs(t, false) })
+	t.Run("luhn-valid ids", func(t *testing.T) { lateSuccessNumericIDs(t, true, false, "") })
+	t.Run("control: luhn-invalid ids", func(t *testing.T) { lateSuccessNumericIDs(t, false, false, "") })
 }
 
-func lateSuccessNumericIDs(t *testing.T, luhn bool) {
+// TestAdversary2NumericFieldInWebhookLateSuccessLostPaysTwice — broken
+// promise: at most one successful payout per reference, ever.
+//
+// The same root cause with the sandbox's own ps_N ids: Pike adds a field
+// to its webhooks (documented: "new fields may appear at any time —
+// parsers must ignore unknown keys"), here a send time in epoch
+// milliseconds as a JSON number, 1764480000006, 13 digits that happen to
+// pass the Luhn check (one timestamp in ten does). pan.Scrub masks it in
+// the stored body, which is then no longer JSON ("sent_at_ms":176448***0006);
+// webhookResult (batch/webhooks.go:182-185) settles every such webhook as
+// "unparsable", attempt 1's late success is never learnt, and the rerun
+// pays R1 again. The control (a 13-digit time that fails Luhn) passes.
+func TestAdversary2NumericFieldInWebhookLateSuccessLostPaysTwice(t *testing.T) {
+	ms := func(valid bool) string {
+		for n := int64(1764480000000); ; n++ {
+			if s := strconv.FormatInt(n, 10); pan.Luhn(s) == valid {
+				return `"sent_at_ms":` + s
+			}
+		}
+	}
+	t.Run("luhn-valid time", func(t *testing.T) { lateSuccessNumericIDs(t, false, true, ms(true)) })
+	t.Run("control: luhn-invalid time", func(t *testing.T) { lateSuccessNumericIDs(t, false, true, ms(false)) })
+}
+
+func lateSuccessNumericIDs(t *testing.T, luhn, keep bool, extra string) {
 	h := newHarness(t, sandbox.Config{})
 	pk := newNumericIDs(h.client, luhn)
+	pk.keep, pk.extra = keep, extra
 	h.sb.SetWebhookURL(pk.webhookProxy(t, h))
 	ctx := context.Background()
 	cfg := h.config()
@@ -233,8 +266,11 @@ func lateSuccessNumericIDs(t *testing.T, luhn bool) {
 	t.Logf("R1 after attempt 1's success was reported: %s %s", got.State, got.FailureCode)
 	ws, _ := h.db.WebhooksForSession(ctx, s1)
 	for _, w := range ws {
-		parsed, _ := pike.ParseWebhook(w.Body)
-		t.Logf("stored webhook %d %s: session column %s, session in stored body %q, result %s", w.ID, w.Type, w.SessionID, parsed.Session.ID, w.Result)
+		sid := "(unparsable)"
+		if parsed, err := pike.ParseWebhook(w.Body); err == nil {
+			sid = parsed.Session.ID
+		}
+		t.Logf("stored webhook %d %s: session column %s, session in stored body %q, result %s", w.ID, w.Type, w.SessionID, sid, w.Result)
 	}
 	if got.State != ledger.StateReview {
 		t.Errorf("R1 is %s after Pike reported attempt 1 (session %s) paid; want review (late success)", got.State, s1)
