@@ -28,7 +28,7 @@ import (
 // and sends one cheap request on each that is answered with keep-alive —
 // GET /healthz (200) or any unknown path (404); only the webhook handler's
 // refusals say Connection: close. Each connection then holds its slot in
-// limitListener (cmd/payouts/listen.go:58-63) until IdleTimeout (2
+// limitListener.Accept (cmd/payouts/listen.go:58-71) until IdleTimeout (2
 // minutes, listen.go:33) — for ever, if the peer sends another request
 // every 119 seconds. Every delivery from Pike meanwhile is answered 503
 // before its request is read.
@@ -91,10 +91,10 @@ func TestAdversary2IdleConnectionsLockOutPike(t *testing.T) {
 // (a key not yet registered): the run stops, exit 3, R1 (1000.00 RUB) is
 // left unknown with its session created and nothing paid. The operator
 // registers the key and, cautious, reruns with --max-total RUB:1.
-// planRerun (batch/rerun.go:219-222) puts R1 in Kept ("its last call's
-// outcome is not known yet"), so checkCaps (cmd/payouts/rerun.go:138-149)
+// planRerun (batch/rerun.go:222-234) puts R1 in Kept ("its last call's
+// outcome is not known yet"), so checkCaps (cmd/payouts/rerun.go:150)
 // sees a total of 0 and lets it through; then Rerun's Feed
-// (batch/rerun.go:143) hands R1 to the engine, which resolves it and
+// (batch/rerun.go:144) hands R1 to the engine, which resolves it and
 // resends the start: 1000.00 RUB paid under a cap of 1.00 RUB. The dry
 // run said "would retry 0 rows and start 0 never attempted; not retried 1".
 func TestAdversary2RerunCapsMissRowsItStarts(t *testing.T) {
