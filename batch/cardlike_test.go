@@ -184,3 +184,18 @@ func TestPrepareRefusesCardLikeBatchID(t *testing.T) {
 		t.Errorf("got batches %v (%v), want none", bs, err)
 	}
 }
+
+// TestPrepareRefusesCardNumberInManifestPath: the manifest's path is kept
+// in the ledger; a file named with a card number is refused before
+// anything is written.
+func TestPrepareRefusesCardNumberInManifestPath(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("pay-4242424242424242.csv", row{ref: "R1", amount: "10", card: sandbox.CardVisa})
+	if _, err := h.run(context.Background(), path, h.config()); !errors.Is(err, batch.ErrBatchID) {
+		t.Fatalf("got %v, want ErrBatchID", err)
+	}
+	if bs, err := h.db.Batches(context.Background()); err != nil || len(bs) != 0 {
+		t.Errorf("got %d batches (%v), want none", len(bs), err)
+	}
+	h.expectPaid()
+}

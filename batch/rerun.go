@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/payouts/payouts/ledger"
@@ -34,7 +35,11 @@ type RerunOptions struct {
 type RerunPlan struct {
 	Retried []RerunChange // rows given a new attempt, with the manifest's corrections
 	Pending []ledger.Row  // rows never attempted: the rerun starts them as recorded
-	Kept    []ledger.Row  // review, unknown and in-flight rows, mismatches without IncludeMismatch: listed, not retried
+	// Resumed lists rows in flight (unknown, created, started, confirmed...):
+	// not retried, but the rerun carries them on with their cards as
+	// recorded, so they may be paid by it and count against its caps.
+	Resumed []ledger.Row
+	Kept    []ledger.Row // review, final rows, mismatches without IncludeMismatch: listed, not retried
 	// NotApplied lists the manifest's corrections for rows that are not
 	// retried, each with why. A rerun with any refuses to start
 	// (ErrCorrectionsNotApplied): a correction is never silently dropped.
@@ -52,15 +57,15 @@ type RerunChange struct {
 	fresh ledger.Row // the manifest's version of the row
 }
 
-// Totals is what the rerun pays per currency, if every retried and pending
-// row succeeds: the corrected amounts of retried rows, the recorded amounts
-// of pending ones.
+// Totals is what the rerun pays per currency, if every retried, pending
+// and resumed row succeeds: the corrected amounts of retried rows, the
+// recorded amounts of the others.
 func (p RerunPlan) Totals() map[string]int64 {
 	t := map[string]int64{}
 	for _, c := range p.Retried {
 		t[c.Currency] += c.Amount
 	}
-	for _, r := range p.Pending {
+	for _, r := range append(slices.Clip(p.Pending), p.Resumed...) {
 		t[r.Currency] += r.Amount
 	}
 	return t
@@ -230,6 +235,8 @@ func planRerun(ctx context.Context, store Store, batchID, path string, o RerunOp
 			plan.NotApplied = append(plan.NotApplied, c)
 		case row.State == ledger.StatePlanned:
 			plan.Pending = append(plan.Pending, row)
+		case why != "" && slices.Contains(openStates, row.State):
+			plan.Resumed = append(plan.Resumed, row)
 		case why != "" && row.State != ledger.StateSucceeded && row.State != ledger.StateSkipped:
 			plan.Kept = append(plan.Kept, row)
 		case why == "":

@@ -98,6 +98,12 @@ func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions
 	if err := CheckBatchID(batchID); err != nil {
 		return ledger.Batch{}, false, err
 	}
+	if pan.Contains(filepath.Base(path)) {
+		// The path is kept in the ledger (rerun reads the file again). Only
+		// the file's own name is judged: digits of directories (temporary
+		// ones, say) joined across a slash can pass the check by chance.
+		return ledger.Batch{}, false, fmt.Errorf("%w: the manifest's file name holds a card number, which is never stored — rename the file", ErrBatchID)
+	}
 	optJSON, err := json.Marshal(bo)
 	if err != nil {
 		return ledger.Batch{}, false, fmt.Errorf("encode batch options: %w", err)

@@ -52,7 +52,7 @@ func (db *DB) RecordWebhook(ctx context.Context, w Webhook) (Webhook, bool, erro
 	if w.ReceivedAt.IsZero() {
 		w.ReceivedAt = db.now()
 	}
-	body := []byte(pan.Scrub(string(w.Body)))
+	body := scrubWebhookBody(w.Body)
 	var out Webhook
 	var isNew bool
 	j := newJob(func(ctx context.Context, tx dbtx) error {

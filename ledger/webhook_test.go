@@ -2,7 +2,9 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,4 +135,39 @@ func equalIDs(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+// TestRecordWebhookKeepsIdentifiersAndParses: the stored copy of a webhook
+// has no card number (not even in metadata another merchant filled), still
+// parses, and keeps Pike's ids — an opaque session id of 16 Luhn-valid
+// digits — our reference and every number that is not a card number. (Scrubbing the raw text masked
+// such an id and broke JSON around a numeric field, so a late success was
+// lost after Pike had been told 200.)
+func TestRecordWebhookKeepsIdentifiersAndParses(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	body := `{"type":"payment_finished","sent_at_ms":1764480000006,"session":{"id":"7000000000000013","status":"accepted",` +
+		`"payments":[{"id":"4000000000000002","status":"succeeded","metadata":"b1:1:4111111111111111x","customer":{"reference":"R1"},` +
+		`"amount_details":{"amount":1000,"currency":"rub"},"payment_method":{"type":"card","card":{"bank_card":{"number":"4242 4242 4242 4242"},"last4":"4242"}},` +
+		`"note":"card 4242.4242.4242.4242","echo":4242424242424242}]}}`
+	w, _, err := db.RecordWebhook(ctx, ledger.Webhook{BodySHA256: "kept-ids", Body: []byte(body), Verified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(w.Body, &got); err != nil {
+		t.Fatalf("stored copy does not parse: %v\n%s", err, w.Body)
+	}
+	stored := string(w.Body)
+	for _, keep := range []string{`"id":"7000000000000013"`, `"id":"4000000000000002"`,
+		`"reference":"R1"`, `"amount":1000`, `"last4":"4242"`} {
+		if !strings.Contains(stored, keep) {
+			t.Errorf("stored copy lost %s:\n%s", keep, stored)
+		}
+	}
+	for _, card := range []string{"4242 4242 4242 4242", "4242.4242.4242.4242", "4242424242424242", "4111111111111111"} {
+		if strings.Contains(stored, card) {
+			t.Errorf("stored copy holds the card number %q:\n%s", card, stored)
+		}
+	}
 }

@@ -23,16 +23,23 @@ const (
 // webhookServer returns the HTTP server of the webhook listener: every
 // phase of a request has a deadline, so a peer that sends slowly or not at
 // all gives its connection back.
+//
+// Keep-alive is off: every connection is closed once its request is
+// answered, so a peer that leaves connections idle holds no slot of the
+// connection cap (128 idle keep-alive connections used to lock Pike out).
+// Pike delivers each webhook as one POST; nothing is lost by it.
 func webhookServer(ctx context.Context, h http.Handler) *http.Server {
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           h,
 		MaxHeaderBytes:    webhookMaxHeaderBytes,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       5 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.SetKeepAlivesEnabled(false)
+	return srv
 }
 
 // limitListener holds at most cap(slots) connections open at once. A

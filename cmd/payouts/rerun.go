@@ -152,7 +152,7 @@ func (c *rerunCommand) checkCaps(plan batch.RerunPlan) error {
 		for _, r := range plan.Retried {
 			add(capRow{line: r.Row.Line, reference: r.Row.Reference, amount: r.Amount, currency: r.Currency})
 		}
-		for _, r := range plan.Pending {
+		for _, r := range append(slices.Clip(plan.Pending), plan.Resumed...) {
 			add(capRow{line: r.Line, reference: r.Reference, amount: r.Amount, currency: r.Currency})
 		}
 		return nil
@@ -195,8 +195,8 @@ func (c *rerunCommand) dryRun(ctx context.Context, path string, mopts batch.Mani
 	}
 	printRerunPlan(c.app.Stdout, plan, true)
 	totals := plan.Totals()
-	fmt.Fprintf(c.app.Stdout, "Dry run of a rerun of batch %s (confirm %s): would retry %d rows and start %d never attempted",
-		c.batch, mode, len(plan.Retried), len(plan.Pending))
+	fmt.Fprintf(c.app.Stdout, "Dry run of a rerun of batch %s (confirm %s): would retry %d rows, start %d never attempted and carry on %d in flight",
+		c.batch, mode, len(plan.Retried), len(plan.Pending), len(plan.Resumed))
 	for _, cur := range slices.Sorted(maps.Keys(totals)) {
 		fmt.Fprintf(c.app.Stdout, "; %s %s", batch.FormatAmount(totals[cur], cur), cur)
 	}
@@ -219,6 +219,13 @@ func printRerunPlan(w io.Writer, plan batch.RerunPlan, dry bool) {
 	}
 	for _, r := range plan.Pending {
 		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  never attempted: paid as recorded\n", start, r.Line, r.Reference, batch.FormatAmount(r.Amount, r.Currency), r.Currency)
+	}
+	resume := "carried on "
+	if dry {
+		resume = "would resume"
+	}
+	for _, r := range plan.Resumed {
+		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  in flight (%s): its outcome is resolved first, then it is paid as recorded\n", resume, r.Line, r.Reference, batch.FormatAmount(r.Amount, r.Currency), r.Currency, r.State)
 	}
 	for _, r := range plan.Kept {
 		fmt.Fprintf(w, "not retried line %-5d %-24s %s %s\n", r.Line, r.Reference, r.State, r.FailureCode)

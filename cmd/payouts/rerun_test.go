@@ -88,7 +88,7 @@ func TestRerunDryRun(t *testing.T) {
 	}
 	for _, want := range []string{
 		"would retry line 3     BAD-1                           5000.00 RUB  amount 20.00 RUB → 5000.00 RUB  card 400000…0002 → 424242…4242  recipient_name \"Пётр\" → \"Пётр Петров\"\n",
-		"would retry 1 rows and start 0 never attempted; 5000.00 RUB; not retried 0. Nothing was sent and nothing was written.",
+		"would retry 1 rows, start 0 never attempted and carry on 0 in flight; 5000.00 RUB; not retried 0. Nothing was sent and nothing was written.",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("dry run does not say %q:\n%s", want, stdout)
