@@ -430,6 +430,12 @@ func (m *model) act(i int, a action) {
 		// prepared): nothing was sent, nothing to resume but the run.
 		err = nil
 	}
+	if err != nil && errors.Is(err, batch.ErrNotLoaded) {
+		// A rerun of a batch whose load an interrupt cut short is refused
+		// before anything is sent (the journal invariants check that):
+		// only a run with the manifest completes it, as finish does.
+		err = nil
+	}
 	if err != nil {
 		detail := ""
 		if mm := regexp.MustCompile(`\(([^()]+)\) `).FindStringSubmatch(err.Error()); mm != nil && m.id != "" {
