@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/internal/refid"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
@@ -189,7 +190,7 @@ func (e *Engine) begin(row ledger.Row) (ledger.Row, bool, error) {
 			return next, false, err
 		}
 	}
-	var card PAN
+	var card manifest.PAN
 	if e.cfg.Flow == FlowSingle {
 		// The single call carries the card: check it before opening an attempt.
 		var ok bool
@@ -247,7 +248,7 @@ func (e *Engine) key(row ledger.Row, method string) string {
 }
 
 // payoutRequest is the full request that starts row's payout.
-func (e *Engine) payoutRequest(row ledger.Row, card PAN) pike.PayoutRequest {
+func (e *Engine) payoutRequest(row ledger.Row, card manifest.PAN) pike.PayoutRequest {
 	return pike.PayoutRequest{
 		SessionID:          row.SessionID,
 		Method:             pike.CardMethod(card.Digits()),
@@ -269,7 +270,7 @@ func customer(row ledger.Row) *pike.Customer {
 // cardFor returns the card number to pay row with, after checking it is
 // the card the ledger recorded for the row (by keyed fingerprint): a
 // manifest edited after the batch was created must not redirect money.
-func (e *Engine) cardFor(row ledger.Row) (PAN, error) {
+func (e *Engine) cardFor(row ledger.Row) (manifest.PAN, error) {
 	card, ok := e.pan(row.ID)
 	if !ok {
 		return "", fmt.Errorf("row %d (%s): card number not available", row.Line, row.Reference)
@@ -283,7 +284,7 @@ func (e *Engine) cardFor(row ledger.Row) (PAN, error) {
 // checkedCard is cardFor for the step machine: a row whose card cannot be
 // used is left where it is (and its card forgotten) with an error in the
 // log and the ledger, instead of stopping every other row.
-func (e *Engine) checkedCard(row ledger.Row) (PAN, bool) {
+func (e *Engine) checkedCard(row ledger.Row) (manifest.PAN, bool) {
 	card, err := e.cardFor(row)
 	if err == nil {
 		return card, true
@@ -331,7 +332,7 @@ func (e *Engine) start(row ledger.Row) (ledger.Row, bool, error) {
 }
 
 // initPayout sends session/init/payout (single flow) for a creating row.
-func (e *Engine) initPayout(row ledger.Row, card PAN) (ledger.Row, bool, error) {
+func (e *Engine) initPayout(row ledger.Row, card manifest.PAN) (ledger.Row, bool, error) {
 	sess, err := e.pike.InitPayout(e.callCtx, e.key(row, pike.MethodInitPayout), e.payoutRequest(row, card))
 	if err == nil && (sess == nil || sess.ID == "") {
 		err = fmt.Errorf("session/init/payout answered without a session id: %w", pike.ErrOutcomeUnknown)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
@@ -210,11 +211,11 @@ func lateSuccessNumericIDs(t *testing.T, luhn, keep bool, extra string) {
 	settle := batch.SettleOptions{Config: cfg, Wait: 15 * time.Second, Intake: h.intake}
 
 	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardSessionError})
-	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{AllowDuplicates: true}, nil)
+	sum, err := manifest.ReadFile(path, manifest.Options{AllowDuplicates: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := batch.Run(ctx, h.db, pk, batch.RunOptions{Manifest: path, ManifestOptions: batch.ManifestOptions{AllowDuplicates: true},
+	res, err := batch.Run(ctx, h.db, pk, batch.RunOptions{Manifest: path, ManifestOptions: manifest.Options{AllowDuplicates: true},
 		Summary: sum, Config: cfg, Wait: 15 * time.Second, Intake: h.intake})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +281,7 @@ func lateSuccessNumericIDs(t *testing.T, luhn, keep bool, extra string) {
 	// (A ledger that knows R1 is paid refuses this correction: that is fine.)
 	again := h.manifest("again.csv", row{ref: "R1", amount: "10", card: sandbox.CardVisa})
 	if _, _, err := batch.Rerun(ctx, h.db, pk, batch.RerunOptions{BatchID: id, Manifest: again,
-		ManifestOptions: batch.ManifestOptions{AllowDuplicates: true}, SettleOptions: settle}); err != nil && !errors.Is(err, batch.ErrCorrectionsNotApplied) {
+		ManifestOptions: manifest.Options{AllowDuplicates: true}, SettleOptions: settle}); err != nil && !errors.Is(err, batch.ErrCorrectionsNotApplied) {
 		t.Fatalf("rerun: %v", err)
 	}
 	h.cards["R1"] = sandbox.CardSessionError // attempt 1's card: the only payment wanted

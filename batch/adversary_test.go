@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -50,7 +51,7 @@ func (h *harness) logEvents(id, ref string) {
 // batchIDOf is the batch id a run of path gets.
 func batchIDOf(t *testing.T, path string) string {
 	t.Helper()
-	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{AllowDuplicates: true}, nil)
+	sum, err := manifest.ReadFile(path, manifest.Options{AllowDuplicates: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func batchIDOf(t *testing.T, path string) string {
 func (h *harness) rerunWith(pk batch.Pike, id, path string) {
 	h.t.Helper()
 	if _, _, err := batch.Rerun(context.Background(), h.db, pk, batch.RerunOptions{BatchID: id, Manifest: path,
-		ManifestOptions: batch.ManifestOptions{AllowDuplicates: true},
+		ManifestOptions: manifest.Options{AllowDuplicates: true},
 		SettleOptions:   batch.SettleOptions{Config: h.config(), Wait: 15 * time.Second, Intake: h.intake}}); err != nil {
 		h.t.Fatalf("rerun: %v", err)
 	}

@@ -1,6 +1,7 @@
 package batch_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -60,16 +62,16 @@ func BenchmarkEndToEnd(b *testing.B) {
 	rows := envInt(b, envBenchRows, 5000)
 	delay := envDuration(b, envBenchDelay, 5*time.Millisecond)
 	dir := b.TempDir()
-	manifest := filepath.Join(dir, "bench.csv")
-	writeBenchManifest(b, manifest, rows)
-	want := wantPayments(b, manifest)
+	mpath := filepath.Join(dir, "bench.csv")
+	writeBenchManifest(b, mpath, rows)
+	want := wantPayments(b, mpath)
 	for _, c := range envInts(b, envBenchC, []int{16, 64, 128}) {
 		for _, l := range envDurations(b, envBenchL, []time.Duration{20 * time.Millisecond, 100 * time.Millisecond}) {
 			b.Run(fmt.Sprintf("C=%d/L=%s", c, l), func(b *testing.B) {
 				workers := envInt(b, envBenchWorkers, 2*c+16)
 				var m runFigures
 				for b.Loop() {
-					m = endToEndRun(b, manifest, want, c, workers, l, delay)
+					m = endToEndRun(b, mpath, want, c, workers, l, delay)
 				}
 				ideal := float64(c) / (3 * l.Seconds())
 				b.ReportMetric(m.rowsPerSec, "rows/s")
@@ -111,7 +113,7 @@ type runFigures struct {
 
 // endToEndRun is one run of manifest against a fresh sandbox child and a
 // fresh ledger.
-func endToEndRun(b *testing.B, manifest string, want map[string]int64, c, workers int, latency, delay time.Duration) runFigures {
+func endToEndRun(b *testing.B, mpath string, want map[string]int64, c, workers int, latency, delay time.Duration) runFigures {
 	b.StopTimer()
 	ctx := context.Background()
 	dir := b.TempDir()
@@ -158,7 +160,7 @@ func endToEndRun(b *testing.B, manifest string, want map[string]int64, c, worker
 	if err != nil {
 		b.Fatal(err)
 	}
-	sum, err := batch.ReadManifestFile(manifest, batch.ManifestOptions{}, nil)
+	sum, err := manifest.ReadFile(mpath, manifest.Options{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -169,7 +171,7 @@ func endToEndRun(b *testing.B, manifest string, want map[string]int64, c, worker
 	cpu0, t0 := selfCPU(b), time.Now()
 	b.StartTimer()
 	res, err := batch.Run(ctx, db, client, batch.RunOptions{
-		Manifest: manifest, Summary: sum, Intake: intake,
+		Manifest: mpath, Summary: sum, Intake: intake,
 		Config: batch.Config{Workers: workers, Fingerprinter: fp},
 	})
 	b.StopTimer()
@@ -268,7 +270,7 @@ func checkJournal(b *testing.B, sb *sandboxProcess, want map[string]int64) {
 func wantPayments(tb testing.TB, path string) map[string]int64 {
 	tb.Helper()
 	want := map[string]int64{}
-	_, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, func(r batch.ManifestRow) error {
+	_, err := manifest.ReadFile(path, manifest.Options{}, func(r manifest.Row) error {
 		want[r.Reference] = r.Amount
 		return nil
 	})
@@ -352,4 +354,36 @@ func envDurations(tb testing.TB, name string, def []time.Duration) []time.Durati
 		out = append(out, d)
 	}
 	return slices.Clip(out)
+}
+
+// writeBenchManifest writes a valid manifest of n rows to path: unique
+// references, the sandbox's success cards, amounts that never repeat for a
+// card (the same shape as `go run ./samples/gen`).
+func writeBenchManifest(tb testing.TB, path string, n int) int64 {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	cards := []string{"2200000000000004", "4242424242424242", "5555555555554444"}
+	names := []string{"Иванов Иван Иванович", "Петрова Анна Сергеевна", "John Smith", "Anna Müller"}
+	fmt.Fprintln(w, "reference,amount,currency,card_number,recipient_name,email,description")
+	for i := range n {
+		minor := 50000 + i/len(cards)
+		email := ""
+		if i%3 == 0 {
+			email = fmt.Sprintf("employee%d@example.com", i)
+		}
+		fmt.Fprintf(w, "BENCH-%08d,%d.%02d,RUB,%s,%s,%s,Зарплата за ноябрь 2026\n", i, minor/100, minor%100, cards[i%len(cards)], names[i%len(names)], email)
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st.Size()
 }

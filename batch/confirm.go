@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -109,13 +110,13 @@ func checkSession(batchID string, row ledger.Row, s *pike.Session) (diffs []Disc
 	}
 	// Amounts are shown in major units of the row's currency: a person
 	// reads "88100.00 RUB", not "8810000".
-	wantAmount := FormatAmount(row.Amount, row.Currency) + " " + row.Currency
+	wantAmount := manifest.FormatAmount(row.Amount, row.Currency) + " " + row.Currency
 	if p.AmountDetails == nil {
 		add("amount", wantAmount, "")
 		add("currency", row.Currency, "")
 	} else {
 		if p.AmountDetails.Amount != row.Amount {
-			got := FormatAmount(p.AmountDetails.Amount, row.Currency) + " " + row.Currency
+			got := manifest.FormatAmount(p.AmountDetails.Amount, row.Currency) + " " + row.Currency
 			diffs = append(diffs, Discrepancy{Field: "amount", Want: wantAmount, Got: got})
 		}
 		if !strings.EqualFold(p.AmountDetails.Currency, row.Currency) {

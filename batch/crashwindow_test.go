@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -66,11 +67,11 @@ func TestCrashAfterStartIntentBeforeSending(t *testing.T) {
 	path := h.manifest("m.csv", row{ref: "S1", amount: "10", card: sandbox.CardMir})
 	// Make the session exist but never start it: a run whose start fails
 	// before applying, then stop it at once.
-	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	sum, err := manifest.ReadFile(path, manifest.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := batch.Prepare(context.Background(), h.db, path, batch.ManifestOptions{}, sum, "", h.fp, batch.BatchOptions{})
+	b, _, err := batch.Prepare(context.Background(), h.db, path, manifest.Options{}, sum, "", h.fp, batch.BatchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

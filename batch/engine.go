@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -126,8 +127,8 @@ type Engine struct {
 	busy   atomic.Int64 // jobs submitted and not finished
 
 	mu       sync.Mutex
-	pans     map[int64]PAN       // card numbers of rows this process may still need to start
-	due      map[int64]time.Time // when each waiting row is next looked at
+	pans     map[int64]manifest.PAN // card numbers of rows this process may still need to start
+	due      map[int64]time.Time    // when each waiting row is next looked at
 	backoff  map[int64]time.Duration
 	held     map[int64]bool // hold mode: rows checked and waiting for approval
 	keyUsed  map[int64]bool // rows whose confirm key Pike reported as already used
@@ -148,7 +149,7 @@ func NewEngine(store Store, pk Pike, batchID string, cfg Config) *Engine {
 	return &Engine{
 		store: store, pike: pk, batchID: batchID, cfg: cfg,
 		log:      cfg.Logger.With("batch", batchID),
-		pans:     map[int64]PAN{},
+		pans:     map[int64]manifest.PAN{},
 		due:      map[int64]time.Time{},
 		backoff:  map[int64]time.Duration{},
 		held:     map[int64]bool{},
@@ -305,13 +306,13 @@ func (e *Engine) Notify() {
 // run is being interrupted, or the ledger would not know what was sent.
 func (e *Engine) wctx() context.Context { return context.WithoutCancel(e.callCtx) }
 
-func (e *Engine) setPAN(id int64, p PAN) {
+func (e *Engine) setPAN(id int64, p manifest.PAN) {
 	e.mu.Lock()
 	e.pans[id] = p
 	e.mu.Unlock()
 }
 
-func (e *Engine) pan(id int64) (PAN, bool) {
+func (e *Engine) pan(id int64) (manifest.PAN, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p, ok := e.pans[id]

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -122,8 +123,8 @@ func TestFaultLedgerReadOnly(t *testing.T) {
 
 	rows := faultLedgerRows()
 	path := h.manifest("m.csv", rows...)
-	mopts := batch.ManifestOptions{AllowDuplicates: true}
-	sum, err := batch.ReadManifestFile(path, mopts, nil)
+	mopts := manifest.Options{AllowDuplicates: true}
+	sum, err := manifest.ReadFile(path, mopts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestFaultLedgerDiskFull(t *testing.T) {
 	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mopts := batch.ManifestOptions{AllowDuplicates: true}
+	mopts := manifest.Options{AllowDuplicates: true}
 	// How far 1 MiB of WAL gets depends on how many changes the ledger
 	// groups into each commit, which depends on the machine's speed: if the
 	// fault misses the batch, another batch is tried with less or more room.
@@ -263,7 +264,7 @@ func TestFaultLedgerDiskFull(t *testing.T) {
 			rows = append(rows, r)
 		}
 		path := h.manifest(fmt.Sprintf("m%d.csv", try), rows...)
-		sum, err := batch.ReadManifestFile(path, mopts, nil)
+		sum, err := manifest.ReadFile(path, mopts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,8 +404,8 @@ func TestFaultLedgerDiskFullChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := os.Getenv(envDiskFullMan)
-	mopts := batch.ManifestOptions{AllowDuplicates: true}
-	sum, err := batch.ReadManifestFile(path, mopts, nil)
+	mopts := manifest.Options{AllowDuplicates: true}
+	sum, err := manifest.ReadFile(path, mopts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

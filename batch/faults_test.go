@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -22,8 +23,8 @@ import (
 // faultRunFor is h.run with its own wait for final results.
 func (h *harness) faultRunFor(path string, cfg batch.Config, wait time.Duration) (batch.Result, error) {
 	h.t.Helper()
-	mopts := batch.ManifestOptions{AllowDuplicates: true}
-	sum, err := batch.ReadManifestFile(path, mopts, nil)
+	mopts := manifest.Options{AllowDuplicates: true}
+	sum, err := manifest.ReadFile(path, mopts, nil)
 	if err != nil {
 		h.t.Fatalf("manifest invalid: %v", err)
 	}

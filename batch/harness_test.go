@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -156,7 +157,7 @@ func (h *harness) manifest(name string, rows ...row) string {
 			r.name = "Иванов Иван"
 		}
 		cw.Write([]string{r.ref, r.amount, r.currency, r.card, r.name})
-		minor, err := batch.ParseAmount(r.amount, r.currency)
+		minor, err := manifest.ParseAmount(r.amount, r.currency)
 		if err != nil {
 			h.t.Fatalf("bad test amount %q: %v", r.amount, err)
 		}
@@ -182,8 +183,8 @@ func (h *harness) config() batch.Config {
 func (h *harness) run(ctx context.Context, path string, cfg batch.Config) (batch.Result, error) {
 	h.t.Helper()
 	// Test manifests pay the same test card the same amount many times.
-	mopts := batch.ManifestOptions{AllowDuplicates: true}
-	sum, err := batch.ReadManifestFile(path, mopts, nil)
+	mopts := manifest.Options{AllowDuplicates: true}
+	sum, err := manifest.ReadFile(path, mopts, nil)
 	if err != nil {
 		h.t.Fatalf("manifest invalid: %v", err)
 	}

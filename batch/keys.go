@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/pike"
 )
 
@@ -168,7 +169,7 @@ func FingerprintKeyFromSigner(s *pike.Signer) ([]byte, error) {
 }
 
 // Fingerprint returns the hex HMAC-SHA256 of the card's digits.
-func (f *Fingerprinter) Fingerprint(card PAN) string {
+func (f *Fingerprinter) Fingerprint(card manifest.PAN) string {
 	m := hmac.New(sha256.New, f.key)
 	m.Write([]byte(card.Digits()))
 	return hex.EncodeToString(m.Sum(nil))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -34,8 +35,8 @@ func TestSecondRunOfLargeBatchLeavesTheRunnerAlone(t *testing.T) {
 		rows[i] = row{ref: fmt.Sprintf("BIG-%05d", i), amount: "10", card: sandbox.CardMir}
 	}
 	path := h.manifest("big.csv", rows...)
-	mopts := batch.ManifestOptions{AllowDuplicates: true}
-	sum, err := batch.ReadManifestFile(path, mopts, nil)
+	mopts := manifest.Options{AllowDuplicates: true}
+	sum, err := manifest.ReadFile(path, mopts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +147,8 @@ func TestRunKilledWhileLoadingIsCompletedByTheNextRun(t *testing.T) {
 		refs = append(refs, ref)
 	}
 	path := h.manifest("m.csv", rows...)
-	mopts := batch.ManifestOptions{AllowDuplicates: true}
-	sum, err := batch.ReadManifestFile(path, mopts, nil)
+	mopts := manifest.Options{AllowDuplicates: true}
+	sum, err := manifest.ReadFile(path, mopts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,11 +185,11 @@ func TestRunKilledWhileLoadingIsCompletedByTheNextRun(t *testing.T) {
 func TestRerunRefusesCorrectionsItCannotApply(t *testing.T) {
 	h := newHarness(t, sandbox.Config{})
 	path := h.manifest("m.csv", row{ref: "P-1", amount: "10", card: sandbox.CardMir}, row{ref: "P-2", amount: "20", card: sandbox.CardVisa})
-	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	sum, err := manifest.ReadFile(path, manifest.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := batch.Prepare(context.Background(), h.db, path, batch.ManifestOptions{}, sum, "", h.fp, batch.BatchOptions{})
+	b, _, err := batch.Prepare(context.Background(), h.db, path, manifest.Options{}, sum, "", h.fp, batch.BatchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -387,7 +388,7 @@ func runModel(t *testing.T, seed int64) {
 // act runs one operator action with faults on.
 func (m *model) act(i int, a action) {
 	ctx := context.Background()
-	mopts := batch.ManifestOptions{AllowDuplicates: true}
+	mopts := manifest.Options{AllowDuplicates: true}
 	var err error
 	var res batch.Result
 	switch a.kind {
@@ -401,7 +402,7 @@ func (m *model) act(i int, a action) {
 			defer cancel()
 			wait = 10 * time.Second
 		}
-		sum, rerr := batch.ReadManifestFile(m.path, mopts, nil)
+		sum, rerr := manifest.ReadFile(m.path, mopts, nil)
 		if rerr != nil {
 			m.t.Fatalf("manifest: %v", rerr)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -40,8 +41,8 @@ func (f *statusFilter) Status(ctx context.Context, id string) (*pike.Session, er
 // runWith runs path like h.run with another Pike.
 func (h *harness) runWith(ctx context.Context, pk batch.Pike, path string, cfg batch.Config, wait time.Duration) (batch.Result, error) {
 	h.t.Helper()
-	mopts := batch.ManifestOptions{AllowDuplicates: true}
-	sum, err := batch.ReadManifestFile(path, mopts, nil)
+	mopts := manifest.Options{AllowDuplicates: true}
+	sum, err := manifest.ReadFile(path, mopts, nil)
 	if err != nil {
 		h.t.Fatalf("manifest invalid: %v", err)
 	}
@@ -87,7 +88,7 @@ func TestForeignSessionWebhookIsNeverAdopted(t *testing.T) {
 		res, err = h.runWith(context.Background(), h.client, path, cfg, 20*time.Second)
 		done <- err
 	}()
-	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{AllowDuplicates: true}, nil)
+	sum, err := manifest.ReadFile(path, manifest.Options{AllowDuplicates: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -113,13 +114,13 @@ func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) ve
 			// Money moved, but not what the row asked for (Pike-side
 			// auto-confirm skips our confirm check): a person settles it.
 			return verdict{to: ledger.StateReview, reason: "paid_amount_differs", failure: &ledger.Failure{Code: CodePaidAmountDiffers,
-				Description: fmt.Sprintf("Pike paid %s %s, the row is %s %s", FormatAmount(a.Amount, row.Currency), strings.ToUpper(a.Currency), FormatAmount(row.Amount, row.Currency), row.Currency)}}
+				Description: fmt.Sprintf("Pike paid %s %s, the row is %s %s", manifest.FormatAmount(a.Amount, row.Currency), strings.ToUpper(a.Currency), manifest.FormatAmount(row.Amount, row.Currency), row.Currency)}}
 		}
 		if p.AmountDetails == nil && eff != ledger.StateConfirming && eff != ledger.StateConfirmed {
 			// Paid, but neither this answer nor a confirm check of ours
 			// ever showed the amount (Pike-side auto-confirm).
 			return verdict{to: ledger.StateReview, reason: "paid_amount_unverified", failure: &ledger.Failure{Code: CodePaidAmountUnverified,
-				Description: fmt.Sprintf("Pike reports the payout succeeded without its amount; the row is %s %s and no confirm check saw what was paid", FormatAmount(row.Amount, row.Currency), row.Currency)}}
+				Description: fmt.Sprintf("Pike reports the payout succeeded without its amount; the row is %s %s and no confirm check saw what was paid", manifest.FormatAmount(row.Amount, row.Currency), row.Currency)}}
 		}
 		return verdict{to: ledger.StateSucceeded, failure: &ledger.Failure{}, reason: "payout_succeeded"}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/internal/refid"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -68,8 +69,8 @@ func TestReferenceDotlessIAndCapitalIAreTwoPayees(t *testing.T) {
 		row{ref: "PAY-i", amount: "30", card: sandbox.CardMastercard},
 	)
 	// PAY-I and PAY-i are one reference: refused as duplicates, never skipped.
-	_, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
-	if !errors.Is(err, batch.ErrDuplicateReference) || !strings.Contains(err.Error(), "line 4") {
+	_, err := manifest.ReadFile(path, manifest.Options{}, nil)
+	if !errors.Is(err, manifest.ErrDuplicateReference) || !strings.Contains(err.Error(), "line 4") {
 		t.Fatalf("got %v, want a duplicate reference on line 4 (PAY-i is PAY-I)", err)
 	}
 	path = h.manifest("m.csv",
@@ -94,9 +95,9 @@ func TestReferenceFullWidthIsTheSameReference(t *testing.T) {
 			row{ref: "ＰＡＹ-１", amount: "10", card: sandbox.CardMir},
 			row{ref: "PAY-1", amount: "20", card: sandbox.CardVisa},
 		)
-		_, err := batch.ReadManifestFile(one, batch.ManifestOptions{}, nil)
-		var ve *batch.ValidationError
-		if !errors.As(err, &ve) || len(ve.Errors) != 1 || !errors.Is(ve.Errors[0], batch.ErrDuplicateReference) {
+		_, err := manifest.ReadFile(one, manifest.Options{}, nil)
+		var ve *manifest.ValidationError
+		if !errors.As(err, &ve) || len(ve.Errors) != 1 || !errors.Is(ve.Errors[0], manifest.ErrDuplicateReference) {
 			t.Fatalf("got %v, want one duplicate reference error", err)
 		}
 		if re := ve.Errors[0]; re.Line != 3 || re.Column != "reference" ||

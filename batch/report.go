@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
@@ -144,7 +145,7 @@ type ReportDocument struct {
 func reportRow(r ledger.Row) ReportRow {
 	return ReportRow{
 		Row: r.Line, Reference: pan.Scrub(r.Reference), Status: string(r.State),
-		Amount: FormatAmount(r.Amount, r.Currency), Currency: r.Currency,
+		Amount: manifest.FormatAmount(r.Amount, r.Currency), Currency: r.Currency,
 		Card: pan.MaskParts(r.CardBIN, r.CardLast4), RecipientName: pan.Scrub(r.RecipientName),
 		SessionID: r.SessionID, PayoutID: r.PayoutID, Attempts: r.Attempt,
 		FailureCode: pan.Scrub(r.FailureCode), FailureDescription: pan.Scrub(r.FailureDescription),
@@ -250,7 +251,7 @@ func (rb *reportBuilder) finish() (ReportSummary, error) {
 	})
 	for _, k := range keys {
 		acc := rb.lines[k]
-		rb.sum.Lines = append(rb.sum.Lines, ReportSummaryLine{Currency: k[0], Status: k[1], Rows: acc.rows, Amount: FormatAmount(acc.amount, k[0])})
+		rb.sum.Lines = append(rb.sum.Lines, ReportSummaryLine{Currency: k[0], Status: k[1], Rows: acc.rows, Amount: manifest.FormatAmount(acc.amount, k[0])})
 	}
 	currencies := map[string]bool{}
 	for _, m := range []map[string]int64{rb.batch.Totals, rb.submitted, rb.succeeded} {
@@ -259,8 +260,8 @@ func (rb *reportBuilder) finish() (ReportSummary, error) {
 		}
 	}
 	for _, c := range sortedKeys(currencies) {
-		rb.sum.Control = append(rb.sum.Control, ControlTotal{Currency: c, Manifest: FormatAmount(rb.batch.Totals[c], c),
-			Submitted: FormatAmount(rb.submitted[c], c), Succeeded: FormatAmount(rb.succeeded[c], c)})
+		rb.sum.Control = append(rb.sum.Control, ControlTotal{Currency: c, Manifest: manifest.FormatAmount(rb.batch.Totals[c], c),
+			Submitted: manifest.FormatAmount(rb.submitted[c], c), Succeeded: manifest.FormatAmount(rb.succeeded[c], c)})
 	}
 
 	unmatched, err := rb.store.UnmatchedWebhooks(rb.ctx, rb.batch.CreatedAt)
@@ -362,8 +363,8 @@ func rowFinding(ctx context.Context, store Store, batchID string, row ledger.Row
 		if p.AmountDetails.Amount != row.Amount || !strings.EqualFold(p.AmountDetails.Currency, row.Currency) {
 			f.Kind = FindingWebhookAmount
 			f.Detail = fmt.Sprintf("%s webhook reported %s %s, the row is %s %s (row %s)", wh.Type,
-				FormatAmount(p.AmountDetails.Amount, p.AmountDetails.Currency), strings.ToUpper(p.AmountDetails.Currency),
-				FormatAmount(row.Amount, row.Currency), row.Currency, row.State)
+				manifest.FormatAmount(p.AmountDetails.Amount, p.AmountDetails.Currency), strings.ToUpper(p.AmountDetails.Currency),
+				manifest.FormatAmount(row.Amount, row.Currency), row.Currency, row.State)
 			f.Action = "check the payout at Pike; if an amount other than the row's was paid, settle the difference with the recipient"
 			return f, true, nil
 		}

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -351,7 +352,7 @@ func checkCSVReport(t *testing.T, h *harness, id string, out []byte, comma rune,
 		}
 		rec := records[i]
 		i++
-		want := []string{row.Reference, string(row.State), strings.Replace(batch.FormatAmount(row.Amount, row.Currency), ".", point, 1), row.Currency, row.SessionID}
+		want := []string{row.Reference, string(row.State), strings.Replace(manifest.FormatAmount(row.Amount, row.Currency), ".", point, 1), row.Currency, row.SessionID}
 		got := []string{unsafe(rec[1]), rec[2], rec[3], rec[4], rec[7]}
 		if strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("line of row %d: got %q, want %q", row.Line, got, want)
@@ -376,7 +377,7 @@ func checkCSVReport(t *testing.T, h *harness, id string, out []byte, comma rune,
 		t.Errorf("got %d summary lines, want %d (ledger)", len(summary), len(lines))
 	}
 	for _, l := range lines {
-		want := strings.Join([]string{strconv.Itoa(l.Count), strings.Replace(batch.FormatAmount(l.Amount, l.Currency), ".", point, 1)}, " ")
+		want := strings.Join([]string{strconv.Itoa(l.Count), strings.Replace(manifest.FormatAmount(l.Amount, l.Currency), ".", point, 1)}, " ")
 		if got := summary[l.Currency+" "+string(l.State)]; got != want {
 			t.Errorf("summary %s %s: got %q, want %q (ledger)", l.Currency, l.State, got, want)
 		}
@@ -431,7 +432,7 @@ func checkJSONReport(t *testing.T, h *harness, id string, out []byte) {
 		i++
 		// JSON is for machines: no spreadsheet apostrophes.
 		if got.Reference != row.Reference || got.RecipientName != row.RecipientName || got.Status != string(row.State) ||
-			got.Amount != batch.FormatAmount(row.Amount, row.Currency) || got.Attempts != row.Attempt || got.PayoutID != row.PayoutID {
+			got.Amount != manifest.FormatAmount(row.Amount, row.Currency) || got.Attempts != row.Attempt || got.PayoutID != row.PayoutID {
 			t.Errorf("row %d: got %+v, want the ledger's %+v", row.Line, got, row)
 		}
 		if row.State == ledger.StateSucceeded {
@@ -442,7 +443,7 @@ func checkJSONReport(t *testing.T, h *harness, id string, out []byte) {
 		t.Errorf("got %d rows and row_count %d, want %d", len(doc.Rows), doc.RowCount, i)
 	}
 	for _, c := range doc.Control {
-		if want := batch.FormatAmount(paid[c.Currency], c.Currency); c.Succeeded != want {
+		if want := manifest.FormatAmount(paid[c.Currency], c.Currency); c.Succeeded != want {
 			t.Errorf("control %s: got succeeded %s, want %s (ledger)", c.Currency, c.Succeeded, want)
 		}
 	}

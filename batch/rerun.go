@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -17,7 +18,7 @@ type RerunOptions struct {
 	// Manifest is the (possibly corrected) manifest; "" = the file the batch
 	// was created from. Its rows are matched to the batch's by reference.
 	Manifest        string
-	ManifestOptions ManifestOptions
+	ManifestOptions manifest.Options
 	// IncludeMismatch also retries rows cancelled because their session did
 	// not match (off by default: a mismatch deserves a look first).
 	IncludeMismatch bool
@@ -106,7 +107,7 @@ func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, R
 	if err != nil {
 		return Result{}, plan, err
 	}
-	summary, err := ReadManifestFile(path, o.ManifestOptions, nil)
+	summary, err := manifest.ReadFile(path, o.ManifestOptions, nil)
 	if err != nil {
 		return Result{}, plan, err
 	}
@@ -180,7 +181,7 @@ func rerunBatch(ctx context.Context, store Store, o RerunOptions) (ledger.Batch,
 	// Every reference of the manifest must be a row of the batch: a rerun
 	// never adds rows (a new manifest is a new batch).
 	var missing []error
-	if _, err := ReadManifestFile(path, o.ManifestOptions, func(mr ManifestRow) error {
+	if _, err := manifest.ReadFile(path, o.ManifestOptions, func(mr manifest.Row) error {
 		if _, err := store.RowByReference(ctx, b.ID, mr.Reference); errors.Is(err, ledger.ErrNotFound) {
 			if len(missing) < 20 {
 				missing = append(missing, fmt.Errorf("line %d: %w: %q is not in batch %s — a new row belongs in a new manifest", mr.Line, ErrNotInBatch, mr.Reference, b.ID))
@@ -202,7 +203,7 @@ func rerunBatch(ctx context.Context, store Store, o RerunOptions) (ledger.Batch,
 // writing nothing.
 func planRerun(ctx context.Context, store Store, batchID, path string, o RerunOptions, fp *Fingerprinter) (RerunPlan, error) {
 	var plan RerunPlan
-	_, err := ReadManifestFile(path, o.ManifestOptions, func(mr ManifestRow) error {
+	_, err := manifest.ReadFile(path, o.ManifestOptions, func(mr manifest.Row) error {
 		row, err := store.RowByReference(ctx, batchID, mr.Reference)
 		if err != nil {
 			return fmt.Errorf("row %s: %w", mr.Reference, err)
@@ -297,7 +298,7 @@ func holdBatch(ctx context.Context, store Store, b ledger.Batch, bo BatchOptions
 func rowChanges(old, fresh ledger.Row) []string {
 	var out []string
 	if old.Amount != fresh.Amount || old.Currency != fresh.Currency {
-		out = append(out, fmt.Sprintf("amount %s %s → %s %s", FormatAmount(old.Amount, old.Currency), old.Currency, FormatAmount(fresh.Amount, fresh.Currency), fresh.Currency))
+		out = append(out, fmt.Sprintf("amount %s %s → %s %s", manifest.FormatAmount(old.Amount, old.Currency), old.Currency, manifest.FormatAmount(fresh.Amount, fresh.Currency), fresh.Currency))
 	}
 	cardChanged := old.CardFingerprint != fresh.CardFingerprint
 	if old.CardFingerprint == "" || fresh.CardFingerprint == "" {

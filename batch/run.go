@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 )
@@ -72,8 +73,9 @@ func ParseBatchOptions(s string) BatchOptions {
 }
 
 // ErrManifestChanged is returned when a manifest changed between the
-// validation pass and a later pass over it.
-var ErrManifestChanged = errors.New("manifest changed while being read")
+// validation pass and a later pass over it. It is manifest.ErrChanged, so
+// errors.Is matches either name.
+var ErrManifestChanged = manifest.ErrChanged
 
 // ErrNotLoaded is returned for a batch whose rows are not all in the ledger
 // yet (an earlier run stopped while loading them): only a run of its own
@@ -91,7 +93,7 @@ var ErrNotLoaded = errors.New("batch not completely loaded")
 //
 // The caller holds the batch's lease: two loads of one batch at once would
 // take each other's rows for repeated references.
-func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions, summary ManifestSummary, batchID string, fp *Fingerprinter, bo BatchOptions) (ledger.Batch, bool, error) {
+func Prepare(ctx context.Context, store Store, path string, opts manifest.Options, summary manifest.Summary, batchID string, fp *Fingerprinter, bo BatchOptions) (ledger.Batch, bool, error) {
 	if batchID == "" {
 		batchID = BatchIDFor(summary.SHA256)
 	}
@@ -122,10 +124,9 @@ func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions
 	if !b.LoadedAt.IsZero() {
 		return b, created, nil
 	}
-	opts.noDuplicateCheck = true // checked by the validation pass; the SHA-256 below proves it is the same file
 	rows := func(yield func(ledger.Row, error) bool) {
 		stop := errors.New("stop")
-		s, err := ReadManifestFile(path, opts, func(mr ManifestRow) error {
+		err := manifest.Reread(path, opts, summary.SHA256, func(mr manifest.Row) error {
 			if !yield(ledgerRow(batchID, mr, fp), nil) {
 				return stop
 			}
@@ -133,10 +134,10 @@ func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions
 		})
 		switch {
 		case errors.Is(err, stop):
+		case errors.Is(err, manifest.ErrChanged):
+			yield(ledger.Row{}, fmt.Errorf("%w — run again", err))
 		case err != nil:
 			yield(ledger.Row{}, fmt.Errorf("read manifest: %w", err))
-		case s.SHA256 != summary.SHA256:
-			yield(ledger.Row{}, fmt.Errorf("%w: SHA-256 was %s when validated, now %s — run again", ErrManifestChanged, summary.SHA256, s.SHA256))
 		}
 	}
 	if _, err := store.LoadRows(ctx, batchID, iter.Seq2[ledger.Row, error](rows), summary.Rows); err != nil {
@@ -150,7 +151,7 @@ func Prepare(ctx context.Context, store Store, path string, opts ManifestOptions
 
 // ledgerRow is the ledger's record of a manifest row: everything but the
 // card number, of which only BIN, last4 and a keyed fingerprint are kept.
-func ledgerRow(batchID string, mr ManifestRow, fp *Fingerprinter) ledger.Row {
+func ledgerRow(batchID string, mr manifest.Row, fp *Fingerprinter) ledger.Row {
 	r := ledger.Row{
 		BatchID: batchID, Line: mr.Line, Reference: mr.Reference,
 		Amount: mr.Amount, Currency: mr.Currency,
@@ -168,13 +169,12 @@ func ledgerRow(batchID string, mr ManifestRow, fp *Fingerprinter) ledger.Row {
 // card number is kept in memory only until the payout is started), rows in
 // flight are resolved with session/status first. It returns when every row
 // was handed on, or ctx ended.
-func (e *Engine) Feed(ctx context.Context, path string, opts ManifestOptions, sha256 string) error {
+func (e *Engine) Feed(ctx context.Context, path string, opts manifest.Options, sha256 string) error {
 	stop := errors.New("stop")
 	// Each row is matched to its ledger row by reference, and its card to
 	// the recorded fingerprint, so this pass needs no duplicate check (and
-	// no memory growing with the file for one).
-	opts.noDuplicateCheck = true
-	s, err := ReadManifestFile(path, opts, func(mr ManifestRow) error {
+	// no memory growing with the file for one): Reread.
+	err := manifest.Reread(path, opts, sha256, func(mr manifest.Row) error {
 		if ctx.Err() != nil || e.paused.Load() {
 			return stop
 		}
@@ -190,17 +190,17 @@ func (e *Engine) Feed(ctx context.Context, path string, opts ManifestOptions, sh
 	if errors.Is(err, stop) {
 		return ctx.Err()
 	}
+	if errors.Is(err, manifest.ErrChanged) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("feed manifest: %w", err)
-	}
-	if sha256 != "" && s.SHA256 != sha256 {
-		return fmt.Errorf("%w: SHA-256 was %s when validated, now %s", ErrManifestChanged, sha256, s.SHA256)
 	}
 	return nil
 }
 
 // take hands one row to the engine.
-func (e *Engine) take(ctx context.Context, row ledger.Row, card PAN, stop error) error {
+func (e *Engine) take(ctx context.Context, row ledger.Row, card manifest.PAN, stop error) error {
 	switch row.State {
 	case ledger.StateSucceeded, ledger.StateFailed, ledger.StateCancelled, ledger.StateMismatch,
 		ledger.StateSkipped, ledger.StateReview:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -335,12 +336,12 @@ func TestHoldThenReject(t *testing.T) {
 func TestSecondRunnerIsRefused(t *testing.T) {
 	h := newHarness(t, sandbox.Config{})
 	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir})
-	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	sum, err := manifest.ReadFile(path, manifest.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := batch.BatchIDFor(sum.SHA256)
-	if _, _, err := batch.Prepare(context.Background(), h.db, path, batch.ManifestOptions{}, sum, id, h.fp, batch.BatchOptions{}); err != nil {
+	if _, _, err := batch.Prepare(context.Background(), h.db, path, manifest.Options{}, sum, id, h.fp, batch.BatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A live process (this one) holds the lease under another owner name.
@@ -398,7 +399,7 @@ func TestRateLimitedPikeIsBackedOff(t *testing.T) {
 func TestServeFinishesWhatARunLeftInFlight(t *testing.T) {
 	h := newHarness(t, sandbox.Config{SlowDelay: 600 * time.Millisecond})
 	path := h.manifest("m.csv", row{ref: "FAST", amount: "10", card: sandbox.CardMir}, row{ref: "SLOW", amount: "20", card: sandbox.CardSlow})
-	sum, err := batch.ReadManifestFile(path, batch.ManifestOptions{}, nil)
+	sum, err := manifest.ReadFile(path, manifest.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,8 +559,8 @@ func TestManifestChangedAfterValidationIsRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, sandbox.Config{})
 			path := h.manifest("a.csv", row{ref: "PAY-1", amount: "10", card: sandbox.CardMir}, row{ref: "PAY-2", amount: "20", card: sandbox.CardVisa})
-			mopts := batch.ManifestOptions{}
-			sum, err := batch.ReadManifestFile(path, mopts, nil)
+			mopts := manifest.Options{}
+			sum, err := manifest.ReadFile(path, mopts, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,15 +7,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 )
 
 // RunOptions configure Run.
 type RunOptions struct {
-	Manifest        string          // manifest path
-	ManifestOptions ManifestOptions // as validated
-	Summary         ManifestSummary // result of the validation pass
-	BatchID         string          // "" = BatchIDFor(Summary.SHA256)
+	Manifest        string           // manifest path
+	ManifestOptions manifest.Options // as validated
+	Summary         manifest.Summary // result of the validation pass
+	BatchID         string           // "" = BatchIDFor(Summary.SHA256)
 	Config          Config
 	// Wait is how long to wait for final results after the last row was
 	// handed on (0 = until every row is final).

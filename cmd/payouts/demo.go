@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -79,10 +80,10 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	if report == "" {
 		report = filepath.Join(dir, "demo-report.csv")
 	}
-	manifest := c.manifest
-	if manifest == "" {
-		manifest = filepath.Join(dir, "payroll.csv")
-		if err := os.WriteFile(manifest, samples.Payroll, 0o600); err != nil {
+	file := c.manifest
+	if file == "" {
+		file = filepath.Join(dir, "payroll.csv")
+		if err := os.WriteFile(file, samples.Payroll, 0o600); err != nil {
 			return &ExitError{Code: ExitInfra, Err: err}
 		}
 	}
@@ -153,16 +154,16 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer lst.close()
 
-	mopts := batch.ManifestOptions{}
-	sum, err := batch.ReadManifestFile(manifest, mopts, nil)
+	mopts := manifest.Options{}
+	sum, err := manifest.ReadFile(file, mopts, nil)
 	if err != nil {
-		return c.app.manifestRefusal(manifest, err)
+		return c.app.manifestRefusal(file, err)
 	}
-	fmt.Fprintf(c.app.Stdout, "Validated %s: %d rows.\n", manifest, sum.Rows)
+	fmt.Fprintf(c.app.Stdout, "Validated %s: %d rows.\n", file, sum.Rows)
 	cfg := batch.Config{PollAfter: 2 * time.Second, Logger: log, Fingerprinter: env.fingerprinter}
 	progress := c.app.progress(log, sum.Rows)
 	res, err := batch.Run(c.app.interruptible(ctx), env.db, env.client, batch.RunOptions{
-		Manifest: manifest, Summary: sum, Config: cfg, Wait: 45 * time.Second, Intake: env.intake,
+		Manifest: file, Summary: sum, Config: cfg, Wait: 45 * time.Second, Intake: env.intake,
 		Progress: progress.update, Owner: ledger.CurrentOwner("payouts demo"),
 	})
 	progress.done()
@@ -177,7 +178,7 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.app.Stdout, "\nThe sandbox's journal (the money it actually moved): %d payouts", len(paid))
 	for _, cur := range slices.Sorted(maps.Keys(total)) {
-		fmt.Fprintf(c.app.Stdout, "; %s %s", batch.FormatAmount(total[cur], cur), strings.ToUpper(cur))
+		fmt.Fprintf(c.app.Stdout, "; %s %s", manifest.FormatAmount(total[cur], cur), strings.ToUpper(cur))
 	}
 	fmt.Fprintf(c.app.Stdout, ".\nTry: payouts status --ledger %s --batch %s\n", lf.path, res.Batch.ID)
 	if ee, ok := err.(*ExitError); ok && ee.Code == ExitPartial {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -156,7 +157,7 @@ func TestPartnerKeyRotation(t *testing.T) {
 			rows = append(rows, [5]string{"ROT-" + string(rune('A'+i/26)) + string(rune('A'+i%26)), "10", "RUB", sandbox.CardMir, "Иван"})
 		}
 		m := p.manifest("m.csv", rows...)
-		sum, err := batch.ReadManifestFile(m, batch.ManifestOptions{AllowDuplicates: true}, nil)
+		sum, err := manifest.ReadFile(m, manifest.Options{AllowDuplicates: true}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 )
 
 // manifestFlags are the flags that say how a manifest is read and what it
@@ -28,20 +28,20 @@ func (m *manifestFlags) register(fs *flagSet) {
 	fs.env("expect-rows", "PAYOUTS_EXPECT_ROWS")
 	fs.Var(&m.expectTotals, "expect-total", "the manifest must pay exactly `CUR:AMOUNT` in that currency, e.g. RUB:150000.00 (repeatable, one per currency; every currency of the file then needs one; in the variable separate them with ';')")
 	fs.env("expect-total", "PAYOUTS_EXPECT_TOTAL")
-	fs.IntVar(&m.maxRows, "max-rows", batch.DefaultManifestMaxRows, "refuse a manifest with more than `N` rows")
+	fs.IntVar(&m.maxRows, "max-rows", manifest.DefaultMaxRows, "refuse a manifest with more than `N` rows")
 	fs.env("max-rows", "PAYOUTS_MAX_ROWS")
 }
 
-// options returns the batch.ManifestOptions the flags ask for, or a usage
+// options returns the manifest.Options the flags ask for, or a usage
 // error.
-func (m *manifestFlags) options() (batch.ManifestOptions, error) {
+func (m *manifestFlags) options() (manifest.Options, error) {
 	if m.expectRows < 0 {
-		return batch.ManifestOptions{}, usageErrorf("--expect-rows must not be negative")
+		return manifest.Options{}, usageErrorf("--expect-rows must not be negative")
 	}
 	if m.maxRows <= 0 {
-		return batch.ManifestOptions{}, usageErrorf("--max-rows must be positive")
+		return manifest.Options{}, usageErrorf("--max-rows must be positive")
 	}
-	o := batch.ManifestOptions{
+	o := manifest.Options{
 		AllowExtraColumns: m.allowExtraColumns,
 		AllowDuplicates:   m.allowDuplicates,
 		ExpectRows:        m.expectRows,
@@ -66,7 +66,7 @@ func (t *manifestTotalsFlag) String() string {
 	}
 	parts := make([]string, 0, len(*t))
 	for cur, v := range *t {
-		parts = append(parts, cur+":"+batch.FormatAmount(v, cur))
+		parts = append(parts, cur+":"+manifest.FormatAmount(v, cur))
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ";")
@@ -77,7 +77,7 @@ func (t *manifestTotalsFlag) Set(s string) error {
 		if strings.TrimSpace(part) == "" {
 			continue
 		}
-		cur, minor, err := batch.ParseTotal(part)
+		cur, minor, err := manifest.ParseTotal(part)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -129,7 +130,7 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 
 // manifestOf returns the manifest of the rerun (path, or the batch's own
 // file) after validating it, and the batch.
-func (c *rerunCommand) manifestOf(ctx context.Context, db *ledger.DB, path string, mopts batch.ManifestOptions) (string, ledger.Batch, error) {
+func (c *rerunCommand) manifestOf(ctx context.Context, db *ledger.DB, path string, mopts manifest.Options) (string, ledger.Batch, error) {
 	if err := batchExists(ctx, db, c.batch); err != nil {
 		return "", ledger.Batch{}, err
 	}
@@ -140,7 +141,7 @@ func (c *rerunCommand) manifestOf(ctx context.Context, db *ledger.DB, path strin
 	if path == "" {
 		path = b.ManifestName
 	}
-	if _, err := batch.ReadManifestFile(path, mopts, nil); err != nil {
+	if _, err := manifest.ReadFile(path, mopts, nil); err != nil {
 		return "", ledger.Batch{}, c.app.manifestRefusal(path, err)
 	}
 	return path, b, nil
@@ -162,7 +163,7 @@ func (c *rerunCommand) checkCaps(plan batch.RerunPlan) error {
 
 // dryRun prints what the rerun would do; it sends and writes nothing, but
 // refuses (exit 2) as the rerun would.
-func (c *rerunCommand) dryRun(ctx context.Context, path string, mopts batch.ManifestOptions) error {
+func (c *rerunCommand) dryRun(ctx context.Context, path string, mopts manifest.Options) error {
 	log, err := c.flags.logs.logger(c.app.Stderr)
 	if err != nil {
 		return err
@@ -198,7 +199,7 @@ func (c *rerunCommand) dryRun(ctx context.Context, path string, mopts batch.Mani
 	fmt.Fprintf(c.app.Stdout, "Dry run of a rerun of batch %s (confirm %s): would retry %d rows, start %d never attempted and carry on %d in flight",
 		c.batch, mode, len(plan.Retried), len(plan.Pending), len(plan.Resumed))
 	for _, cur := range slices.Sorted(maps.Keys(totals)) {
-		fmt.Fprintf(c.app.Stdout, "; %s %s", batch.FormatAmount(totals[cur], cur), cur)
+		fmt.Fprintf(c.app.Stdout, "; %s %s", manifest.FormatAmount(totals[cur], cur), cur)
 	}
 	fmt.Fprintf(c.app.Stdout, "; not retried %d. Nothing was sent and nothing was written.\n", len(plan.Kept))
 	return c.checkCaps(plan)
@@ -211,21 +212,21 @@ func printRerunPlan(w io.Writer, plan batch.RerunPlan, dry bool) {
 		retried, start = "would retry", "would start"
 	}
 	for _, r := range plan.Retried {
-		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s", retried, r.Row.Line, r.Row.Reference, batch.FormatAmount(r.Amount, r.Currency), r.Currency)
+		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s", retried, r.Row.Line, r.Row.Reference, manifest.FormatAmount(r.Amount, r.Currency), r.Currency)
 		for _, ch := range r.Changes {
 			fmt.Fprintf(w, "  %s", ch)
 		}
 		fmt.Fprintln(w)
 	}
 	for _, r := range plan.Pending {
-		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  never attempted: paid as recorded\n", start, r.Line, r.Reference, batch.FormatAmount(r.Amount, r.Currency), r.Currency)
+		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  never attempted: paid as recorded\n", start, r.Line, r.Reference, manifest.FormatAmount(r.Amount, r.Currency), r.Currency)
 	}
 	resume := "carried on "
 	if dry {
 		resume = "would resume"
 	}
 	for _, r := range plan.Resumed {
-		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  in flight (%s): its outcome is resolved first, then it is paid as recorded\n", resume, r.Line, r.Reference, batch.FormatAmount(r.Amount, r.Currency), r.Currency, r.State)
+		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  in flight (%s): its outcome is resolved first, then it is paid as recorded\n", resume, r.Line, r.Reference, manifest.FormatAmount(r.Amount, r.Currency), r.Currency, r.State)
 	}
 	for _, r := range plan.Kept {
 		fmt.Fprintf(w, "not retried line %-5d %-24s %s %s\n", r.Line, r.Reference, r.State, r.FailureCode)

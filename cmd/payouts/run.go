@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -114,7 +115,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	}
 
 	// Fail closed: the whole file is validated before anything else.
-	sum, err := batch.ReadManifestFile(path, mopts, nil)
+	sum, err := manifest.ReadFile(path, mopts, nil)
 	if err != nil {
 		return c.app.manifestRefusal(path, err)
 	}
@@ -122,7 +123,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		if len(c.safety.caps.maxAmount) == 0 {
 			return nil
 		}
-		_, err := batch.ReadManifestFile(path, mopts, func(r batch.ManifestRow) error {
+		_, err := manifest.ReadFile(path, mopts, func(r manifest.Row) error {
 			add(capRow{line: r.Line, reference: r.Reference, amount: r.Amount, currency: r.Currency})
 			return nil
 		})
@@ -175,7 +176,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 // manifestRefusal prints a validation failure and maps it to exit 2, or 3
 // when the file could not be read at all.
 func (a *App) manifestRefusal(path string, err error) error {
-	var ve *batch.ValidationError
+	var ve *manifest.ValidationError
 	if errors.As(err, &ve) {
 		fmt.Fprintln(a.Stderr, ve.Error())
 		return usageErrorf("%s is not valid; nothing was sent — run `payouts validate %s` for the full list", path, path)
@@ -207,7 +208,7 @@ func (a *App) runFailure(err error) error {
 // balance never stops the run (rows beyond it fail and can be rerun), but
 // a Pike that cannot be reached at all does, before any row is touched:
 // exit 3, nothing written.
-func (a *App) checkBalance(ctx context.Context, env *env, sum batch.ManifestSummary, log *slog.Logger) error {
+func (a *App) checkBalance(ctx context.Context, env *env, sum manifest.Summary, log *slog.Logger) error {
 	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	wallets, err := env.client.Balance(bctx)
@@ -231,7 +232,7 @@ func (a *App) checkBalance(ctx context.Context, env *env, sum batch.ManifestSumm
 	for cur, need := range sum.Totals {
 		if bal, ok := have[cur]; ok && bal < need {
 			log.Warn("wallet balance below the manifest's total: rows beyond it will fail with insufficient funds",
-				"currency", cur, "balance", batch.FormatAmount(bal, cur), "manifest_total", batch.FormatAmount(need, cur))
+				"currency", cur, "balance", manifest.FormatAmount(bal, cur), "manifest_total", manifest.FormatAmount(need, cur))
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 )
 
 // safetyFlags are what a command that pays (run, rerun) checks before it
@@ -71,7 +72,7 @@ func (f *capFlags) exceeded(visit func(add func(capRow)) error, totals map[strin
 	err := visit(func(r capRow) {
 		if limit, ok := f.maxAmount[r.currency]; ok && r.amount > limit && len(problems) < 100 {
 			problems = append(problems, fmt.Sprintf("line %d, reference %s: %s %s exceeds --max-amount %s %s",
-				r.line, r.reference, batch.FormatAmount(r.amount, r.currency), r.currency, batch.FormatAmount(limit, r.currency), r.currency))
+				r.line, r.reference, manifest.FormatAmount(r.amount, r.currency), r.currency, manifest.FormatAmount(limit, r.currency), r.currency))
 		}
 	})
 	if err != nil {
@@ -80,7 +81,7 @@ func (f *capFlags) exceeded(visit func(add func(capRow)) error, totals map[strin
 	for cur, limit := range f.maxTotal {
 		if total := totals[cur]; total > limit {
 			problems = append(problems, fmt.Sprintf("total %s %s exceeds --max-total %s %s",
-				batch.FormatAmount(total, cur), cur, batch.FormatAmount(limit, cur), cur))
+				manifest.FormatAmount(total, cur), cur, manifest.FormatAmount(limit, cur), cur))
 		}
 	}
 	sort.Strings(problems)
@@ -108,7 +109,7 @@ func (t *totalsFlag) String() string {
 	}
 	var parts []string
 	for cur, v := range *t {
-		parts = append(parts, cur+":"+batch.FormatAmount(v, cur))
+		parts = append(parts, cur+":"+manifest.FormatAmount(v, cur))
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
@@ -119,7 +120,7 @@ func (t *totalsFlag) Set(s string) error {
 		if strings.TrimSpace(part) == "" {
 			continue
 		}
-		cur, minor, err := batch.ParseTotal(strings.TrimSpace(part))
+		cur, minor, err := manifest.ParseTotal(strings.TrimSpace(part))
 		if err != nil {
 			return err
 		}

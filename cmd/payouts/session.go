@@ -16,6 +16,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
@@ -213,7 +214,7 @@ func printBatchSummary(ctx context.Context, w io.Writer, db *ledger.DB, batchID 
 	succeeded := map[string]int64{}
 	fmt.Fprintf(w, "  %-17s %-4s %7s %20s\n", "state", "cur", "rows", "amount")
 	for _, l := range lines {
-		fmt.Fprintf(w, "  %-17s %-4s %7d %20s\n", l.State, l.Currency, l.Count, batch.FormatAmount(l.Amount, l.Currency))
+		fmt.Fprintf(w, "  %-17s %-4s %7d %20s\n", l.State, l.Currency, l.Count, manifest.FormatAmount(l.Amount, l.Currency))
 		if l.State == ledger.StateSucceeded {
 			succeeded[l.Currency] += l.Amount
 		}
@@ -227,7 +228,7 @@ func printBatchSummary(ctx context.Context, w io.Writer, db *ledger.DB, batchID 
 		}
 	}
 	for _, c := range slices.Sorted(maps.Keys(curs)) {
-		fmt.Fprintf(w, "  %-17s %-4s %28s of %s in the manifest\n", "paid", c, batch.FormatAmount(succeeded[c], c), batch.FormatAmount(b.Totals[c], c))
+		fmt.Fprintf(w, "  %-17s %-4s %28s of %s in the manifest\n", "paid", c, manifest.FormatAmount(succeeded[c], c), manifest.FormatAmount(b.Totals[c], c))
 	}
 
 	if err := listRows(ctx, w, db, batchID, "Rows needing attention", attentionStates, func(r ledger.Row) string {
@@ -270,7 +271,7 @@ func listRows(ctx context.Context, w io.Writer, db *ledger.DB, batchID, title st
 		}
 		n++
 		fmt.Fprintf(tw, "  line %d\t%s\t%s\t%s %s\t%s\n", r.Line, pan.Scrub(r.Reference), r.State,
-			batch.FormatAmount(r.Amount, r.Currency), r.Currency, why(r))
+			manifest.FormatAmount(r.Amount, r.Currency), r.Currency, why(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -312,7 +313,7 @@ func truncate(s string, n int) string {
 }
 
 // dryRun prints what a run would pay without sending or writing anything.
-func (a *App) dryRun(ctx context.Context, path string, mopts batch.ManifestOptions, sum batch.ManifestSummary, batchID string, lf *ledgerFlag, cfg batch.Config) error {
+func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, sum manifest.Summary, batchID string, lf *ledgerFlag, cfg batch.Config) error {
 	db, err := lf.open(ctx, a, nil)
 	var ee *ExitError
 	switch {
@@ -326,7 +327,7 @@ func (a *App) dryRun(ctx context.Context, path string, mopts batch.ManifestOptio
 	pay := map[string]int64{}
 	payRows, shown := 0, 0
 	var skipped, done []string
-	_, err = batch.ReadManifestFile(path, mopts, func(r batch.ManifestRow) error {
+	_, err = manifest.ReadFile(path, mopts, func(r manifest.Row) error {
 		if db != nil {
 			if row, err := db.RowByReference(ctx, batchID, r.Reference); err == nil && row.State != ledger.StatePlanned {
 				done = append(done, fmt.Sprintf("line %d %s: already %s in batch %s", r.Line, r.Reference, row.State, batchID))
@@ -343,7 +344,7 @@ func (a *App) dryRun(ctx context.Context, path string, mopts batch.ManifestOptio
 		payRows++
 		if shown < 50 {
 			shown++
-			fmt.Fprintf(a.Stdout, "  would pay  line %-5d %-24s %14s %s  card %s  %s\n", r.Line, r.Reference, batch.FormatAmount(r.Amount, r.Currency), r.Currency, r.Card.Mask(), r.RecipientName)
+			fmt.Fprintf(a.Stdout, "  would pay  line %-5d %-24s %14s %s  card %s  %s\n", r.Line, r.Reference, manifest.FormatAmount(r.Amount, r.Currency), r.Currency, r.Card.Mask(), r.RecipientName)
 		}
 		return nil
 	})
@@ -363,7 +364,7 @@ func (a *App) dryRun(ctx context.Context, path string, mopts batch.ManifestOptio
 	}
 	sort.Strings(curs)
 	for _, c := range curs {
-		fmt.Fprintf(a.Stdout, "; %s %s", batch.FormatAmount(pay[c], c), c)
+		fmt.Fprintf(a.Stdout, "; %s %s", manifest.FormatAmount(pay[c], c), c)
 	}
 	fmt.Fprintf(a.Stdout, "; skip %d. Nothing was sent and nothing was written.\n", len(skipped)+len(done))
 	return nil

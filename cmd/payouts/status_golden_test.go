@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -147,8 +148,8 @@ func checkReportCommand(t *testing.T, p *cliPike, id string) {
 		t.Errorf("report json: got batch %s with %d/%d rows, want %s with %d", doc.BatchID, doc.RowCount, len(doc.Rows), id, len(rows))
 	}
 	for _, r := range doc.Rows {
-		if l := rows[r.Reference]; string(l.State) != r.Status || batch.FormatAmount(l.Amount, l.Currency) != r.Amount {
-			t.Errorf("report json row %s: got %s %s, ledger has %s %s", r.Reference, r.Status, r.Amount, l.State, batch.FormatAmount(l.Amount, l.Currency))
+		if l := rows[r.Reference]; string(l.State) != r.Status || manifest.FormatAmount(l.Amount, l.Currency) != r.Amount {
+			t.Errorf("report json row %s: got %s %s, ledger has %s %s", r.Reference, r.Status, r.Amount, l.State, manifest.FormatAmount(l.Amount, l.Currency))
 		}
 	}
 	if got := rows["PAY-06"].State; got != ledger.StateMismatch {

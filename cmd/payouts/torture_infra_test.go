@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/pike/sandbox"
 )
 
@@ -37,10 +38,10 @@ func TestTortureReadOnlyLedger(t *testing.T) {
 	for i := range 30 {
 		rows = append(rows, manifestRow{Ref: "RO-" + strconv.Itoa(i+1), Amount: strconv.Itoa(100+i) + ".00", Currency: "RUB", Card: sandbox.CardMir, Name: "Иванов Иван"})
 	}
-	manifest := r.writeManifest("ro.csv", rows)
-	want, sum := expectations(t, manifest, batch.ManifestOptions{})
+	mpath := r.writeManifest("ro.csv", rows)
+	want, sum := expectations(t, mpath, manifest.Options{})
 	batchID := batch.BatchIDFor(sum.SHA256)
-	args := r.runArgs(manifest, "--poll-after", "300ms", "--wait", "30s")
+	args := r.runArgs(mpath, "--poll-after", "300ms", "--wait", "30s")
 
 	// A run killed in the middle leaves rows in flight.
 	p := r.command(args...)
@@ -67,7 +68,7 @@ func TestTortureReadOnlyLedger(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, f := range append(ledgerFiles, r.priv, manifest, r.pub) {
+		for _, f := range append(ledgerFiles, r.priv, mpath, r.pub) {
 			os.Chmod(f, 0o644) // readable by nobody, writable by root only
 		}
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -121,11 +122,11 @@ func TestTortureSecondRunner(t *testing.T) {
 	for i := range 30 {
 		rows = append(rows, manifestRow{Ref: "SR-" + strconv.Itoa(i+1), Amount: strconv.Itoa(100+i) + ".00", Currency: "RUB", Card: sandbox.CardVisa, Name: "John Smith"})
 	}
-	manifest := r.writeManifest("sr.csv", rows)
-	want, sum := expectations(t, manifest, batch.ManifestOptions{})
+	mpath := r.writeManifest("sr.csv", rows)
+	want, sum := expectations(t, mpath, manifest.Options{})
 	batchID := batch.BatchIDFor(sum.SHA256)
 
-	first := r.command(r.runArgs(manifest, "--poll-after", "300ms", "--wait", "30s")...)
+	first := r.command(r.runArgs(mpath, "--poll-after", "300ms", "--wait", "30s")...)
 	if err := first.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestTortureSecondRunner(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// Its own webhook port, debug logs: every request it sent would show.
-	args := r.runArgs(manifest, "--poll-after", "300ms", "--wait", "30s", "--log-level", "debug")
+	args := r.runArgs(mpath, "--poll-after", "300ms", "--wait", "30s", "--log-level", "debug")
 	for i, a := range args {
 		if a == "--listen" {
 			args[i+1] = freeAddr(t)

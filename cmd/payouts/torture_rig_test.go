@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -292,10 +292,10 @@ type expected struct {
 }
 
 // expectations reads a valid manifest with the product's own parser.
-func expectations(t *testing.T, path string, opts batch.ManifestOptions) (map[string]expected, batch.ManifestSummary) {
+func expectations(t *testing.T, path string, opts manifest.Options) (map[string]expected, manifest.Summary) {
 	t.Helper()
 	want := map[string]expected{}
-	sum, err := batch.ReadManifestFile(path, opts, func(r batch.ManifestRow) error {
+	sum, err := manifest.ReadFile(path, opts, func(r manifest.Row) error {
 		h := sha256.Sum256([]byte(r.Card.Digits()))
 		want[r.Reference] = expected{amount: r.Amount, currency: strings.ToLower(r.Currency), cardSHA: hex.EncodeToString(h[:])}
 		return nil
@@ -408,12 +408,12 @@ func checkReportTotals(t *testing.T, report []byte, journal map[string]int64) {
 	}
 	for cur, minor := range journal {
 		up := strings.ToUpper(cur)
-		if w := batch.FormatAmount(minor, up); got[up] != w {
+		if w := manifest.FormatAmount(minor, up); got[up] != w {
 			t.Errorf("report: succeeded %s %s, journal paid %s %s", got[up], up, w, up)
 		}
 	}
 	for cur, s := range got {
-		if _, ok := journal[strings.ToLower(cur)]; !ok && s != batch.FormatAmount(0, cur) {
+		if _, ok := journal[strings.ToLower(cur)]; !ok && s != manifest.FormatAmount(0, cur) {
 			t.Errorf("report: succeeded %s %s, journal paid nothing in %s", s, cur, cur)
 		}
 	}

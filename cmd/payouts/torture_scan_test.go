@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/pike/sandbox"
 )
 
@@ -51,8 +52,8 @@ func TestNoCardNumberInAnyOutput(t *testing.T) {
 	broken := copySample(t, r.in, "payroll-errors.csv")
 	semicolon := copySample(t, r.in, "payroll-semicolon.csv")
 	scan := newPANScanner(t, payroll, broken, semicolon)
-	want, sum := expectations(t, payroll, batch.ManifestOptions{})
-	semiWant, semiSum := expectations(t, semicolon, batch.ManifestOptions{})
+	want, sum := expectations(t, payroll, manifest.Options{})
+	semiWant, semiSum := expectations(t, semicolon, manifest.Options{})
 	for ref, e := range semiWant {
 		want[ref] = e
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -79,8 +80,8 @@ func TestCrashTorture(t *testing.T) {
 		WebhookRetryBase: 100 * time.Millisecond, WebhookRetryMax: time.Second, WebhookGiveUp: 20 * time.Second,
 	})
 	mrows := tortureManifest(rng, rows)
-	manifest := r.writeManifest("torture.csv", mrows)
-	want, sum := expectations(t, manifest, batch.ManifestOptions{})
+	mpath := r.writeManifest("torture.csv", mrows)
+	want, sum := expectations(t, mpath, manifest.Options{})
 	batchID := batch.BatchIDFor(sum.SHA256)
 	// A few payouts end badly after confirm, by rule rather than by card.
 	for i := 5; i < rows; i += 97 {
@@ -89,7 +90,7 @@ func TestCrashTorture(t *testing.T) {
 	for i := 11; i < rows; i += 89 {
 		r.sb.Inject(sandbox.Rule{Method: pike.MethodConfirm, Reference: mrows[i].Ref, Fault: sandbox.FaultDeclineAfterConfirm})
 	}
-	scan := newPANScanner(t, manifest)
+	scan := newPANScanner(t, mpath)
 	scan.known = []string{batchID}
 
 	start := time.Now()
@@ -107,7 +108,7 @@ func TestCrashTorture(t *testing.T) {
 		}
 		runs++
 		format := []string{"json", "text"}[runs%2]
-		p := r.command(r.runArgs(manifest, "--poll-after", "300ms", "--wait", "30s", "--concurrency", "8",
+		p := r.command(r.runArgs(mpath, "--poll-after", "300ms", "--wait", "30s", "--concurrency", "8",
 			"--request-timeout", "5s", "--log-level", "debug", "--log-format", format,
 			"--report", filepath.Join(r.out, fmt.Sprintf("report-%03d.csv", runs)))...)
 		waitPortFree(r.listen)
@@ -240,7 +241,7 @@ func tortureManifest(rng *rand.Rand, n int) []manifestRow {
 			email = "employee" + strconv.Itoa(i+1) + "@example.com"
 		}
 		rows[i] = manifestRow{
-			Ref: fmt.Sprintf("TRT-%05d", i+1), Amount: batch.FormatAmount(minor, cur), Currency: cur, Card: card,
+			Ref: fmt.Sprintf("TRT-%05d", i+1), Amount: manifest.FormatAmount(minor, cur), Currency: cur, Card: card,
 			Name: names[rng.IntN(len(names))], Email: email, Description: descs[rng.IntN(len(descs))],
 		}
 	}

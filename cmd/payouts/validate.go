@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 )
 
 // validateCommand implements `payouts validate`.
@@ -70,8 +70,8 @@ func (c *validateCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	path := pos[0]
-	sum, err := batch.ReadManifestFile(path, opts, nil)
-	var ve *batch.ValidationError
+	sum, err := manifest.ReadFile(path, opts, nil)
+	var ve *manifest.ValidationError
 	if err != nil && !errors.As(err, &ve) {
 		return &ExitError{Code: ExitInfra, Err: fmt.Errorf("cannot read %s: %w", path, err)}
 	}
@@ -139,7 +139,7 @@ type manifestReportItem struct {
 	text    string
 }
 
-func newManifestReport(path string, sum batch.ManifestSummary, ve *batch.ValidationError) *manifestReport {
+func newManifestReport(path string, sum manifest.Summary, ve *manifest.ValidationError) *manifestReport {
 	r := &manifestReport{
 		File: path, Valid: ve == nil, Rows: sum.Rows, SHA256: sum.SHA256,
 		Delimiter: string(sum.Delimiter), BOM: sum.BOM, Columns: sum.Columns,
@@ -150,7 +150,7 @@ func newManifestReport(path string, sum batch.ManifestSummary, ve *batch.Validat
 		r.Columns = []string{}
 	}
 	for cur, v := range sum.Totals {
-		r.Totals[cur] = batch.FormatAmount(v, cur)
+		r.Totals[cur] = manifest.FormatAmount(v, cur)
 		r.TotalsMinor[cur] = v
 	}
 	if ve != nil {
@@ -165,7 +165,7 @@ func newManifestReport(path string, sum batch.ManifestSummary, ve *batch.Validat
 	return r
 }
 
-func newManifestReportItem(e *batch.RowError) manifestReportItem {
+func newManifestReportItem(e *manifest.RowError) manifestReportItem {
 	it := manifestReportItem{Line: e.Line, Column: e.Column, Value: e.Value, Code: manifestCode(e), Hint: e.Hint, text: e.Error()}
 	if e.Err != nil {
 		it.Message = e.Err.Error()
@@ -178,26 +178,26 @@ var manifestCodes = []struct {
 	err  error
 	code string
 }{
-	{batch.ErrSpreadsheetDamage, "spreadsheet_damage"},
-	{batch.ErrEmptyManifest, "empty_manifest"},
-	{batch.ErrHeader, "header"},
-	{batch.ErrEncoding, "encoding"},
-	{batch.ErrLineTooLong, "line_too_long"},
-	{batch.ErrTooManyRows, "too_many_rows"},
-	{batch.ErrRecord, "record"},
-	{batch.ErrDuplicateReference, "duplicate_reference"},
-	{batch.ErrReference, "reference"},
-	{batch.ErrAmount, "amount"},
-	{batch.ErrCurrency, "currency"},
-	{batch.ErrCard, "card_number"},
-	{batch.ErrRecipientName, "recipient_name"},
-	{batch.ErrEmail, "email"},
-	{batch.ErrDescription, "description"},
-	{batch.ErrDuplicatePayout, "duplicate_payout"},
-	{batch.ErrControlTotal, "control_total"},
+	{manifest.ErrSpreadsheetDamage, "spreadsheet_damage"},
+	{manifest.ErrEmpty, "empty_manifest"},
+	{manifest.ErrHeader, "header"},
+	{manifest.ErrEncoding, "encoding"},
+	{manifest.ErrLineTooLong, "line_too_long"},
+	{manifest.ErrTooManyRows, "too_many_rows"},
+	{manifest.ErrRecord, "record"},
+	{manifest.ErrDuplicateReference, "duplicate_reference"},
+	{manifest.ErrReference, "reference"},
+	{manifest.ErrAmount, "amount"},
+	{manifest.ErrCurrency, "currency"},
+	{manifest.ErrCard, "card_number"},
+	{manifest.ErrRecipientName, "recipient_name"},
+	{manifest.ErrEmail, "email"},
+	{manifest.ErrDescription, "description"},
+	{manifest.ErrDuplicatePayout, "duplicate_payout"},
+	{manifest.ErrControlTotal, "control_total"},
 }
 
-func manifestCode(e *batch.RowError) string {
+func manifestCode(e *manifest.RowError) string {
 	for _, c := range manifestCodes {
 		if errors.Is(e, c.err) {
 			return c.code

@@ -24,8 +24,13 @@ func updating() bool {
 	return f != nil && f.Value.String() == "true"
 }
 
-// manifestCorpus is where the broken manifests and the golden outputs live.
-const manifestCorpus = "../../batch/testdata/manifest"
+// manifestCorpus is where the broken manifests live (batch/manifest owns
+// them); the golden outputs of `payouts validate` are validateGoldenDir.
+const manifestCorpus = "../../batch/manifest/testdata"
+
+// validateGoldenDir holds the golden outputs (refresh with
+// go test ./cmd/payouts -run ValidateGolden -update).
+const validateGoldenDir = "testdata/validate"
 
 // runApp runs the command line in-process.
 func runApp(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
@@ -50,9 +55,9 @@ func validateCases(t *testing.T) []validateCase {
 		{"samples-payroll-errors", "samples/payroll-errors.csv", nil, 2},
 		{"samples-payroll-control-totals", "samples/payroll.csv", []string{"--expect-rows", "21", "--expect-total", "RUB:1320191.48", "--expect-total", "EUR:5550.50"}, 2},
 		{"samples-payroll-control-totals-ok", "samples/payroll.csv", []string{"--expect-rows", "20", "--expect-total", "RUB:1 320 191,49", "--expect-total", "EUR:5550.50", "--expect-total", "USD:4075"}, 0},
-		{"extra-columns-allowed", "batch/testdata/manifest/extra-columns.csv", []string{"--allow-extra-columns"}, 0},
-		{"duplicates-allowed", "batch/testdata/manifest/duplicates.csv", []string{"--allow-duplicates"}, 2},
-		{"duplicate-payout-allowed", "batch/testdata/manifest/duplicate-payout.csv", []string{"--allow-duplicates"}, 0},
+		{"extra-columns-allowed", "batch/manifest/testdata/extra-columns.csv", []string{"--allow-extra-columns"}, 0},
+		{"duplicates-allowed", "batch/manifest/testdata/duplicates.csv", []string{"--allow-duplicates"}, 2},
+		{"duplicate-payout-allowed", "batch/manifest/testdata/duplicate-payout.csv", []string{"--allow-duplicates"}, 0},
 		{"max-rows", "samples/payroll.csv", []string{"--max-rows", "5"}, 2},
 	}
 	files, err := filepath.Glob(filepath.Join(manifestCorpus, "*.csv"))
@@ -66,7 +71,7 @@ func validateCases(t *testing.T) []validateCase {
 		if valid[name] {
 			exit = 0
 		}
-		cases = append(cases, validateCase{name, "batch/testdata/manifest/" + filepath.Base(f), nil, exit})
+		cases = append(cases, validateCase{name, "batch/manifest/testdata/" + filepath.Base(f), nil, exit})
 	}
 	return cases
 }
@@ -89,7 +94,7 @@ func TestValidateGolden(t *testing.T) {
 				got := "# payouts " + strings.Join(args, " ") + "\n# exit " + strconv.Itoa(code) + "\n" + stdout
 				got = strings.ReplaceAll(got, "../../", "")
 				ext := map[string]string{"text": ".txt", "json": ".json.txt"}[format]
-				golden := filepath.Join(manifestCorpus, "golden", tc.name+ext)
+				golden := filepath.Join(validateGoldenDir, tc.name+ext)
 				if updating() {
 					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 						t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 )
 
 // TestGeneratedManifestIsValid: the generator's output passes every check,
@@ -21,7 +21,7 @@ func TestGeneratedManifestIsValid(t *testing.T) {
 		if !bytes.Equal(a.Bytes(), b.Bytes()) {
 			t.Errorf("rows %d: two runs with seed 7 differ", rows)
 		}
-		sum, err := batch.ReadManifest(bytes.NewReader(a.Bytes()), batch.ManifestOptions{}, nil)
+		sum, err := manifest.Read(bytes.NewReader(a.Bytes()), manifest.Options{}, nil)
 		if err != nil {
 			t.Fatalf("rows %d: generated manifest is invalid: %v", rows, err)
 		}
