@@ -149,7 +149,7 @@ func newDupPayout(row Row, firstLine int, allowed bool) *dupPayout {
 	if allowed {
 		hint = "allowed by --allow-duplicates: make sure both payouts are meant"
 	}
-	d.re = &RowError{Line: row.Line, Column: "card_number", Value: row.Card.Mask(), Err: d.reason, Hint: hint}
+	d.re = &RowError{Line: row.Line, Column: "card_number", Value: row.Card.Mask(), Code: CodeDuplicatePayout, Err: d.reason, Hint: hint}
 	return d
 }
 
@@ -176,7 +176,7 @@ func newDupReference(row Row, firstLine int) *dupReference {
 	d := &dupReference{firstLine: firstLine}
 	d.reason = &reason{kinds: []error{ErrDuplicateReference}}
 	d.name("")
-	d.re = &RowError{Line: row.Line, Column: "reference", Value: redact("reference", row.Reference), Err: d.reason,
+	d.re = &RowError{Line: row.Line, Column: "reference", Value: redact("reference", row.Reference), Code: CodeDuplicateReference, Err: d.reason,
 		Hint: "every payout needs its own reference: delete the repeated row or give it a new reference"}
 	return d
 }

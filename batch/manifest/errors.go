@@ -62,6 +62,83 @@ var (
 	ErrControlTotal = errors.New("control total mismatch")
 )
 
+// Code names a kind of problem for programs, as `payouts validate --format
+// json` prints it. Every RowError has one; each code has one sentinel
+// (Code.Err), and every code's RowError wraps its sentinel.
+type Code string
+
+// The codes, one per sentinel.
+const (
+	CodeSpreadsheetDamage  Code = "spreadsheet_damage"  // ErrSpreadsheetDamage (with the column's own sentinel)
+	CodeEmpty              Code = "empty_manifest"      // ErrEmpty
+	CodeHeader             Code = "header"              // ErrHeader
+	CodeEncoding           Code = "encoding"            // ErrEncoding
+	CodeLineTooLong        Code = "line_too_long"       // ErrLineTooLong
+	CodeTooManyRows        Code = "too_many_rows"       // ErrTooManyRows
+	CodeRecord             Code = "record"              // ErrRecord
+	CodeDuplicateReference Code = "duplicate_reference" // ErrDuplicateReference
+	CodeReference          Code = "reference"           // ErrReference
+	CodeAmount             Code = "amount"              // ErrAmount
+	CodeCurrency           Code = "currency"            // ErrCurrency
+	CodeCard               Code = "card_number"         // ErrCard
+	CodeRecipientName      Code = "recipient_name"      // ErrRecipientName
+	CodeEmail              Code = "email"               // ErrEmail
+	CodeDescription        Code = "description"         // ErrDescription
+	CodeDuplicatePayout    Code = "duplicate_payout"    // ErrDuplicatePayout
+	CodeControlTotal       Code = "control_total"       // ErrControlTotal
+)
+
+// codeInvalid is the code of an error wrapping no sentinel, which the
+// package never builds.
+const codeInvalid Code = "invalid"
+
+// codes pairs every code with its sentinel, most specific first: a card
+// number damaged by a spreadsheet wraps ErrSpreadsheetDamage and ErrCard and
+// is CodeSpreadsheetDamage; a duplicate reference is not CodeReference.
+var codes = [...]struct {
+	code Code
+	err  error
+}{
+	{CodeSpreadsheetDamage, ErrSpreadsheetDamage},
+	{CodeEmpty, ErrEmpty},
+	{CodeHeader, ErrHeader},
+	{CodeEncoding, ErrEncoding},
+	{CodeLineTooLong, ErrLineTooLong},
+	{CodeTooManyRows, ErrTooManyRows},
+	{CodeRecord, ErrRecord},
+	{CodeDuplicateReference, ErrDuplicateReference},
+	{CodeReference, ErrReference},
+	{CodeAmount, ErrAmount},
+	{CodeCurrency, ErrCurrency},
+	{CodeCard, ErrCard},
+	{CodeRecipientName, ErrRecipientName},
+	{CodeEmail, ErrEmail},
+	{CodeDescription, ErrDescription},
+	{CodeDuplicatePayout, ErrDuplicatePayout},
+	{CodeControlTotal, ErrControlTotal},
+}
+
+// Err returns the sentinel of c (ErrAmount for CodeAmount), or nil for a
+// string that is not one of the codes.
+func (c Code) Err() error {
+	for _, k := range codes {
+		if k.code == c {
+			return k.err
+		}
+	}
+	return nil
+}
+
+// codeOf returns the code of the most specific sentinel err wraps.
+func codeOf(err error) Code {
+	for _, k := range codes {
+		if errors.Is(err, k.err) {
+			return k.code
+		}
+	}
+	return codeInvalid
+}
+
 // RowError is one problem in a manifest, addressed by physical line and
 // column so a person can find it in an editor.
 type RowError struct {
@@ -74,6 +151,9 @@ type RowError struct {
 	// Value is the offending value, masked and truncated: it never holds a
 	// full card number, whichever column it came from.
 	Value string
+	// Code says what kind of problem it is, for programs; Err wraps
+	// Code.Err().
+	Code Code
 	// Err says what is wrong; errors.Is(Err, ErrXxx) holds for the
 	// matching sentinel. Its text does not repeat Value or Hint.
 	Err error
@@ -182,7 +262,7 @@ func newReason(msg, hint string, kinds ...error) *reason {
 // newRowError turns err (a *reason, usually) into a RowError
 // for line and column. value is redacted here, always.
 func newRowError(line int, column, value string, err error) *RowError {
-	re := &RowError{Line: line, Column: column, Value: redact(column, value), Err: err}
+	re := &RowError{Line: line, Column: column, Value: redact(column, value), Code: codeOf(err), Err: err}
 	var r *reason
 	if errors.As(err, &r) {
 		re.Err = &reason{msg: r.msg, kinds: r.kinds}

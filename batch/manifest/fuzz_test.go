@@ -93,8 +93,8 @@ func FuzzRead(f *testing.F) {
 				t.Fatalf("ValidationError lists %d of %d problems (cap 5)", len(ve.Errors), ve.Total)
 			}
 			for _, e := range ve.Errors {
-				if manifestSentinel(e) == nil {
-					t.Fatalf("problem %q wraps no sentinel", e)
+				if s := e.Code.Err(); s == nil || !errors.Is(e, s) {
+					t.Fatalf("problem %q (code %q) wraps no sentinel, or not its code's", e, e.Code)
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -44,26 +45,20 @@ func problems(ve *manifest.ValidationError) []problem {
 	}
 	var ps []problem
 	for _, e := range ve.Errors {
-		ps = append(ps, problem{e.Line, e.Column, manifestSentinel(e)})
+		ps = append(ps, problem{e.Line, e.Column, sentinel(e)})
 	}
 	return ps
 }
 
-var manifestSentinels = []error{
-	manifest.ErrSpreadsheetDamage, manifest.ErrEmpty, manifest.ErrHeader, manifest.ErrEncoding, manifest.ErrLineTooLong,
-	manifest.ErrTooManyRows, manifest.ErrRecord, manifest.ErrDuplicateReference, manifest.ErrReference, manifest.ErrAmount,
-	manifest.ErrCurrency, manifest.ErrCard, manifest.ErrRecipientName, manifest.ErrEmail, manifest.ErrDescription,
-	manifest.ErrDuplicatePayout, manifest.ErrControlTotal,
-}
-
-// manifestSentinel returns the first sentinel err wraps, most specific first.
-func manifestSentinel(err error) error {
-	for _, s := range manifestSentinels {
-		if errors.Is(err, s) {
-			return s
-		}
+// sentinel returns the sentinel of e's Code if e wraps it, and an error
+// saying so otherwise, so every comparison of problems also checks that
+// the code and the wrapped sentinel agree.
+func sentinel(e *manifest.RowError) error {
+	s := e.Code.Err()
+	if s == nil || !errors.Is(e, s) {
+		return fmt.Errorf("code %q does not match the error %q", e.Code, e.Err)
 	}
-	return nil
+	return s
 }
 
 func TestReadSample(t *testing.T) {

@@ -166,44 +166,11 @@ func newManifestReport(path string, sum manifest.Summary, ve *manifest.Validatio
 }
 
 func newManifestReportItem(e *manifest.RowError) manifestReportItem {
-	it := manifestReportItem{Line: e.Line, Column: e.Column, Value: e.Value, Code: manifestCode(e), Hint: e.Hint, text: e.Error()}
+	it := manifestReportItem{Line: e.Line, Column: e.Column, Value: e.Value, Code: string(e.Code), Hint: e.Hint, text: e.Error()}
 	if e.Err != nil {
 		it.Message = e.Err.Error()
 	}
 	return it
-}
-
-// manifestCodes name the sentinels for machines, most specific first.
-var manifestCodes = []struct {
-	err  error
-	code string
-}{
-	{manifest.ErrSpreadsheetDamage, "spreadsheet_damage"},
-	{manifest.ErrEmpty, "empty_manifest"},
-	{manifest.ErrHeader, "header"},
-	{manifest.ErrEncoding, "encoding"},
-	{manifest.ErrLineTooLong, "line_too_long"},
-	{manifest.ErrTooManyRows, "too_many_rows"},
-	{manifest.ErrRecord, "record"},
-	{manifest.ErrDuplicateReference, "duplicate_reference"},
-	{manifest.ErrReference, "reference"},
-	{manifest.ErrAmount, "amount"},
-	{manifest.ErrCurrency, "currency"},
-	{manifest.ErrCard, "card_number"},
-	{manifest.ErrRecipientName, "recipient_name"},
-	{manifest.ErrEmail, "email"},
-	{manifest.ErrDescription, "description"},
-	{manifest.ErrDuplicatePayout, "duplicate_payout"},
-	{manifest.ErrControlTotal, "control_total"},
-}
-
-func manifestCode(e *manifest.RowError) string {
-	for _, c := range manifestCodes {
-		if errors.Is(e, c.err) {
-			return c.code
-		}
-	}
-	return "invalid"
 }
 
 // writeText prints the report for people: problems, warnings, summary.
