@@ -60,6 +60,10 @@ var (
 	// ErrControlTotal: the row count or a currency total differs from the
 	// expected control total.
 	ErrControlTotal = errors.New("control total mismatch")
+	// ErrMaxAmount: a row pays more than Options.MaxAmount allows.
+	ErrMaxAmount = errors.New("amount over the safety cap")
+	// ErrMaxTotal: the file pays more than Options.MaxTotal allows.
+	ErrMaxTotal = errors.New("total over the safety cap")
 )
 
 // Code names a kind of problem for programs, as `payouts validate --format
@@ -86,6 +90,8 @@ const (
 	CodeDescription        Code = "description"         // ErrDescription
 	CodeDuplicatePayout    Code = "duplicate_payout"    // ErrDuplicatePayout
 	CodeControlTotal       Code = "control_total"       // ErrControlTotal
+	CodeMaxAmount          Code = "max_amount"          // ErrMaxAmount
+	CodeMaxTotal           Code = "max_total"           // ErrMaxTotal
 )
 
 // codeInvalid is the code of an error wrapping no sentinel, which the
@@ -116,6 +122,8 @@ var codes = [...]struct {
 	{CodeDescription, ErrDescription},
 	{CodeDuplicatePayout, ErrDuplicatePayout},
 	{CodeControlTotal, ErrControlTotal},
+	{CodeMaxAmount, ErrMaxAmount},
+	{CodeMaxTotal, ErrMaxTotal},
 }
 
 // Err returns the sentinel of c (ErrAmount for CodeAmount), or nil for a

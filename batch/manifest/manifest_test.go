@@ -441,6 +441,59 @@ func TestReadControlTotals(t *testing.T) {
 	}
 }
 
+// TestReadCaps: the safety caps are problems of the file like any other,
+// a row over --max-amount on its own line, a total over --max-total after
+// the rows, in line order, and fn never sees a row once one is over.
+func TestReadCaps(t *testing.T) {
+	in := manifestHeader +
+		"R-1,1500.50,RUB,4242424242424242,Ivan,,\n" +
+		"R-2,100,EUR,5555555555554444,Anna,,\n" +
+		"R-3,2500,rub,2200000000000004,Petr,,\n" +
+		"R-4,10,RUB,4000000000000002,Olga,,\n" +
+		"R-5,9000,RUB,4111111111111111,Oleg,,\n"
+	tests := []struct {
+		name string
+		opts manifest.Options
+		want []problem
+		msg  string // part of the first problem's text
+	}{
+		{"within the caps", manifest.Options{MaxAmount: map[string]int64{"RUB": 900000}, MaxTotal: map[string]int64{"RUB": 1301050, "EUR": 10000}}, nil, ""},
+		{"a cap in another currency", manifest.Options{MaxAmount: map[string]int64{"USD": 1}}, nil, ""},
+		{"rows over --max-amount, in line order", manifest.Options{MaxAmount: map[string]int64{"rub": 150050}},
+			[]problem{{4, "amount", manifest.ErrMaxAmount}, {6, "amount", manifest.ErrMaxAmount}},
+			"line 4, column amount: reference R-3: 2500.00 RUB exceeds --max-amount 1500.50 RUB"},
+		{"total over --max-total", manifest.Options{MaxTotal: map[string]int64{"RUB": 1301049, "EUR": 10000}},
+			[]problem{{0, "amount", manifest.ErrMaxTotal}},
+			"column amount: total 13010.50 RUB exceeds --max-total 13010.49 RUB"},
+		{"both, rows first", manifest.Options{MaxAmount: map[string]int64{"EUR": 9999}, MaxTotal: map[string]int64{"EUR": 1}},
+			[]problem{{3, "amount", manifest.ErrMaxAmount}, {0, "amount", manifest.ErrMaxTotal}},
+			"line 3, column amount: reference R-2: 100.00 EUR exceeds --max-amount 99.99 EUR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, rows, ve := readString(t, in, tt.opts)
+			if got := problems(ve); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got problems %v, want %v", got, tt.want)
+			}
+			if ve == nil {
+				if len(rows) != 5 {
+					t.Errorf("got %d rows, want 5", len(rows))
+				}
+				return
+			}
+			if got := ve.Errors[0].Error(); !strings.HasPrefix(got, tt.msg) {
+				t.Errorf("got %q, want it to start with %q", got, tt.msg)
+			}
+			if first := tt.want[0].Line; first > 0 && len(rows) != first-2 {
+				t.Errorf("fn saw %d rows, want the %d before line %d", len(rows), first-2, first)
+			}
+		})
+	}
+	if _, err := manifest.Read(strings.NewReader(in), manifest.Options{MaxTotal: map[string]int64{"XYZ": 1}}, nil); err == nil || errors.As(err, new(*manifest.ValidationError)) {
+		t.Errorf("a cap in an unknown currency: got %v, want an options error", err)
+	}
+}
+
 func TestReadLimits(t *testing.T) {
 	row := "R-%d,1500,RUB,4242424242424242,Ivan,,\n"
 	var b strings.Builder

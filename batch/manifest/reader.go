@@ -53,6 +53,14 @@ type Options struct {
 	// must be in it. Totals are checked only when every row's amount and
 	// currency are valid, so a broken row does not also show as a mismatch.
 	ExpectTotals map[string]int64
+	// MaxAmount maps a currency code to the most one row may pay in it, in
+	// minor units (a safety cap: --max-amount). A row paying more is a
+	// problem of its line (ErrMaxAmount).
+	MaxAmount map[string]int64
+	// MaxTotal maps a currency code to the most the file may pay in it in
+	// total, in minor units (a safety cap: --max-total). A larger total is a
+	// problem of the whole file (ErrMaxTotal), listed after the rows.
+	MaxTotal map[string]int64
 
 	// noDuplicateCheck skips the duplicate checks, whose memory grows with
 	// the file, on a pass over a file already validated in full whose
@@ -149,21 +157,36 @@ func (o Options) normalized() (Options, error) {
 	if o.MaxErrors == 0 {
 		o.MaxErrors = DefaultMaxErrors
 	}
-	if len(o.ExpectTotals) > 0 {
-		totals := make(map[string]int64, len(o.ExpectTotals))
-		for cur, v := range o.ExpectTotals {
-			if _, err := CurrencyDigits(cur); err != nil {
-				return o, fmt.Errorf("manifest options: expected total: %w", err)
-			}
-			up := upper(cur)
-			if _, dup := totals[up]; dup {
-				return o, fmt.Errorf("manifest options: expected total for %s given twice", up)
-			}
-			totals[up] = v
-		}
-		o.ExpectTotals = totals
+	var err error
+	if o.ExpectTotals, err = byCurrency(o.ExpectTotals, "expected total"); err != nil {
+		return o, err
+	}
+	if o.MaxAmount, err = byCurrency(o.MaxAmount, "maximum amount"); err != nil {
+		return o, err
+	}
+	if o.MaxTotal, err = byCurrency(o.MaxTotal, "maximum total"); err != nil {
+		return o, err
 	}
 	return o, nil
+}
+
+// byCurrency returns m with its currency codes checked and upper-case.
+func byCurrency(m map[string]int64, what string) (map[string]int64, error) {
+	if len(m) == 0 {
+		return m, nil
+	}
+	out := make(map[string]int64, len(m))
+	for cur, v := range m {
+		if _, err := CurrencyDigits(cur); err != nil {
+			return nil, fmt.Errorf("manifest options: %s: %w", what, err)
+		}
+		up := upper(cur)
+		if _, dup := out[up]; dup {
+			return nil, fmt.Errorf("manifest options: %s for %s given twice", what, up)
+		}
+		out[up] = v
+	}
+	return out, nil
 }
 
 // reader is the state of one pass over a manifest.
@@ -283,6 +306,7 @@ func (m *reader) read(r io.Reader) error {
 	}
 	m.sum.SHA256 = hex.EncodeToString(m.sha.Sum(nil))
 	m.checkControlTotals()
+	m.checkMaxTotals()
 	return nil
 }
 

@@ -115,6 +115,10 @@ func (m *reader) checkRow(rec *record, line int) (Row, bool) {
 	}
 	if amountOK && curOK {
 		m.addTotal(row.Currency, row.Amount, line)
+		if err := m.checkMaxAmount(row); err != nil {
+			m.addError(newRowError(line, "amount", "", err))
+			valid = false
+		}
 	} else {
 		m.partial = true
 	}

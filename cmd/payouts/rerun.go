@@ -149,15 +149,14 @@ func (c *rerunCommand) manifestOf(ctx context.Context, db *ledger.DB, path strin
 
 // checkCaps refuses a rerun whose payments exceed the caps.
 func (c *rerunCommand) checkCaps(plan batch.RerunPlan) error {
-	problems, _ := c.safety.caps.exceeded(func(add func(capRow)) error {
-		for _, r := range plan.Retried {
-			add(capRow{line: r.Row.Line, reference: r.Row.Reference, amount: r.Amount, currency: r.Currency})
-		}
-		for _, r := range append(slices.Clip(plan.Pending), plan.Resumed...) {
-			add(capRow{line: r.Line, reference: r.Reference, amount: r.Amount, currency: r.Currency})
-		}
-		return nil
-	}, plan.Totals())
+	var rows []capRow
+	for _, r := range plan.Retried {
+		rows = append(rows, capRow{line: r.Row.Line, reference: r.Row.Reference, amount: r.Amount, currency: r.Currency})
+	}
+	for _, r := range append(slices.Clip(plan.Pending), plan.Resumed...) {
+		rows = append(rows, capRow{line: r.Line, reference: r.Reference, amount: r.Amount, currency: r.Currency})
+	}
+	problems := c.safety.caps.exceeded(rows, plan.Totals())
 	return c.app.capRefusal("rerun of batch "+c.batch, problems)
 }
 

@@ -113,27 +113,13 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	c.safety.caps.apply(&mopts)
 
-	// Fail closed: the whole file is validated before anything else.
+	// Fail closed: the whole file is validated, caps included, before
+	// anything else.
 	sum, err := manifest.ReadFile(path, mopts, nil)
 	if err != nil {
 		return c.app.manifestRefusal(path, err)
-	}
-	problems, err := c.safety.caps.exceeded(func(add func(capRow)) error {
-		if len(c.safety.caps.maxAmount) == 0 {
-			return nil
-		}
-		_, err := manifest.ReadFile(path, mopts, func(r manifest.Row) error {
-			add(capRow{line: r.Line, reference: r.Reference, amount: r.Amount, currency: r.Currency})
-			return nil
-		})
-		return err
-	}, sum.Totals)
-	if err != nil {
-		return c.app.manifestRefusal(path, err)
-	}
-	if err := c.app.capRefusal(path, problems); err != nil {
-		return err
 	}
 	batchID := c.batchID
 	if batchID == "" {
@@ -177,6 +163,13 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 // when the file could not be read at all.
 func (a *App) manifestRefusal(path string, err error) error {
 	var ve *manifest.ValidationError
+	if errors.As(err, &ve) && onlyCaps(ve) {
+		var problems []string
+		for _, e := range ve.Errors {
+			problems = append(problems, e.Error())
+		}
+		return a.capRefusal(path, problems)
+	}
 	if errors.As(err, &ve) {
 		fmt.Fprintln(a.Stderr, ve.Error())
 		return usageErrorf("%s is not valid; nothing was sent — run `payouts validate %s` for the full list", path, path)
@@ -185,6 +178,17 @@ func (a *App) manifestRefusal(path string, err error) error {
 		return &ExitError{Code: ExitInfra, Err: fmt.Errorf("read manifest: %w", err)}
 	}
 	return usageErrorf("%s: %v; nothing was sent", path, err)
+}
+
+// onlyCaps reports whether every problem of ve is a safety cap exceeded:
+// the file is valid, and the refusal says which caps to look at.
+func onlyCaps(ve *manifest.ValidationError) bool {
+	for _, e := range ve.Errors {
+		if e.Code != manifest.CodeMaxAmount && e.Code != manifest.CodeMaxTotal {
+			return false
+		}
+	}
+	return ve.Total == len(ve.Errors)
 }
 
 // runFailure maps an error from a run to an exit code: refusals before any

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -56,6 +59,14 @@ func (f *capFlags) register(fs *flagSet) {
 	fs.env("max-total", "PAYOUTS_MAX_TOTAL")
 }
 
+// apply puts the caps into o, so that reading the manifest refuses a row
+// over --max-amount on its line and a total over --max-total (run,
+// validate).
+func (f *capFlags) apply(o *manifest.Options) {
+	o.MaxAmount = maps.Clone(map[string]int64(f.maxAmount))
+	o.MaxTotal = maps.Clone(map[string]int64(f.maxTotal))
+}
+
 // capRow is one payment a command is about to make.
 type capRow struct {
 	line      int
@@ -64,28 +75,28 @@ type capRow struct {
 	currency  string
 }
 
-// exceeded returns every cap the payments exceed: the rows over
-// --max-amount (the first 100), which visit hands to add, and the
-// currencies whose total (totals) is over --max-total.
-func (f *capFlags) exceeded(visit func(add func(capRow)) error, totals map[string]int64) ([]string, error) {
+// exceeded returns every cap the payments exceed, in line order: the rows
+// over --max-amount (the first 100), then the currencies whose total
+// (totals) is over --max-total. A rerun checks its retries this way; run
+// and validate check the manifest through manifest.Options (apply).
+func (f *capFlags) exceeded(rows []capRow, totals map[string]int64) []string {
+	rows = slices.Clone(rows)
+	slices.SortStableFunc(rows, func(a, b capRow) int { return cmp.Compare(a.line, b.line) })
 	var problems []string
-	err := visit(func(r capRow) {
-		if limit, ok := f.maxAmount[r.currency]; ok && r.amount > limit && len(problems) < 100 {
-			problems = append(problems, fmt.Sprintf("line %d, reference %s: %s %s exceeds --max-amount %s %s",
-				r.line, r.reference, manifest.FormatAmount(r.amount, r.currency), r.currency, manifest.FormatAmount(limit, r.currency), r.currency))
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	for cur, limit := range f.maxTotal {
-		if total := totals[cur]; total > limit {
-			problems = append(problems, fmt.Sprintf("total %s %s exceeds --max-total %s %s",
-				manifest.FormatAmount(total, cur), cur, manifest.FormatAmount(limit, cur), cur))
+	for _, r := range rows {
+		if limit, ok := f.maxAmount[r.currency]; ok && len(problems) < 100 {
+			if err := manifest.OverMaxAmount(r.amount, limit, r.currency); err != nil {
+				problems = append(problems, fmt.Sprintf("line %d, reference %s: %v", r.line, r.reference, err))
+			}
 		}
 	}
-	sort.Strings(problems)
-	return problems, nil
+	curs := slices.Sorted(maps.Keys(f.maxTotal))
+	for _, cur := range curs {
+		if err := manifest.OverMaxTotal(totals[cur], f.maxTotal[cur], cur); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	return problems
 }
 
 // capRefusal prints the caps exceeded and refuses (exit 2), or returns nil

@@ -17,6 +17,7 @@ type validateCommand struct {
 	app *App
 
 	manifest manifestFlags
+	caps     capFlags
 	format   string
 }
 
@@ -48,6 +49,7 @@ Examples:
 func (c *validateCommand) flags() *flagSet {
 	fs := newFlagSet(c.app, c)
 	c.manifest.register(fs)
+	c.caps.register(fs)
 	fs.StringVar(&c.format, "format", "text", "output format: text or json")
 	fs.env("format", "PAYOUTS_VALIDATE_FORMAT")
 	return fs
@@ -69,6 +71,7 @@ func (c *validateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	c.caps.apply(&opts)
 	path := pos[0]
 	sum, err := manifest.ReadFile(path, opts, nil)
 	var ve *manifest.ValidationError

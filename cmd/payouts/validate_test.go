@@ -59,6 +59,7 @@ func validateCases(t *testing.T) []validateCase {
 		{"duplicates-allowed", "batch/manifest/testdata/duplicates.csv", []string{"--allow-duplicates"}, 2},
 		{"duplicate-payout-allowed", "batch/manifest/testdata/duplicate-payout.csv", []string{"--allow-duplicates"}, 0},
 		{"max-rows", "samples/payroll.csv", []string{"--max-rows", "5"}, 2},
+		{"caps", "samples/payroll.csv", []string{"--max-amount", "RUB:100000", "--max-amount", "EUR:2000", "--max-total", "USD:4000"}, 2},
 	}
 	files, err := filepath.Glob(filepath.Join(manifestCorpus, "*.csv"))
 	if err != nil || len(files) == 0 {
