@@ -1,7 +1,6 @@
 package batch_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
+	"github.com/payouts/payouts/samples"
 )
 
 // Settings of BenchmarkEndToEnd, from the environment.
@@ -63,7 +63,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 	delay := envDuration(b, envBenchDelay, 5*time.Millisecond)
 	dir := b.TempDir()
 	mpath := filepath.Join(dir, "bench.csv")
-	writeBenchManifest(b, mpath, rows)
+	if _, err := samples.WriteLarge(mpath, rows); err != nil {
+		b.Fatal(err)
+	}
 	want := wantPayments(b, mpath)
 	for _, c := range envInts(b, envBenchC, []int{16, 64, 128}) {
 		for _, l := range envDurations(b, envBenchL, []time.Duration{20 * time.Millisecond, 100 * time.Millisecond}) {
@@ -354,36 +356,4 @@ func envDurations(tb testing.TB, name string, def []time.Duration) []time.Durati
 		out = append(out, d)
 	}
 	return slices.Clip(out)
-}
-
-// writeBenchManifest writes a valid manifest of n rows to path: unique
-// references, the sandbox's success cards, amounts that never repeat for a
-// card (the same shape as `go run ./samples/gen`).
-func writeBenchManifest(tb testing.TB, path string, n int) int64 {
-	tb.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	cards := []string{"2200000000000004", "4242424242424242", "5555555555554444"}
-	names := []string{"Иванов Иван Иванович", "Петрова Анна Сергеевна", "John Smith", "Anna Müller"}
-	fmt.Fprintln(w, "reference,amount,currency,card_number,recipient_name,email,description")
-	for i := range n {
-		minor := 50000 + i/len(cards)
-		email := ""
-		if i%3 == 0 {
-			email = fmt.Sprintf("employee%d@example.com", i)
-		}
-		fmt.Fprintf(w, "BENCH-%08d,%d.%02d,RUB,%s,%s,%s,Зарплата за ноябрь 2026\n", i, minor/100, minor%100, cards[i%len(cards)], names[i%len(names)], email)
-	}
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return st.Size()
 }

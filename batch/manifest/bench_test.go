@@ -1,9 +1,6 @@
 package manifest_test
 
 import (
-	"bufio"
-	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -13,38 +10,18 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/samples"
 )
 
-// writeBenchManifest writes a valid manifest of n rows to path: unique
-// references, the sandbox's success cards, amounts that never repeat for a
-// card (the same shape as `go run ./samples/gen`).
+// writeBenchManifest writes a valid manifest of n rows to path
+// (samples.WriteLarge) and returns its size.
 func writeBenchManifest(tb testing.TB, path string, n int) int64 {
 	tb.Helper()
-	f, err := os.Create(path)
+	size, err := samples.WriteLarge(path, n)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	cards := []string{"2200000000000004", "4242424242424242", "5555555555554444"}
-	names := []string{"Иванов Иван Иванович", "Петрова Анна Сергеевна", "John Smith", "Anna Müller"}
-	fmt.Fprintln(w, "reference,amount,currency,card_number,recipient_name,email,description")
-	for i := range n {
-		minor := 50000 + i/len(cards)
-		email := ""
-		if i%3 == 0 {
-			email = fmt.Sprintf("employee%d@example.com", i)
-		}
-		fmt.Fprintf(w, "BENCH-%08d,%d.%02d,RUB,%s,%s,%s,Зарплата за ноябрь 2026\n", i, minor/100, minor%100, cards[i%len(cards)], names[i%len(names)], email)
-	}
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return st.Size()
+	return size
 }
 
 // BenchmarkRead1M validates a generated 1,000,000-row manifest and
