@@ -309,9 +309,9 @@ func (e *Engine) start(row ledger.Row) (ledger.Row, bool, error) {
 	if err != nil {
 		return row, false, err
 	}
-	if n >= maxSends {
+	if e.exhausted(n) {
 		next, err := e.cancel(row, ledger.Failure{Code: CodeStartNotApplied, Description: fmt.Sprintf(
-			"session/start/payout sent %d times with the same idempotency key; Pike never showed a payout, so the session is cancelled", n)})
+			"session/start/payout sent %d times with the same idempotency key since %s; Pike never showed a payout, so the session is cancelled", n.n, n.first.UTC().Format(time.RFC3339))})
 		return next, false, err
 	}
 	card, ok := e.checkedCard(row)
@@ -425,7 +425,7 @@ func (e *Engine) credentialsRefused(row ledger.Row, method string, err error) (l
 		if serr != nil {
 			return row, false, serr
 		}
-		firstSend = n <= 1
+		firstSend = n.n <= 1
 	}
 	if (method == pike.MethodSessionCreate || method == pike.MethodInitPayout) && firstSend {
 		c = ledger.Change{To: ledger.StatePlanned, Reason: "not_sent", Detail: fmt.Sprintf("%s not applied: %s", method, scrub(err))}
@@ -497,15 +497,30 @@ func (e *Engine) resolve(row ledger.Row) (ledger.Row, bool, error) {
 	return next, err == nil && next.State != row.State, err
 }
 
-// maxSends bounds how many times one call of one attempt is sent with the
-// same idempotency key (session/start/payout answered 5xx forever, say)
-// before the row stops for good: cancelled when the session can still be
-// cancelled, review when nothing else can settle it.
+// maxSends and Config.GiveUpAfter bound how long one call of one attempt
+// is sent again with the same idempotency key (session/start/payout
+// answered 5xx forever, say) before the row stops for good: cancelled when
+// the session can still be cancelled, review when nothing else can settle
+// it. Both must be reached: a few sends lost to a slow network in a minute
+// are no reason to give up, and neither is one send an hour ago.
 const maxSends = 6
+
+// sendCount is how often one call of the row's live attempt was sent, and
+// when first.
+type sendCount struct {
+	n     int
+	first time.Time
+}
+
+// exhausted reports whether the call was sent often and long enough to
+// give up on it.
+func (e *Engine) exhausted(c sendCount) bool {
+	return c.n >= maxSends && e.cfg.Now().Sub(c.first) >= e.cfg.GiveUpAfter
+}
 
 // sends counts how often the row's live attempt entered state (each entry
 // records the intent to send one call).
-func (e *Engine) sends(row ledger.Row, state ledger.State) (int, error) {
+func (e *Engine) sends(row ledger.Row, state ledger.State) (sendCount, error) {
 	return e.countEvents(row, func(ev ledger.Event) bool { return ev.To == state && ev.From != state })
 }
 
@@ -514,23 +529,26 @@ const reasonSendCancel = "send_cancel"
 
 // cancelSends counts the session/cancel requests sent for the row's live
 // attempt.
-func (e *Engine) cancelSends(row ledger.Row) (int, error) {
+func (e *Engine) cancelSends(row ledger.Row) (sendCount, error) {
 	return e.countEvents(row, func(ev ledger.Event) bool { return ev.Reason == reasonSendCancel })
 }
 
 // countEvents counts the events of the row's live attempt that match.
-func (e *Engine) countEvents(row ledger.Row, match func(ledger.Event) bool) (int, error) {
+func (e *Engine) countEvents(row ledger.Row, match func(ledger.Event) bool) (sendCount, error) {
 	events, err := e.store.Events(e.wctx(), e.batchID, row.ID)
 	if err != nil {
-		return 0, fmt.Errorf("events of row %d: %w", row.Line, err)
+		return sendCount{}, fmt.Errorf("events of row %d: %w", row.Line, err)
 	}
-	n := 0
+	var c sendCount
 	for _, ev := range events {
 		if ev.Attempt == row.Attempt && match(ev) {
-			n++
+			if c.n == 0 {
+				c.first = ev.At
+			}
+			c.n++
 		}
 	}
-	return n, nil
+	return c, nil
 }
 
 // resolveLostInit settles a single-flow attempt whose session/init/payout
@@ -560,10 +578,10 @@ func (e *Engine) resolveLostInit(row ledger.Row) (ledger.Row, bool, error) {
 	if err != nil {
 		return row, false, err
 	}
-	if n >= maxSends {
+	if e.exhausted(n) {
 		next, err := e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "init_unresolved",
 			Failure: &ledger.Failure{Code: CodeInitUnresolved, Description: fmt.Sprintf(
-				"session/init/payout sent %d times with the same idempotency key and Pike never gave its session; find the session in Pike by reference %s before paying this row in any other way", n, row.Reference)},
+				"session/init/payout sent %d times with the same idempotency key and Pike never gave its session; find the session in Pike by reference %s before paying this row in any other way", n.n, row.Reference)},
 			Detail: "lost init not resolved"})
 		return next, false, err
 	}
@@ -574,7 +592,7 @@ func (e *Engine) resolveLostInit(row ledger.Row) (ledger.Row, bool, error) {
 		return row, false, nil
 	}
 	next, err := e.apply(row, ledger.Change{To: ledger.StateCreating, Reason: "resend",
-		Detail: fmt.Sprintf("session/init/payout sent again with the same idempotency key (send %d of at most %d) to learn what became of the first", n+1, maxSends)})
+		Detail: fmt.Sprintf("session/init/payout sent again with the same idempotency key (send %d) to learn what became of the first", n.n+1)})
 	if err != nil {
 		return row, false, err
 	}
@@ -752,14 +770,14 @@ func (e *Engine) sendCancel(row ledger.Row) (ledger.Row, error) {
 	if err != nil {
 		return row, err
 	}
-	if n >= maxSends {
+	if e.exhausted(n) {
 		return e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "cancel_unresolved",
 			Failure: &ledger.Failure{Code: CodeCancelUnresolved, Description: fmt.Sprintf(
-				"session/cancel sent %d times with the same idempotency key and Pike still shows the payout waiting; never confirm it — cancel it in Pike or let its deadline pass", n)},
+				"session/cancel sent %d times with the same idempotency key and Pike still shows the payout waiting; never confirm it — cancel it in Pike or let its deadline pass", n.n)},
 			Detail: "cancel never applied"})
 	}
 	if err := e.store.AddEvent(e.wctx(), ledger.Event{BatchID: e.batchID, RowID: row.ID, Attempt: row.Attempt,
-		From: row.State, To: row.State, Reason: reasonSendCancel, Detail: fmt.Sprintf("session/cancel send %d of at most %d", n+1, maxSends)}); err != nil {
+		From: row.State, To: row.State, Reason: reasonSendCancel, Detail: fmt.Sprintf("session/cancel send %d", n.n+1)}); err != nil {
 		return row, fmt.Errorf("record cancel intent: %w", err)
 	}
 	sess, err := e.pike.Cancel(e.callCtx, e.key(row, pike.MethodCancel), row.SessionID)

@@ -53,6 +53,10 @@ type Config struct {
 	// Workers bounds how many rows are being advanced at once (default 64).
 	// Requests in flight to Pike are bounded by the Pike client itself.
 	Workers int
+	// GiveUpAfter is how long a call Pike never applies (start, a lost
+	// init, cancel) is sent again with the same key, at least 6 times,
+	// before the row stops for good (default 30m; see maxSends).
+	GiveUpAfter time.Duration
 	// StopGrace is how long calls already in flight may finish after the run
 	// is interrupted before they are abandoned as unknown (default 10s).
 	StopGrace time.Duration
@@ -86,6 +90,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 64
+	}
+	if c.GiveUpAfter <= 0 {
+		c.GiveUpAfter = 30 * time.Minute
 	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = 10 * time.Second

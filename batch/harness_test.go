@@ -175,7 +175,8 @@ func (h *harness) manifest(name string, rows ...row) string {
 func (h *harness) config() batch.Config {
 	return batch.Config{
 		PollAfter: 100 * time.Millisecond, PollMax: 400 * time.Millisecond, RetryAfter: 10 * time.Millisecond,
-		StopGrace: 2 * time.Second, Workers: 16, Fingerprinter: h.fp, Logger: h.log,
+		GiveUpAfter: time.Nanosecond, // give up after maxSends sends, however fast
+		StopGrace:   2 * time.Second, Workers: 16, Fingerprinter: h.fp, Logger: h.log,
 	}
 }
 
