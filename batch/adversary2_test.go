@@ -245,7 +245,7 @@ func lateSuccessNumericIDs(t *testing.T, luhn, keep bool, extra string) {
 			return false
 		}
 		for _, w := range ws {
-			if w.PayoutStatus == pike.PayoutSucceeded {
+			if w.PayoutStatus == string(pike.PayoutSucceeded) {
 				return true
 			}
 		}

@@ -214,11 +214,11 @@ func TestFaultWebhookOrder(t *testing.T) {
 		rule   sandbox.Rule
 		polled bool // the result can only have come from session/status
 	}{
-		{"duplicate payment_finished", sandbox.Rule{Method: pike.WebhookPaymentFinished, Fault: sandbox.FaultDuplicateWebhook}, false},
-		{"duplicate ready_to_confirm", sandbox.Rule{Method: pike.WebhookReadyToConfirm, Fault: sandbox.FaultDuplicateWebhook}, false},
-		{"ready_to_confirm after payment_finished", sandbox.Rule{Method: pike.WebhookReadyToConfirm, Fault: sandbox.FaultReorderWebhook}, true},
-		{"dropped ready_to_confirm", sandbox.Rule{Method: pike.WebhookReadyToConfirm, Fault: sandbox.FaultDropWebhook}, true},
-		{"dropped payment_finished", sandbox.Rule{Method: pike.WebhookPaymentFinished, Fault: sandbox.FaultDropWebhook}, true},
+		{"duplicate payment_finished", sandbox.Rule{Method: string(pike.WebhookPaymentFinished), Fault: sandbox.FaultDuplicateWebhook}, false},
+		{"duplicate ready_to_confirm", sandbox.Rule{Method: string(pike.WebhookReadyToConfirm), Fault: sandbox.FaultDuplicateWebhook}, false},
+		{"ready_to_confirm after payment_finished", sandbox.Rule{Method: string(pike.WebhookReadyToConfirm), Fault: sandbox.FaultReorderWebhook}, true},
+		{"dropped ready_to_confirm", sandbox.Rule{Method: string(pike.WebhookReadyToConfirm), Fault: sandbox.FaultDropWebhook}, true},
+		{"dropped payment_finished", sandbox.Rule{Method: string(pike.WebhookPaymentFinished), Fault: sandbox.FaultDropWebhook}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,7 @@ func testRow(state ledger.State) ledger.Row {
 }
 
 // session builds a snapshot of ps_1 whose payout matches testRow.
-func session(status, payout string, edit ...func(*pike.Session)) *pike.Session {
+func session(status pike.SessionStatus, payout pike.PayoutStatus, edit ...func(*pike.Session)) *pike.Session {
 	meta, _ := json.Marshal(RowKey(testBatch, "EMP-1", 1))
 	s := &pike.Session{ID: "ps_1", Status: status}
 	if payout != "" {

@@ -78,7 +78,7 @@ func (h *harness) postWebhook(body []byte) {
 
 // sessionWebhook is the webhook Pike sends about the session as it stands
 // in the sandbox now, optionally altered.
-func (h *harness) sessionWebhook(typ, sessionID string, alter func(*pike.Session)) []byte {
+func (h *harness) sessionWebhook(typ pike.WebhookType, sessionID string, alter func(*pike.Session)) []byte {
 	h.t.Helper()
 	sess, ok := h.sb.Session(sessionID)
 	if !ok {
@@ -175,7 +175,7 @@ func everyOutcome(t *testing.T) (*harness, *ledgerClock, string) {
 	// the row unknown.
 	h.sb.Inject(sandbox.Rule{Method: pike.MethodConfirm, Reference: "PAY-UNKNOWN", Fault: sandbox.FaultDropAfterApply})
 	h.sb.Inject(sandbox.Rule{Method: pike.MethodStatus, Reference: "PAY-UNKNOWN", Fault: sandbox.FaultFailBeforeApply, Times: 1 << 30, Skip: 1})
-	h.sb.Inject(sandbox.Rule{Method: pike.WebhookPaymentFinished, Reference: "PAY-UNKNOWN", Fault: sandbox.FaultDropWebhook})
+	h.sb.Inject(sandbox.Rule{Method: string(pike.WebhookPaymentFinished), Reference: "PAY-UNKNOWN", Fault: sandbox.FaultDropWebhook})
 	one := h.manifest("payroll-unknown.csv", row{ref: "PAY-UNKNOWN", amount: "333.33", card: sandbox.CardVisa, name: "Козлов Артём"})
 	short := settle
 	short.Wait = time.Second // the row never resolves: the rerun gives up
@@ -593,13 +593,13 @@ func reportBenchLedger(b *testing.B, n int) (*ledger.DB, string) {
 		if r.State != ledger.StateSucceeded {
 			continue
 		}
-		for _, typ := range []string{pike.WebhookReadyToConfirm, pike.WebhookPaymentFinished} {
+		for _, typ := range []pike.WebhookType{pike.WebhookReadyToConfirm, pike.WebhookPaymentFinished} {
 			body := fmt.Sprintf(`{"type":%q,"session":{"id":"ps_%d","status":"accepted","payments":[{"id":"po_%d","status":"succeeded","amount_details":{"amount":150050,"currency":"rub"}}]}}`, typ, i, i)
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
 				sum := sha256.Sum256([]byte(body))
-				if _, _, err := db.RecordWebhook(ctx, ledger.Webhook{Type: typ, SessionID: "ps_" + strconv.Itoa(i), BodySHA256: hex.EncodeToString(sum[:]),
+				if _, _, err := db.RecordWebhook(ctx, ledger.Webhook{Type: string(typ), SessionID: "ps_" + strconv.Itoa(i), BodySHA256: hex.EncodeToString(sum[:]),
 					Body: []byte(body), Verified: true, Applied: true}); err != nil {
 					b.Error(err)
 				}

@@ -51,11 +51,12 @@ func (in *Intake) Handle(ctx context.Context, d pike.Delivery) error {
 		ReceivedAt: d.ReceivedAt,
 	}
 	if d.Webhook != nil {
-		w.Type = d.Webhook.Type
+		// The ledger stores Pike's words as plain text; it does not import pike.
+		w.Type = string(d.Webhook.Type)
 		w.SessionID = d.Webhook.Session.ID
-		w.SessionStatus = d.Webhook.Session.Status
+		w.SessionStatus = string(d.Webhook.Session.Status)
 		if p := d.Webhook.Session.Payout(); p != nil {
-			w.PayoutStatus = p.Status
+			w.PayoutStatus = string(p.Status)
 		}
 	}
 	if w.ReceivedAt.IsZero() {

@@ -35,35 +35,52 @@ func ParseVersion(s string) (Version, error) {
 	return 0, fmt.Errorf("unknown Pike API version %q: use v1 or v2", s)
 }
 
+// SessionStatus is a session's status (session.status). It is a string so
+// that a status this package does not know still parses; callers compare it
+// with the constants below and treat anything else as unknown.
+type SessionStatus string
+
 // Session statuses (session.status).
 const (
-	SessionCreated    = "created"
-	SessionInProgress = "in_progress"
-	SessionAccepted   = "accepted"
-	SessionCancelled  = "cancelled"
+	SessionCreated    SessionStatus = "created"
+	SessionInProgress SessionStatus = "in_progress"
+	SessionAccepted   SessionStatus = "accepted"
+	SessionCancelled  SessionStatus = "cancelled"
 	// SessionError is NOT final: the outcome is unknown until Pike support
 	// resolves it. Never retry a payout whose session is in error.
-	SessionError = "error"
+	SessionError SessionStatus = "error"
 )
+
+// PayoutStatus is a payout's status (payments[].status /
+// payout_list[].status). Unknown values parse as they are.
+type PayoutStatus string
 
 // Payout statuses (payments[].status / payout_list[].status).
 const (
-	PayoutInProgress = "in_progress"
-	PayoutPending    = "pending" // waiting for session/confirm or session/cancel
-	PayoutSucceeded  = "succeeded"
-	PayoutFailed     = "failed"
+	PayoutInProgress PayoutStatus = "in_progress"
+	PayoutPending    PayoutStatus = "pending" // waiting for session/confirm or session/cancel
+	PayoutSucceeded  PayoutStatus = "succeeded"
+	PayoutFailed     PayoutStatus = "failed"
 )
 
+// NextAction is what Pike waits for on a session (session.next_action).
+// Unknown values parse as they are.
+type NextAction string
+
 // NextActionConfirm is session.next_action when Pike waits for confirm/cancel.
-const NextActionConfirm = "confirm"
+const NextActionConfirm NextAction = "confirm"
+
+// WebhookType is a webhook's type ("type" of the notification body).
+// Unknown values parse as they are; check them with KnownWebhookType.
+type WebhookType string
 
 // Webhook types.
 const (
-	WebhookReadyToConfirm  = "ready_to_confirm"
-	WebhookPaymentFinished = "payment_finished"
-	WebhookActionRequired  = "action_required"
-	WebhookReadyToCapture  = "ready_to_capture"
-	WebhookPaymentRefunded = "payment_refunded"
+	WebhookReadyToConfirm  WebhookType = "ready_to_confirm"
+	WebhookPaymentFinished WebhookType = "payment_finished"
+	WebhookActionRequired  WebhookType = "action_required"
+	WebhookReadyToCapture  WebhookType = "ready_to_capture"
+	WebhookPaymentRefunded WebhookType = "payment_refunded"
 )
 
 // Error codes that the processor treats specially. Pike's own table was not
@@ -204,7 +221,7 @@ type TransactionInfo struct {
 // Payout is one payout inside a session.
 type Payout struct {
 	ID                 string
-	Status             string
+	Status             PayoutStatus
 	CreatedAt          Time
 	FinishedAt         Time
 	Customer           *Customer
@@ -250,7 +267,7 @@ func metadataString(raw json.RawMessage) string {
 // payoutWire is the JSON form of Payout with both versions' names.
 type payoutWire struct {
 	ID                 string              `json:"id,omitempty"`
-	Status             string              `json:"status,omitempty"`
+	Status             PayoutStatus        `json:"status,omitempty"`
 	CreatedAt          Time                `json:"created_at,omitzero"`
 	FinishedAt         Time                `json:"finished_at,omitzero"`
 	Customer           *Customer           `json:"customer,omitempty"`
@@ -302,8 +319,8 @@ func (p Payout) MarshalJSON() ([]byte, error) { return json.Marshal(p.wire(V1)) 
 // Session is a Pike session: a container for one payout in this processor.
 type Session struct {
 	ID         string
-	Status     string
-	NextAction string
+	Status     SessionStatus
+	NextAction NextAction
 	CreatedAt  Time
 	UpdatedAt  Time
 	// Payouts is payments (v1) / payout_list (v2).
@@ -325,8 +342,8 @@ func (s *Session) Payout() *Payout {
 
 type sessionWire struct {
 	ID                string            `json:"id,omitempty"`
-	Status            string            `json:"status,omitempty"`
-	NextAction        string            `json:"next_action,omitempty"`
+	Status            SessionStatus     `json:"status,omitempty"`
+	NextAction        NextAction        `json:"next_action,omitempty"`
 	CreatedAt         Time              `json:"created_at,omitzero"`
 	UpdatedAt         Time              `json:"updated_at,omitzero"`
 	Payments          []payoutWire      `json:"payments,omitempty"`           // v1
@@ -338,8 +355,8 @@ type sessionWire struct {
 
 type sessionWireIn struct {
 	ID                string            `json:"id"`
-	Status            string            `json:"status"`
-	NextAction        string            `json:"next_action"`
+	Status            SessionStatus     `json:"status"`
+	NextAction        NextAction        `json:"next_action"`
 	CreatedAt         Time              `json:"created_at"`
 	UpdatedAt         Time              `json:"updated_at"`
 	Payments          []Payout          `json:"payments"`
@@ -390,8 +407,8 @@ func (s Session) MarshalJSON() ([]byte, error) { return json.Marshal(s.wire(V1))
 
 // Webhook is a notification from Pike: {"type": ..., "session": {...}}.
 type Webhook struct {
-	Type    string  `json:"type"`
-	Session Session `json:"session"`
+	Type    WebhookType `json:"type"`
+	Session Session     `json:"session"`
 }
 
 // MarshalVersion encodes x (a Session, Payout, Webhook or one of the request
@@ -406,7 +423,7 @@ func MarshalVersion(x any, v Version) ([]byte, error) {
 		return json.Marshal(x.wire(v))
 	case Webhook:
 		return json.Marshal(struct {
-			Type    string      `json:"type"`
+			Type    WebhookType `json:"type"`
 			Session sessionWire `json:"session"`
 		}{x.Type, x.Session.wire(v)})
 	case versioned:

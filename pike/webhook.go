@@ -13,7 +13,7 @@ var ErrMalformedWebhook = errors.New("malformed webhook")
 // KnownWebhookType reports whether t is one of the webhook types Pike
 // documents (ready_to_confirm, payment_finished, action_required,
 // ready_to_capture, payment_refunded).
-func KnownWebhookType(t string) bool {
+func KnownWebhookType(t WebhookType) bool {
 	switch t {
 	case WebhookReadyToConfirm, WebhookPaymentFinished, WebhookActionRequired,
 		WebhookReadyToCapture, WebhookPaymentRefunded:
@@ -59,7 +59,7 @@ func ParseWebhook(body []byte) (*Webhook, error) {
 	case raw.Session[0] != '{':
 		return nil, fmt.Errorf("%w: session is not an object", ErrMalformedWebhook)
 	}
-	w := &Webhook{Type: *raw.Type}
+	w := &Webhook{Type: WebhookType(*raw.Type)}
 	if err := json.Unmarshal(raw.Session, &w.Session); err != nil {
 		return nil, fmt.Errorf("%w: session: %w", ErrMalformedWebhook, err)
 	}

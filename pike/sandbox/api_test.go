@@ -307,8 +307,8 @@ func TestBalances(t *testing.T) {
 }
 
 // finalPayout waits until the payout of id is final and returns its status.
-func finalPayout(e *env, id string) string {
-	var st string
+func finalPayout(e *env, id string) pike.PayoutStatus {
+	var st pike.PayoutStatus
 	waitFor(e.t, "final payout", func() bool {
 		st = e.status(id).Payout().Status
 		return st == pike.PayoutSucceeded || st == pike.PayoutFailed

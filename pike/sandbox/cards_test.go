@@ -14,12 +14,12 @@ import (
 func TestTestCards(t *testing.T) {
 	tests := []struct {
 		card    string
-		ready   bool   // reaches pending and is confirmed
-		session string // final session status
-		payout  string // final payout status
-		code    string // payout error code
-		paid    int64  // journal amount, 0 = not paid
-		hooks   string // webhook types received
+		ready   bool               // reaches pending and is confirmed
+		session pike.SessionStatus // final session status
+		payout  pike.PayoutStatus  // final payout status
+		code    string             // payout error code
+		paid    int64              // journal amount, 0 = not paid
+		hooks   string             // webhook types received
 		brand   string
 	}{
 		{sandbox.CardVisa, true, pike.SessionAccepted, pike.PayoutSucceeded, "", 1000, "ready_to_confirm,payment_finished", "visa"},

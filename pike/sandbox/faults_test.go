@@ -113,7 +113,7 @@ func TestFaultWebhooks(t *testing.T) {
 	tests := []struct {
 		name  string
 		fault sandbox.Fault
-		on    string // webhook type
+		on    pike.WebhookType
 		want  string // webhook types received
 	}{
 		{"duplicate ready", sandbox.FaultDuplicateWebhook, pike.WebhookReadyToConfirm, "ready_to_confirm,ready_to_confirm,payment_finished"},
@@ -132,7 +132,7 @@ func TestFaultWebhooks(t *testing.T) {
 					c.WebhookRetryBase = time.Hour
 				}
 			})
-			e.sb.Inject(sandbox.Rule{Method: tt.on, Reference: "wh", Fault: tt.fault})
+			e.sb.Inject(sandbox.Rule{Method: string(tt.on), Reference: "wh", Fault: tt.fault})
 			id := e.initPayout("wh", sandbox.CardVisa, 100, "rub")
 			e.waitStatus(id, "", pike.PayoutPending)
 			e.call(pike.V1, pike.MethodConfirm, pike.SessionRequest{SessionID: id}, "")
@@ -192,7 +192,7 @@ func TestFaultMismatchAmount(t *testing.T) {
 func TestFaultsAfterConfirm(t *testing.T) {
 	tests := []struct {
 		fault   sandbox.Fault
-		session string
+		session pike.SessionStatus
 		code    string
 	}{
 		{sandbox.FaultSessionError, pike.SessionError, pike.CodeProviderInternal},

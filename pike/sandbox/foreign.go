@@ -35,12 +35,12 @@ type ForeignSession struct {
 // URL its genuine Pike-signed webhook typ: ready_to_confirm (payout
 // pending) or payment_finished (payout succeeded: the other merchant's
 // money, never in Journal). It returns the session's id.
-func (s *Sandbox) InjectForeignWebhook(typ string, metadata any, ref string, amount int64, currency string) (string, error) {
+func (s *Sandbox) InjectForeignWebhook(typ pike.WebhookType, metadata any, ref string, amount int64, currency string) (string, error) {
 	return s.InjectForeign(typ, ForeignSession{Metadata: metadata, Reference: ref, Amount: amount, Currency: currency})
 }
 
 // InjectForeign is InjectForeignWebhook with every field of the copy.
-func (s *Sandbox) InjectForeign(typ string, f ForeignSession) (string, error) {
+func (s *Sandbox) InjectForeign(typ pike.WebhookType, f ForeignSession) (string, error) {
 	if typ != pike.WebhookReadyToConfirm && typ != pike.WebhookPaymentFinished {
 		return "", fmt.Errorf("%w, got %q", ErrForeignType, typ)
 	}

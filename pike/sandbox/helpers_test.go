@@ -229,10 +229,10 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // waitStatus waits until session id has payout status ps (and session status ss if not "").
-func (e *env) waitStatus(id, ss, ps string) *pike.Session {
+func (e *env) waitStatus(id string, ss pike.SessionStatus, ps pike.PayoutStatus) *pike.Session {
 	e.t.Helper()
 	var got *pike.Session
-	waitFor(e.t, id+" "+ss+"/"+ps, func() bool {
+	waitFor(e.t, id+" "+string(ss)+"/"+string(ps), func() bool {
 		got = e.status(id)
 		p := got.Payout()
 		return (ss == "" || got.Status == ss) && (ps == "" || (p != nil && p.Status == ps))
@@ -313,7 +313,7 @@ func (r *receiver) hooks(id string) []hook {
 func types(hs []hook) string {
 	var s []string
 	for _, h := range hs {
-		s = append(s, h.Webhook.Type)
+		s = append(s, string(h.Webhook.Type))
 	}
 	return strings.Join(s, ",")
 }

@@ -78,7 +78,7 @@ func TestFailAnswersProbabilistic(t *testing.T) {
 func TestForeignWebhook(t *testing.T) {
 	tests := []struct {
 		name    string
-		typ     string
+		typ     pike.WebhookType
 		unknown sandbox.ErrorAnswer
 		want    sandbox.ErrorAnswer
 	}{
@@ -104,7 +104,7 @@ func TestForeignWebhook(t *testing.T) {
 				p.AmountDetails.Amount != 150000 || p.AmountDetails.Currency != "rub" {
 				t.Fatalf("got %s, want a %s copying metadata, reference, amount and currency", h.Raw, tt.typ)
 			}
-			wantPayout := map[string]string{pike.WebhookReadyToConfirm: pike.PayoutPending, pike.WebhookPaymentFinished: pike.PayoutSucceeded}[tt.typ]
+			wantPayout := map[pike.WebhookType]pike.PayoutStatus{pike.WebhookReadyToConfirm: pike.PayoutPending, pike.WebhookPaymentFinished: pike.PayoutSucceeded}[tt.typ]
 			if p.Status != wantPayout {
 				t.Errorf("payout status: got %s, want %s", p.Status, wantPayout)
 			}
@@ -290,7 +290,7 @@ func TestV2MixedNames(t *testing.T) {
 
 func TestOmitAmount(t *testing.T) {
 	e := newEnv(t, nil)
-	e.sb.Inject(sandbox.Rule{Method: pike.WebhookPaymentFinished, Reference: "om", Fault: sandbox.FaultOmitAmount})
+	e.sb.Inject(sandbox.Rule{Method: string(pike.WebhookPaymentFinished), Reference: "om", Fault: sandbox.FaultOmitAmount})
 	id := e.initPayout("om", sandbox.CardVisa, 100, "rub")
 	e.waitStatus(id, "", pike.PayoutPending)
 	if e.status(id).Payout().AmountDetails == nil {
@@ -312,7 +312,7 @@ func TestOmitAmount(t *testing.T) {
 
 func TestReplayWebhookLongAfter(t *testing.T) {
 	e := newEnv(t, func(c *sandbox.Config) { c.WebhookReplayDelay = 100 * time.Millisecond })
-	e.sb.Inject(sandbox.Rule{Method: pike.WebhookReadyToConfirm, Fault: sandbox.FaultReplayWebhook})
+	e.sb.Inject(sandbox.Rule{Method: string(pike.WebhookReadyToConfirm), Fault: sandbox.FaultReplayWebhook})
 	id := e.initPayout("rp", sandbox.CardVisa, 100, "rub")
 	e.waitStatus(id, "", pike.PayoutPending)
 	e.call(pike.V1, pike.MethodConfirm, pike.SessionRequest{SessionID: id}, "")
@@ -342,7 +342,7 @@ func TestForgedWebhook(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	e.sb.Inject(sandbox.Rule{Method: pike.WebhookReadyToConfirm, Fault: sandbox.FaultForgedWebhook})
+	e.sb.Inject(sandbox.Rule{Method: string(pike.WebhookReadyToConfirm), Fault: sandbox.FaultForgedWebhook})
 	id := e.initPayout("fg", sandbox.CardVisa, 100, "rub")
 	e.waitHooks(id, 1)
 	if err := e.sb.Quiesce(context.Background()); err != nil {
@@ -387,7 +387,7 @@ func TestSlowAnswer(t *testing.T) {
 func TestProbabilisticAfterConfirm(t *testing.T) {
 	tests := []struct {
 		f       sandbox.Faults
-		session string
+		session pike.SessionStatus
 	}{
 		{sandbox.Faults{DeclineAfterConfirm: 1}, pike.SessionCancelled},
 		{sandbox.Faults{SessionError: 1}, pike.SessionError},

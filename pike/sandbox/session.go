@@ -21,8 +21,8 @@ type session struct {
 	id      string
 	seq     int64
 	version pike.Version // of the call that started it: webhooks use it
-	status  string
-	next    string
+	status  pike.SessionStatus
+	next    pike.NextAction
 	created time.Time
 	updated time.Time
 	err     *pike.ErrorInfo
@@ -54,7 +54,7 @@ type session struct {
 // payout is a session's payout.
 type payout struct {
 	id       string
-	status   string
+	status   pike.PayoutStatus
 	created  time.Time
 	finished time.Time
 	amount   pike.AmountDetails // reported and, if it succeeds, paid
@@ -261,7 +261,7 @@ func (s *Sandbox) confirmSession(ss *session) *apiError {
 	return nil
 }
 
-func (ss *session) payoutStatus() string {
+func (ss *session) payoutStatus() pike.PayoutStatus {
 	if ss.payout == nil {
 		return "none"
 	}
@@ -306,7 +306,7 @@ func (s *Sandbox) finish(ss *session) {
 	cur := p.amount.Currency
 	s.reserved[cur] -= ss.reserved
 	ss.reserved = 0
-	ss.omitAmount = s.fire(FaultOmitAmount, pike.WebhookPaymentFinished, ss.reference(), s.faults.OmitAmount)
+	ss.omitAmount = s.fire(FaultOmitAmount, string(pike.WebhookPaymentFinished), ss.reference(), s.faults.OmitAmount)
 	switch ss.outcome {
 	case outcomeInsufficientFunds:
 		s.fail(ss, pike.SessionCancelled, pike.CodeInsufficientFunds, "the prefunded balance is too low")
@@ -342,7 +342,7 @@ func (s *Sandbox) succeed(ss *session) {
 
 // fail ends the payout (if any) as failed with code and the session with
 // status, and sends payment_finished.
-func (s *Sandbox) fail(ss *session, status, code, desc string) {
+func (s *Sandbox) fail(ss *session, status pike.SessionStatus, code, desc string) {
 	t := now()
 	ss.stopTimer()
 	if p := ss.payout; p != nil {

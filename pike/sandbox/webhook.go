@@ -19,7 +19,7 @@ const webhookTimeout = 10 * time.Second
 // happens, so a late or repeated delivery carries the state of that moment,
 // as Pike's would.
 type delivery struct {
-	typ       string
+	typ       pike.WebhookType
 	sessionID string
 	body      []byte
 	replay    bool   // deliver once more, WebhookReplayDelay after delivery (FaultReplayWebhook)
@@ -34,12 +34,13 @@ type heldBack struct {
 
 // notify queues webhook typ about ss in its current state, applying the
 // webhook faults. Callers hold s.mu.
-func (s *Sandbox) notify(ss *session, typ string) {
+func (s *Sandbox) notify(ss *session, typ pike.WebhookType) {
 	if ss.noWebhooks || s.webhookURL == "" || s.closed {
 		return
 	}
-	ref := ss.reference()
-	if s.fire(FaultDropWebhook, typ, ref, s.faults.DropWebhooks) {
+	// Fault rules match a webhook by its type in Rule.Method.
+	ref, method := ss.reference(), string(typ)
+	if s.fire(FaultDropWebhook, method, ref, s.faults.DropWebhooks) {
 		s.stats.WebhooksDropped++
 		return
 	}
@@ -49,19 +50,19 @@ func (s *Sandbox) notify(ss *session, typ string) {
 		return
 	}
 	d := &delivery{typ: typ, sessionID: ss.id, body: s.dress(body)}
-	d.replay = s.fire(FaultReplayWebhook, typ, ref, s.faults.ReplayWebhooks)
-	if s.fire(FaultForgedWebhook, typ, ref, s.faults.ForgedWebhooks) {
+	d.replay = s.fire(FaultReplayWebhook, method, ref, s.faults.ReplayWebhooks)
+	if s.fire(FaultForgedWebhook, method, ref, s.faults.ForgedWebhooks) {
 		d.forged = s.forge(ss)
 	}
 	items := []*delivery{d}
-	if s.fire(FaultDuplicateWebhook, typ, ref, s.faults.DuplicateWebhooks) {
+	if s.fire(FaultDuplicateWebhook, method, ref, s.faults.DuplicateWebhooks) {
 		items = append(items, d)
 	}
 	s.stats.WebhooksQueued += int64(len(items))
 	for range items {
 		s.addPending()
 	}
-	if ss.hold == nil && s.fire(FaultReorderWebhook, typ, ref, s.faults.ReorderWebhooks) {
+	if ss.hold == nil && s.fire(FaultReorderWebhook, method, ref, s.faults.ReorderWebhooks) {
 		h := &heldBack{items: items}
 		h.timer = time.AfterFunc(s.cfg.WebhookRetryBase, func() {
 			s.mu.Lock()
