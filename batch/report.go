@@ -95,30 +95,29 @@ type ControlTotal struct {
 
 // Finding is something in the batch a person must look at, with what to do.
 type Finding struct {
-	Kind      string `json:"kind"`
-	Row       int    `json:"row,omitempty"`
-	Reference string `json:"reference,omitempty"`
-	SessionID string `json:"session_id,omitempty"`
-	Detail    string `json:"detail"`
-	Action    string `json:"action"`
+	Kind      FindingKind `json:"kind"`
+	Row       int         `json:"row,omitempty"`
+	Reference string      `json:"reference,omitempty"`
+	SessionID string      `json:"session_id,omitempty"`
+	Detail    string      `json:"detail"`
+	Action    string      `json:"action"`
 }
+
+// FindingKind names what a Finding is about; it is the report's "kind"
+// column and JSON field.
+type FindingKind string
 
 // Finding kinds.
 const (
-	FindingMismatch         = "mismatch"               // cancelled: Pike's session differed from the row
-	FindingReview           = "review"                 // Pike reported an error only its support can resolve
-	FindingNoPikeRecord     = "no_pike_record"         // Pike does not know the row's session
-	FindingUnknown          = "unknown"                // the outcome of a call to Pike is not known yet
-	FindingPending          = "pending"                // in flight at Pike, no final result yet
-	FindingAwaitingApproval = "awaiting_approval"      // hold mode: waits for payouts approve/reject
-	FindingNotSent          = "not_sent"               // never reached Pike
-	FindingWebhookAmount    = "webhook_amount_differs" // a webhook reported another amount or currency
-	FindingUnmatchedSession = "session_without_row"    // a webhook about a session no batch made
-
-	// FindingUnmatchedSesion is the old, misspelt name of FindingUnmatchedSession.
-	//
-	// Deprecated: use FindingUnmatchedSession.
-	FindingUnmatchedSesion = FindingUnmatchedSession
+	FindingMismatch         FindingKind = "mismatch"               // cancelled: Pike's session differed from the row
+	FindingReview           FindingKind = "review"                 // Pike reported an error only its support can resolve
+	FindingNoPikeRecord     FindingKind = "no_pike_record"         // Pike does not know the row's session
+	FindingUnknown          FindingKind = "unknown"                // the outcome of a call to Pike is not known yet
+	FindingPending          FindingKind = "pending"                // in flight at Pike, no final result yet
+	FindingAwaitingApproval FindingKind = "awaiting_approval"      // hold mode: waits for payouts approve/reject
+	FindingNotSent          FindingKind = "not_sent"               // never reached Pike
+	FindingWebhookAmount    FindingKind = "webhook_amount_differs" // a webhook reported another amount or currency
+	FindingUnmatchedSession FindingKind = "session_without_row"    // a webhook about a session no batch made
 )
 
 // ReportSummary is everything in the report besides the rows.
@@ -458,7 +457,7 @@ func writeReportCSV(rb *reportBuilder, w *bufio.Writer, excel bool) error {
 		if f.Row > 0 {
 			row = strconv.Itoa(f.Row)
 		}
-		write("finding", f.Kind, row, f.Reference, f.SessionID, f.Detail, f.Action)
+		write("finding", string(f.Kind), row, f.Reference, f.SessionID, f.Detail, f.Action)
 	}
 	section()
 	write("batch", "id", "manifest", "manifest_sha256", "generated_at", "rows")

@@ -192,7 +192,7 @@ func TestWebhookForUnknownSessionIsStoredNeverActedOn(t *testing.T) {
 	}
 	found := false
 	for _, f := range sum.Findings {
-		found = found || (f.Kind == batch.FindingUnmatchedSesion && f.SessionID == "ps_999")
+		found = found || (f.Kind == batch.FindingUnmatchedSession && f.SessionID == "ps_999")
 	}
 	if !found {
 		t.Errorf("report findings %+v lack the unknown session ps_999", sum.Findings)
