@@ -721,7 +721,7 @@ func (e *Engine) decide(row ledger.Row, s *pike.Session, src source) (ledger.Row
 		if !already {
 			err := e.store.AddEvent(e.wctx(), ledger.Event{BatchID: e.batchID, RowID: row.ID, Attempt: row.Attempt,
 				From: row.State, To: row.State, Reason: "held",
-				Detail: "ready to confirm; held for `payouts approve` (Pike cancels unconfirmed payouts after 240 minutes)"})
+				Detail: "ready to confirm; held for `payouts approve` (Pike cancels unconfirmed payouts after " + confirmDeadline + ")"})
 			if err != nil {
 				return row, fmt.Errorf("record hold: %w", err)
 			}

@@ -18,9 +18,13 @@ const (
 	// ConfirmAuto confirms every session that passes the confirm check.
 	ConfirmAuto ConfirmMode = "auto"
 	// ConfirmHold stops rows at awaiting_confirm until `payouts approve` or
-	// `payouts reject`. Pike cancels unconfirmed payouts after 240 minutes.
+	// `payouts reject`. Pike cancels unconfirmed payouts after
+	// pike.ConfirmDeadline.
 	ConfirmHold ConfirmMode = "hold"
 )
+
+// confirmDeadline is pike.ConfirmDeadline as messages say it ("240 minutes").
+var confirmDeadline = fmt.Sprintf("%.0f minutes", pike.ConfirmDeadline.Minutes())
 
 // ParseConfirmMode parses "auto" or "hold".
 func ParseConfirmMode(s string) (ConfirmMode, error) {

@@ -332,7 +332,7 @@ func rowFinding(ctx context.Context, store Store, batchID string, row ledger.Row
 		return f, true, nil
 	case ledger.StateAwaitingConfirm:
 		f.Kind, f.Detail = FindingAwaitingApproval, "ready to confirm, held for approval (--confirm hold)"
-		f.Action = "`payouts approve --batch " + batchID + "` or `payouts reject --batch " + batchID + "`; Pike cancels it 240 minutes after it was started"
+		f.Action = "`payouts approve --batch " + batchID + "` or `payouts reject --batch " + batchID + "`; Pike cancels it " + confirmDeadline + " after it was started"
 		return f, true, nil
 	case ledger.StatePlanned:
 		f.Kind, f.Detail = FindingNotSent, "never sent to Pike"

@@ -70,6 +70,12 @@ type NextAction string
 // NextActionConfirm is session.next_action when Pike waits for confirm/cancel.
 const NextActionConfirm NextAction = "confirm"
 
+// ConfirmDeadline is how long Pike waits for session/confirm or
+// session/cancel after ready_to_confirm; a payout left unanswered that long
+// is finished as cancelled (pike-api.md §4, from [SG]). A payout held for
+// approval must be approved within it.
+const ConfirmDeadline = 240 * time.Minute
+
 // WebhookType is a webhook's type ("type" of the notification body).
 // Unknown values parse as they are; check them with KnownWebhookType.
 type WebhookType string

@@ -48,7 +48,7 @@ Confirms every row of a batch run with --confirm hold that waits for
 confirmation. Each session is fetched with session/status and checked against
 its row again first (amount, currency, card last4, reference, metadata); a
 session that does not match is cancelled, not confirmed. Then waits for Pike's
-results like a run. Pike cancels payouts not confirmed within 240 minutes.
+results like a run. Pike cancels payouts not confirmed within ` + confirmDeadline + `.
 
 Example:
   payouts approve --batch 3f9c2a7d41e0b6aa --report approved.csv`

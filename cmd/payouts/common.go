@@ -21,6 +21,10 @@ import (
 // WebhookPath is where the webhook listener receives Pike's webhooks.
 const WebhookPath = "/webhooks/pike"
 
+// confirmDeadline is pike.ConfirmDeadline as help and messages say it
+// ("240 minutes").
+var confirmDeadline = fmt.Sprintf("%.0f minutes", pike.ConfirmDeadline.Minutes())
+
 // logFlags are the logging flags every command shares.
 type logFlags struct {
 	format string

@@ -101,7 +101,7 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 		cfg.Confirm = batch.ParseBatchOptions(b.Options).Confirm
 	}
 	if cfg.Confirm == batch.ConfirmHold {
-		fmt.Fprintln(c.app.Stderr, "hold mode: rows stop when ready to confirm; run `payouts approve --batch "+c.batch+"` within 240 minutes or Pike cancels them.")
+		fmt.Fprintln(c.app.Stderr, "hold mode: rows stop when ready to confirm; run `payouts approve --batch "+c.batch+"` within "+confirmDeadline+" or Pike cancels them.")
 	}
 	progress := c.app.progress(pay.log, b.RowCount)
 	res, plan, err := batch.Rerun(c.app.interruptible(ctx), pay.db, pay.client, batch.RerunOptions{

@@ -133,7 +133,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	if cfg.Confirm == batch.ConfirmHold {
-		fmt.Fprintln(c.app.Stderr, "hold mode: rows stop when ready to confirm; run `payouts approve --batch "+batchID+"` within 240 minutes or Pike cancels them.")
+		fmt.Fprintln(c.app.Stderr, "hold mode: rows stop when ready to confirm; run `payouts approve --batch "+batchID+"` within "+confirmDeadline+" or Pike cancels them.")
 	}
 	pay, err := c.flags.open(ctx, c.app)
 	if err != nil {

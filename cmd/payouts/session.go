@@ -166,7 +166,7 @@ func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, repor
 	case res.Interrupted:
 		fmt.Fprintf(a.Stdout, "\nInterrupted. The ledger holds every row's state; to resume, run the same command again (batch %s).\n", res.Batch.ID)
 	case res.Held > 0:
-		fmt.Fprintf(a.Stdout, "\n%d rows wait for approval: `payouts approve --batch %s` (or `payouts reject --batch %s`) within 240 minutes.\n", res.Held, res.Batch.ID, res.Batch.ID)
+		fmt.Fprintf(a.Stdout, "\n%d rows wait for approval: `payouts approve --batch %s` (or `payouts reject --batch %s`) within %s.\n", res.Held, res.Batch.ID, res.Batch.ID, confirmDeadline)
 	case res.Counts.Open() > 0:
 		notSent := res.Counts[ledger.StatePlanned]
 		if inFlight := res.Counts.Open() - notSent; inFlight > 0 {

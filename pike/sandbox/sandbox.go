@@ -22,7 +22,7 @@ const (
 	DefaultReadyDelay       = 20 * time.Millisecond
 	DefaultFinishDelay      = 20 * time.Millisecond
 	DefaultSlowDelay        = 2 * time.Second
-	DefaultConfirmDeadline  = 240 * time.Minute
+	DefaultConfirmDeadline  = pike.ConfirmDeadline
 	DefaultWebhookRetryBase = 10 * time.Second
 	DefaultWebhookRetryMax  = 15 * time.Minute
 	DefaultWebhookGiveUp    = 30 * time.Minute
