@@ -51,8 +51,8 @@ func (rc *rowCounter) resyncEvery() time.Duration {
 	return max(30*time.Second, 50*rc.cost)
 }
 
-// get returns the counts, recounting from the ledger first when fresh is
-// set or the last count is too old.
+// countsNow returns the batch's counts per state, recounting from the
+// ledger first when fresh is set or the last count is too old.
 func (e *Engine) countsNow(ctx context.Context, fresh bool) (Counts, error) {
 	rc := &e.counts
 	rc.mu.Lock()

@@ -69,8 +69,10 @@ func (s State) Valid() bool {
 }
 
 // Final reports whether s is final: succeeded, failed, cancelled, mismatch or
-// skipped. Only an explicit rerun moves a row out of a final state, and
-// nothing moves it out of succeeded.
+// skipped. Nothing moves a row out of succeeded. Out of the others only an
+// explicit rerun (back to planned, see NeedsRerun) or Pike's later report
+// that an earlier attempt was paid after all (failed, cancelled, mismatch →
+// review) moves it.
 func (s State) Final() bool {
 	switch s {
 	case StateSucceeded, StateFailed, StateCancelled, StateMismatch, StateSkipped:
@@ -80,8 +82,9 @@ func (s State) Final() bool {
 }
 
 // CanTransition reports whether the state machine has the move from → to.
-// A move out of a final state is legal only as an explicit rerun (see
-// NeedsRerun). CanTransition(s, s) is false: staying in a non-final state is
+// A move from a final state back to planned is legal only as an explicit
+// rerun (see NeedsRerun); one out of review only as an operator's decision
+// (see NeedsOperator). CanTransition(s, s) is false: staying in a non-final state is
 // a note, not a transition, and Apply allows it separately.
 func CanTransition(from, to State) bool {
 	for _, t := range transitions[from] {

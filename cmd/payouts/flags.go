@@ -18,6 +18,8 @@ type flagSet struct {
 	envs map[string]string // flag name -> environment variable
 }
 
+// newFlagSet returns command c's empty flag set. Parse errors are returned,
+// not printed: the caller reports them as usage errors.
 func newFlagSet(a *App, c Command) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(c.Name(), flag.ContinueOnError), app: a, cmd: c, envs: map[string]string{}}
 	fs.SetOutput(io.Discard)
@@ -115,7 +117,7 @@ func (f *flagSet) printUsage(w io.Writer) {
 	})
 }
 
-// runHelp adapts errHelp to a nil error for Run methods:
+// helpOK adapts errHelp to a nil error for Run methods:
 //
 //	if err := fs.parse(args); err != nil { return helpOK(err) }
 func helpOK(err error) error {

@@ -6,6 +6,14 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike"
+)
+
+// The engine is wired with these two; the checks keep them its interfaces.
+var (
+	_ batch.Store = (*ledger.DB)(nil)
+	_ batch.Pike  = (*pike.Client)(nil)
 )
 
 // payingFlags are the flags of every command that talks to Pike and drives
