@@ -131,7 +131,7 @@ type Engine struct {
 	callCancel context.CancelFunc
 	// paused stops all new confirms and starts (SIGINT, lost lease).
 	paused atomic.Bool
-	busy   atomic.Int64 // jobs submitted and not finished
+	busy   jobCount // jobs submitted and not finished
 
 	mu       sync.Mutex
 	pans     map[int64]manifest.PAN // card numbers of rows this process may still need to start
@@ -270,9 +270,9 @@ func (e *Engine) next() (f func(), ok bool) {
 // all workers are busy and returns false if the engine stopped or ctx ended
 // first.
 func (e *Engine) submit(ctx context.Context, f func(), urgent bool) bool {
-	e.busy.Add(1)
+	e.busy.add(1)
 	job := func() {
-		defer e.busy.Add(-1)
+		defer e.busy.add(-1)
 		f()
 	}
 	q := e.work
@@ -283,10 +283,10 @@ func (e *Engine) submit(ctx context.Context, f func(), urgent bool) bool {
 	case q <- job:
 		return true
 	case <-e.stopped:
-		e.busy.Add(-1)
+		e.busy.add(-1)
 		return false
 	case <-ctx.Done():
-		e.busy.Add(-1)
+		e.busy.add(-1)
 		return false
 	}
 }
@@ -295,10 +295,46 @@ func (e *Engine) submit(ctx context.Context, f func(), urgent bool) bool {
 // The engine is paused first, so nothing new is started or confirmed.
 func (e *Engine) Drain(timeout time.Duration) {
 	e.paused.Store(true)
-	deadline := time.Now().Add(timeout)
-	for e.busy.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-e.busy.idle():
+	case <-t.C:
 	}
+}
+
+// jobCount counts the engine's jobs submitted and not finished, and tells
+// Drain the moment the count is back to zero.
+type jobCount struct {
+	mu    sync.Mutex
+	n     int64
+	empty chan struct{} // closed when n drops to 0; a new one when n leaves 0
+}
+
+// closedChan is a closed channel: idle's answer when no job is in flight.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (c *jobCount) add(d int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := c.n
+	c.n += d
+	switch {
+	case was == 0 && c.n > 0:
+		c.empty = make(chan struct{})
+	case was > 0 && c.n == 0:
+		close(c.empty)
+	}
+}
+
+// idle returns a channel that is closed once no job is in flight.
+func (c *jobCount) idle() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		return closedChan
+	}
+	return c.empty
 }
 
 // Notify wakes the webhook applier: a webhook was stored.

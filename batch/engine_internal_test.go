@@ -126,3 +126,35 @@ func TestWorkersServeRowsInFlightFirst(t *testing.T) {
 		t.Fatal("next after stop returned a job")
 	}
 }
+
+// TestJobCountIdle: Drain's signal is closed exactly while no job is in
+// flight, across several rounds of work.
+func TestJobCountIdle(t *testing.T) {
+	var c jobCount
+	closed := func() bool {
+		select {
+		case <-c.idle():
+			return true
+		default:
+			return false
+		}
+	}
+	for round := range 3 {
+		if !closed() {
+			t.Fatalf("round %d: no job in flight, got idle open, want closed", round)
+		}
+		c.add(1)
+		c.add(1)
+		ch := c.idle()
+		c.add(-1)
+		if closed() {
+			t.Fatalf("round %d: one job in flight, got idle closed, want open", round)
+		}
+		c.add(-1)
+		select {
+		case <-ch:
+		default:
+			t.Fatalf("round %d: the channel taken while busy is still open after the last job finished", round)
+		}
+	}
+}
