@@ -22,6 +22,7 @@ import (
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/internal/pan"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -239,7 +240,7 @@ func lateSuccessNumericIDs(t *testing.T, luhn, keep bool, extra string) {
 	if err := h.sb.ResolveSessionError(pk.sb(s1), true); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "attempt 1's payment_finished stored", func() bool {
+	poll.Until(t, "attempt 1's payment_finished stored", func() bool {
 		ws, err := h.db.WebhooksForSession(ctx, s1)
 		if err != nil {
 			return false
@@ -255,7 +256,7 @@ func lateSuccessNumericIDs(t *testing.T, luhn, keep bool, extra string) {
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- batch.Serve(sctx, h.db, pk, settle, 20*time.Millisecond) }()
-	waitFor(t, "every webhook applied", func() bool {
+	poll.Until(t, "every webhook applied", func() bool {
 		ws, err := h.db.PendingWebhooks(ctx, id, 0, 1)
 		return err == nil && len(ws) == 0
 	})

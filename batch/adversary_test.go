@@ -19,6 +19,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -132,7 +133,7 @@ func TestAmbiguousInitThenCredentialsRefusalPaysTwice(t *testing.T) {
 	res, err := h.runWith(context.Background(), flaky, path, cfg, 10*time.Second)
 	t.Logf("run 1: %v; R1 %s", err, h.row(res.Batch.ID, "R1").State)
 	// Pike paid attempt 1 (auto-confirm); its webhooks are stored and settled.
-	waitFor(t, "attempt 1 paid at Pike", func() bool { return h.journalCount("R1") == 1 })
+	poll.Until(t, "attempt 1 paid at Pike", func() bool { return h.journalCount("R1") == 1 })
 	// The operator checks the key, finds nothing wrong, runs again.
 	if _, err := h.runWith(context.Background(), h.client, path, cfg, 15*time.Second); err != nil {
 		t.Fatalf("run 2: %v", err)
@@ -198,7 +199,7 @@ func TestInitRefusalReplayedIsTakenForProofPaysTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "attempt 1 paid at Pike", func() bool { return h.journalCount("R1") == 1 })
+	poll.Until(t, "attempt 1 paid at Pike", func() bool { return h.journalCount("R1") == 1 })
 	got := h.row(res.Batch.ID, "R1")
 	t.Logf("after run: R1 %s %s", got.State, got.FailureCode)
 	h.logEvents(res.Batch.ID, "R1")
@@ -273,7 +274,7 @@ func TestStartRefusedThenAppliedLatePaysTwice(t *testing.T) {
 		t.Logf("late start refused by Pike: %v", err)
 	}
 	if s, ok := h.sb.Session(got.SessionID); ok && s.Status != pike.SessionCancelled {
-		waitFor(t, "the late start paid at Pike", func() bool { return h.journalCount("R1") == 1 })
+		poll.Until(t, "the late start paid at Pike", func() bool { return h.journalCount("R1") == 1 })
 		quiesce, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = h.sb.Quiesce(quiesce) // its payment_finished is delivered and stored
 		cancel()
@@ -413,7 +414,7 @@ func TestStartAnsweredWithCreatedSessionLeavesRowWithoutNextStep(t *testing.T) {
 			t.Logf("R1 rests in %s; Pike's session: %v", last, h.sb.SessionsFor("R1"))
 		}
 	})
-	waitFor(t, "R1 to move on from starting (a poll of its session shows the payout pending)", func() bool {
+	poll.Until(t, "R1 to move on from starting (a poll of its session shows the payout pending)", func() bool {
 		r, err := h.db.RowByReference(context.Background(), id, "R1")
 		last = r.State
 		return err == nil && r.State != ledger.StateStarting && r.State != ledger.StatePlanned &&

@@ -17,6 +17,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -301,20 +302,6 @@ func pikeCreate(batchID string, r ledger.Row) pike.PayoutRequest {
 	}
 }
 
-// waitFor waits until cond holds, failing the test after a bound generous
-// enough for a loaded CI machine: reaching it is a failure of behaviour,
-// not of speed.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // serveUntilApplied runs `payouts serve` until every stored webhook of the
 // batch has been applied.
 func serveUntilApplied(t *testing.T, h *harness, id string) {
@@ -324,7 +311,7 @@ func serveUntilApplied(t *testing.T, h *harness, id string) {
 	go func() {
 		done <- batch.Serve(ctx, h.db, h.client, batch.SettleOptions{Config: h.config(), Intake: h.intake}, 20*time.Millisecond)
 	}()
-	waitFor(t, "every webhook applied", func() bool {
+	poll.Until(t, "every webhook applied", func() bool {
 		ws, err := h.db.PendingWebhooks(context.Background(), id, 0, 1)
 		return err == nil && len(ws) == 0
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -93,7 +94,7 @@ func TestForeignSessionWebhookIsNeverAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := batch.BatchIDFor(sum.SHA256)
-	waitFor(t, "R1 unknown after its lost init", func() bool {
+	poll.Until(t, "R1 unknown after its lost init", func() bool {
 		r, err := h.db.RowByReference(context.Background(), id, "R1")
 		return err == nil && r.State == ledger.StateUnknown
 	})

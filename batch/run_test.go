@@ -12,6 +12,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -526,7 +527,7 @@ func TestSupersededAttemptSuccessGoesToReview(t *testing.T) {
 		id, s1 := supersededSetup(t, h, sandbox.CardMir, cfg)
 		got := resolveAndSettle(t, h, id, s1, ledger.StateReview)
 		live := got.SessionID
-		waitFor(t, "Pike cancels the unconfirmed attempt 2", func() bool {
+		poll.Until(t, "Pike cancels the unconfirmed attempt 2", func() bool {
 			s, ok := h.sb.Session(live)
 			return ok && s.Status == pike.SessionCancelled
 		})

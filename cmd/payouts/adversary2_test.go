@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -54,7 +55,7 @@ func TestAdversary2IdleConnectionsLockOutPike(t *testing.T) {
 	}
 	// The listener closes each connection once it answered (no
 	// keep-alive): an idle peer holds no slot.
-	waitUntil(t, "the answered connections give their slots back", func() bool { return rig.l.conns.inUse() == 0 })
+	poll.Until(t, "the answered connections give their slots back", func() bool { return rig.l.conns.inUse() == 0 })
 
 	// Pike delivers a genuine signed webhook.
 	c, err := net.Dial("tcp", rig.l.addr)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -33,19 +34,6 @@ func (s *blockingStore) RecordWebhook(ctx context.Context, w ledger.Webhook) (le
 	s.entered.Add(1)
 	<-s.release
 	return w, true, nil
-}
-
-// waitUntil polls cond until it holds. The deadline only turns a hang into
-// a failure; no assertion depends on time.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // webhookRig is the webhook listener as `payouts run` starts it, with
@@ -120,7 +108,7 @@ func TestWebhookListenerCapsConnections(t *testing.T) {
 		}
 		conns[i] = c
 	}
-	waitUntil(t, "every delivery held in the store", func() bool { return rig.store.entered.Load() == webhookMaxConns })
+	poll.Until(t, "every delivery held in the store", func() bool { return rig.store.entered.Load() == webhookMaxConns })
 
 	// One connection more: nothing is written on it, and it is answered.
 	extra, err := net.Dial("tcp", rig.l.addr)
@@ -149,7 +137,7 @@ func TestWebhookListenerCapsConnections(t *testing.T) {
 		c.Close()
 	}
 	// And the listener takes connections again.
-	waitUntil(t, "a connection under the cap served", func() bool {
+	poll.Until(t, "a connection under the cap served", func() bool {
 		resp, err := http.Get("http://" + rig.l.addr + "/healthz")
 		if err != nil {
 			return false

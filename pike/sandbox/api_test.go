@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -309,7 +310,7 @@ func TestBalances(t *testing.T) {
 // finalPayout waits until the payout of id is final and returns its status.
 func finalPayout(e *env, id string) pike.PayoutStatus {
 	var st pike.PayoutStatus
-	waitFor(e.t, "final payout", func() bool {
+	poll.Until(e.t, "final payout", func() bool {
 		st = e.status(id).Payout().Status
 		return st == pike.PayoutSucceeded || st == pike.PayoutFailed
 	})

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -215,24 +216,11 @@ func (e *env) status(id string) *pike.Session {
 	return r.session(e.t)
 }
 
-// waitFor polls cond until it holds. It is not a timing assertion: the
-// deadline only turns a hang into a failure.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // waitStatus waits until session id has payout status ps (and session status ss if not "").
 func (e *env) waitStatus(id string, ss pike.SessionStatus, ps pike.PayoutStatus) *pike.Session {
 	e.t.Helper()
 	var got *pike.Session
-	waitFor(e.t, id+" "+string(ss)+"/"+string(ps), func() bool {
+	poll.Until(e.t, id+" "+string(ss)+"/"+string(ps), func() bool {
 		got = e.status(id)
 		p := got.Payout()
 		return (ss == "" || got.Status == ss) && (ps == "" || (p != nil && p.Status == ps))
@@ -321,7 +309,7 @@ func types(hs []hook) string {
 // waitHooks waits until the receiver accepted n webhooks about id.
 func (e *env) waitHooks(id string, n int) []hook {
 	e.t.Helper()
-	waitFor(e.t, "webhooks", func() bool { return len(e.hooks.hooks(id)) >= n })
+	poll.Until(e.t, "webhooks", func() bool { return len(e.hooks.hooks(id)) >= n })
 	return e.hooks.hooks(id)
 }
 

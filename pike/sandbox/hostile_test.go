@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -348,7 +349,7 @@ func TestForgedWebhook(t *testing.T) {
 	if err := e.sb.Quiesce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "forged sent", func() bool { return e.sb.Stats().ForgedRejected == 1 })
+	poll.Until(t, "forged sent", func() bool { return e.sb.Stats().ForgedRejected == 1 })
 	e.hooks.mu.Lock()
 	defer e.hooks.mu.Unlock()
 	if len(forged) != 1 {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/payouts/payouts/internal/pan"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -125,9 +126,9 @@ func TestNoPANAnywhere(t *testing.T) {
 			p := e.status(id).Payout()
 			return p.Status == pike.PayoutFailed || p.Status == pike.PayoutSucceeded
 		}
-		waitFor(t, "ready or final", func() bool { return final() || e.status(id).Payout().Status == pike.PayoutPending })
+		poll.Until(t, "ready or final", func() bool { return final() || e.status(id).Payout().Status == pike.PayoutPending })
 		out.Write(e.call(pike.V2, pike.MethodConfirm, pike.SessionRequest{SessionID: id}, "").Raw)
-		waitFor(t, "final", final)
+		poll.Until(t, "final", final)
 		out.Write(e.call(pike.V2, pike.MethodStatus, pike.SessionRequest{SessionID: id}, "").Raw)
 	}
 	if err := e.sb.Quiesce(context.Background()); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -165,7 +166,7 @@ func TestCloseStopsDeliveries(t *testing.T) {
 	e.hooks.setAnswer(func(int, hook) int { <-block; return http.StatusOK })
 	id := e.initPayout("close", sandbox.CardVisa, 100, "rub")
 	e.waitStatus(id, "", pike.PayoutPending)
-	waitFor(t, "a delivery in flight", func() bool { return e.sb.Stats().WebhooksSent > 0 })
+	poll.Until(t, "a delivery in flight", func() bool { return e.sb.Stats().WebhooksSent > 0 })
 	e.sb.Close()
 	r := e.call(pike.V1, pike.MethodStatus, pike.SessionRequest{SessionID: id}, "")
 	if r.HTTPStatus != http.StatusServiceUnavailable {
