@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -43,6 +45,23 @@ func faultLedgerRows() []row {
 
 // expectNothingUnrecorded checks, against a ledger reopened after the
 // fault, that Pike holds nothing the ledger did not record first.
+// waitPikeAtRest waits until no payout of rows is in progress at Pike:
+// every started payout waits for a confirm and every confirmed one has
+// finished, so Pike's journal holds all the money the stopped run moved.
+func waitPikeAtRest(t *testing.T, sb *sandbox.Sandbox, rows []row) {
+	t.Helper()
+	poll.Until(t, "every payout confirmed before the fault to finish at Pike", func() bool {
+		for _, r := range rows {
+			for _, s := range sb.SessionsFor(r.ref) {
+				if p := s.Payout(); p != nil && p.Status == pike.PayoutInProgress {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 func expectNothingUnrecorded(t *testing.T, db *ledger.DB, sb *sandbox.Sandbox, rows []row) (started, confirmed int) {
 	t.Helper()
 	ctx := context.Background()
@@ -140,9 +159,7 @@ func TestFaultLedgerReadOnly(t *testing.T) {
 		})
 		done <- err
 	}()
-	for len(h.sb.Journal()) < 2 {
-		time.Sleep(2 * time.Millisecond)
-	}
+	poll.Until(t, "two payouts made at Pike", func() bool { return len(h.sb.Journal()) >= 2 })
 	if err := chattr("+i", frozen...); err != nil {
 		t.Fatal(err)
 	}
@@ -176,8 +193,8 @@ func TestFaultLedgerReadOnly(t *testing.T) {
 			t.Error("webhook to a read-only ledger: got HTTP 200, want an error status (it was not stored)")
 		}
 	}
-	faultBlackHole(h)                  // the old DB handle must not take webhooks any more
-	time.Sleep(300 * time.Millisecond) // payouts confirmed before the fault finish at Pike
+	faultBlackHole(h) // the old DB handle must not take webhooks any more
+	waitPikeAtRest(t, h.sb, rows)
 
 	if err := chattr("-i", frozen...); err != nil {
 		t.Fatal(err)
@@ -193,10 +210,14 @@ func TestFaultLedgerReadOnly(t *testing.T) {
 		t.Errorf("the fault landed outside the batch (%d started, %d paid of %d): the test proves nothing", started, confirmed, len(rows))
 	}
 
-	// Writable again: the same batch resumes (the dead run's lease expires).
-	time.Sleep(1100 * time.Millisecond)
-	res, err = batch.Run(context.Background(), db, h.client, batch.RunOptions{
-		Manifest: path, ManifestOptions: mopts, Summary: sum, Config: cfg, Wait: 20 * time.Second, LeaseTTL: time.Second,
+	// Writable again: the same batch resumes once the dead run's lease has
+	// expired (its last heartbeat older than LeaseTTL); until then Run
+	// refuses before it touches a row.
+	poll.Until(t, "the dead run's lease to expire", func() bool {
+		res, err = batch.Run(context.Background(), db, h.client, batch.RunOptions{
+			Manifest: path, ManifestOptions: mopts, Summary: sum, Config: cfg, Wait: 20 * time.Second, LeaseTTL: time.Second,
+		})
+		return !errors.Is(err, ledger.ErrLeaseHeld)
 	})
 	if err != nil {
 		t.Fatalf("resume: %v", err)
@@ -279,7 +300,7 @@ func TestFaultLedgerDiskFull(t *testing.T) {
 		// checkpoint (at about 4 MB) restarts the WAL under the limit.
 		walCheckpoint(t, h.db.Path())
 		rep := diskFullHelper(t, h, path, keyPath, room)
-		time.Sleep(300 * time.Millisecond) // payouts confirmed before the fault finish at Pike
+		waitPikeAtRest(t, h.sb, rows)
 		started, confirmed := expectNothingUnrecorded(t, h.db, h.sb, rows)
 		if rep.Err == "" {
 			t.Logf("try %d: the helper finished the batch within %d bytes (counts %v): less room", try, rep.Limit, rep.Counts)
