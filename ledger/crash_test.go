@@ -102,7 +102,7 @@ func TestCrashChild(t *testing.T) {
 				}
 				next, err := db.Apply(ctx, c)
 				if errors.Is(err, ledger.ErrReferenceBusy) {
-					time.Sleep(time.Millisecond)
+					time.Sleep(time.Millisecond) // back off: another worker holds the reference
 					continue
 				}
 				if err != nil {

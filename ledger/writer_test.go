@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -119,10 +121,14 @@ func TestCloseFlushes(t *testing.T) {
 	rows := newBatch(t, db, "b", refs...)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
+	var calling atomic.Int32
 	for i, r := range rows {
-		wg.Go(func() { _, errs[i] = db.Apply(ctx, step(r, ledger.StateSkipped)) })
+		wg.Go(func() {
+			calling.Add(1)
+			_, errs[i] = db.Apply(ctx, step(r, ledger.StateSkipped))
+		})
 	}
-	time.Sleep(time.Millisecond)
+	poll.Until(t, "half the callers writing", func() bool { return calling.Load() >= n/2 })
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/pike"
 )
 
@@ -458,13 +459,11 @@ func TestContextCancel(t *testing.T) {
 		s := newScript(t, func(_ int, w http.ResponseWriter, _ *http.Request) { reply(w, 429, `{}`) })
 		c := newClient(t, s.srv.URL, pike.WithRetryPolicy(pike.RetryPolicy{MaxAttempts: 5, BaseDelay: time.Hour, MaxDelay: time.Hour}))
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			for c.Stats().RateLimited == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			cancel()
-		}()
-		_, err := c.Confirm(ctx, "k", "ps_1")
+		done := make(chan error, 1)
+		go func() { _, err := c.Confirm(ctx, "k", "ps_1"); done <- err }()
+		poll.Until(t, "the 429 answered and the client backing off", func() bool { return c.Stats().RateLimited > 0 })
+		cancel()
+		err := <-done
 		if pike.Classify(err) != pike.ClassRetryable || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "429") {
 			t.Errorf("got %v (%v), want retryable, context.Canceled, naming the 429", err, pike.Classify(err))
 		}
@@ -565,9 +564,7 @@ func TestRetryAfterGateShared(t *testing.T) {
 	c := newClient(t, s.srv.URL)
 	first := make(chan error, 1)
 	go func() { _, err := c.Confirm(context.Background(), "k-a", "ps_1"); first <- err }()
-	for c.Stats().RateLimited == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, "the 429 answered", func() bool { return c.Stats().RateLimited > 0 })
 	if _, err := c.Status(context.Background(), "ps_1"); err != nil {
 		t.Fatal(err)
 	}
