@@ -22,6 +22,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -296,16 +297,12 @@ func TestReportGolden(t *testing.T) {
 func serve(t *testing.T, h *harness, id, ref string, want ledger.State) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		done <- batch.Serve(ctx, h.db, h.client, batch.SettleOptions{Config: h.config(), Intake: h.intake}, 20*time.Millisecond)
 	}()
-	// A generous bound for a slow CI machine; reaching it is a failure of
-	// behaviour (the webhook was never applied), not of speed.
-	deadline := time.Now().Add(20 * time.Second)
-	for h.row(id, ref).State != want && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, fmt.Sprintf("%s %s under serve", ref, want), func() bool { return h.row(id, ref).State == want })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)

@@ -415,17 +415,15 @@ func TestServeFinishesWhatARunLeftInFlight(t *testing.T) {
 		t.Fatalf("got no rows in flight (%v); the test needs a slower card", res.Counts)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		done <- batch.Serve(ctx, h.db, h.client, batch.SettleOptions{Config: h.config(), Intake: h.intake}, 50*time.Millisecond)
 	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if n, _ := h.db.CountRows(context.Background(), res.Batch.ID, ledger.StateSucceeded); n == 2 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, "both rows succeeded under serve", func() bool {
+		n, _ := h.db.CountRows(context.Background(), res.Batch.ID, ledger.StateSucceeded)
+		return n == 2
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
