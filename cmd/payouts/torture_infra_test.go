@@ -11,6 +11,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/pike/sandbox"
 )
 
@@ -48,9 +49,7 @@ func TestTortureReadOnlyLedger(t *testing.T) {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for requestsTotal(r.sb) < 20 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, "20 requests at Pike", func() bool { return requestsTotal(r.sb) >= 20 })
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	p.wait(t)
 	r.waitPikeIdle() // what the killed run had sent is served and counted
@@ -80,7 +79,7 @@ func TestTortureReadOnlyLedger(t *testing.T) {
 		t.Cleanup(func() { os.Chmod(r.out, 0o755) })
 	}
 	before, paid := requestsTotal(r.sb), len(r.sb.Journal())
-	waitPortFree(r.listen)
+	r.waitPortFree()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +129,7 @@ func TestTortureSecondRunner(t *testing.T) {
 	if err := first.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for requestsTotal(r.sb) < 10 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, "10 requests at Pike", func() bool { return requestsTotal(r.sb) >= 10 })
 	// Its own webhook port, debug logs: every request it sent would show.
 	args := r.runArgs(mpath, "--poll-after", "300ms", "--wait", "30s", "--log-level", "debug")
 	for i, a := range args {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -422,15 +423,30 @@ func checkReportTotals(t *testing.T, report []byte, journal map[string]int64) {
 // waitPortFree waits until the runner's webhook port is closed again, so the
 // next runner can bind it. SIGKILL closes it with the process, but the
 // kernel may take a moment.
-func waitPortFree(addr string) {
-	for range 100 {
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return
+func (r *rig) waitPortFree() {
+	r.t.Helper()
+	poll.Until(r.t, "the webhook port "+r.listen+" to be free", func() bool {
+		ln, err := net.Listen("tcp", r.listen)
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		ln.Close()
+		return true
+	})
+}
+
+// waitListening waits until a command just started listens on the webhook
+// port: it is up, with its signal handlers installed.
+func (r *rig) waitListening() {
+	r.t.Helper()
+	poll.Until(r.t, "a listener on "+r.listen, func() bool {
+		c, err := net.Dial("tcp", r.listen)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
 }
 
 // waitPikeIdle waits until no client is connected to the sandbox: after a
@@ -439,11 +455,5 @@ func waitPortFree(addr string) {
 // connections reaches the server.
 func (r *rig) waitPikeIdle() {
 	r.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for r.pikeConns.Load() > 0 {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("sandbox still has %d client connections 30 s after the runner ended", r.pikeConns.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(r.t, "the sandbox to have no client connection left after the runner ended", func() bool { return r.pikeConns.Load() == 0 })
 }

@@ -101,11 +101,12 @@ func TestNoCardNumberInAnyOutput(t *testing.T) {
 		format := []string{"json", "text"}[run%2]
 		p := r.command(append(r.runArgs(payroll, "--poll-after", "300ms", "--wait", "30s",
 			"--report", filepath.Join(r.out, fmt.Sprintf("run-%d-report.csv", run))), debug(format)...)...)
-		waitPortFree(r.listen)
+		r.waitPortFree()
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		if run == 0 {
+			// The scenario: a kill at a random instant of the run, not a wait.
 			time.Sleep(time.Duration(150+rng.IntN(300)) * time.Millisecond)
 			_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		}
@@ -136,11 +137,11 @@ func TestNoCardNumberInAnyOutput(t *testing.T) {
 	serve := r.command(append([]string{"serve", "--pike-url", r.pikeURL, "--project", "torture",
 		"--private-key", r.priv, "--pike-public-key", r.pub, "--ledger", r.ledger, "--listen", r.listen,
 		"--poll-after", "300ms"}, debug("text")...)...)
-	waitPortFree(r.listen)
+	r.waitPortFree()
 	if err := serve.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	r.waitListening()
 	_ = serve.cmd.Process.Signal(syscall.SIGTERM)
 	serve.wait(t)
 	snapshot()

@@ -111,7 +111,7 @@ func TestCrashTorture(t *testing.T) {
 		p := r.command(r.runArgs(mpath, "--poll-after", "300ms", "--wait", "30s", "--concurrency", "8",
 			"--request-timeout", "5s", "--log-level", "debug", "--log-format", format,
 			"--report", filepath.Join(r.out, fmt.Sprintf("report-%03d.csv", runs)))...)
-		waitPortFree(r.listen)
+		r.waitPortFree()
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
