@@ -28,17 +28,9 @@ import (
 	"github.com/payouts/payouts/pike/sandbox"
 )
 
-func init() {
-	// -update rewrites golden files; another test file may define it too.
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
+// update rewrites this package's golden files in testdata instead of
+// comparing with them.
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // reportGoldenDir holds the golden reports (refresh with
 // go test ./batch -run TestReport -update).
@@ -230,7 +222,7 @@ func checkGolden(t *testing.T, h *harness, name string, got []byte) {
 	t.Helper()
 	got = bytes.ReplaceAll(got, []byte(h.dir), []byte("$DIR"))
 	path := filepath.Join(reportGoldenDir, name)
-	if updating() {
+	if *update {
 		if err := os.MkdirAll(reportGoldenDir, 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
+
+// update rewrites this package's golden files in testdata instead of
+// comparing with them.
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // helpGoldenDir holds the help texts (refresh with
 // go test ./cmd/payouts -run TestHelpGolden -update).
@@ -16,7 +21,7 @@ const helpGoldenDir = "testdata/help"
 // -update.
 func checkTextGolden(t *testing.T, path, got string) {
 	t.Helper()
-	if updating() {
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}

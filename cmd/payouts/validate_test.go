@@ -4,25 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 )
-
-func init() {
-	// -update rewrites golden files; another test file may define it too.
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // manifestCorpus is where the broken manifests live (batch/manifest owns
 // them); the golden outputs of `payouts validate` are validateGoldenDir.
@@ -95,22 +82,7 @@ func TestValidateGolden(t *testing.T) {
 				got := "# payouts " + strings.Join(args, " ") + "\n# exit " + strconv.Itoa(code) + "\n" + stdout
 				got = strings.ReplaceAll(got, "../../", "")
 				ext := map[string]string{"text": ".txt", "json": ".json.txt"}[format]
-				golden := filepath.Join(validateGoldenDir, tc.name+ext)
-				if updating() {
-					if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run with -update to create it)", err)
-				}
-				if got != string(want) {
-					t.Errorf("output differs from %s (run with -update if intended):\n got:\n%s\nwant:\n%s", golden, got, want)
-				}
+				checkTextGolden(t, filepath.Join(validateGoldenDir, tc.name+ext), got)
 				if format == "json" {
 					var v struct {
 						Valid       bool `json:"valid"`
