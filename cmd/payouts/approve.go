@@ -92,5 +92,5 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.app.runFailure(err)
 	}
-	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, c.flags.reportExcel, c.Name())
+	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, c.flags.reportExcel)
 }

@@ -170,7 +170,7 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.app.runFailure(err)
 	}
-	err = c.app.finish(ctx, env.db, res, report, "csv", false, "demo")
+	err = c.app.finish(ctx, env.db, res, report, "csv", false)
 	paid := sb.Journal()
 	var total = map[string]int64{}
 	for _, p := range paid {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 )
 
@@ -80,7 +79,7 @@ func (a *App) Main(ctx context.Context, args []string) int {
 	}
 	err := a.dispatch(ctx, args)
 	code := exitCode(err)
-	if err != nil && !errors.Is(err, errSilent) {
+	if err != nil {
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Err != nil {
 			fmt.Fprintf(a.Stderr, "payouts: %v\n", err)
@@ -155,9 +154,6 @@ func (e *ExitError) Error() string {
 
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// errSilent marks an error whose message was already printed.
-var errSilent = errors.New("already reported")
-
 // usageError is bad usage or bad input: exit 2.
 type usageError struct{ msg string }
 
@@ -180,16 +176,5 @@ func exitCode(err error) int {
 	if errors.As(err, &ue) {
 		return ExitUsage
 	}
-	if isUsage(err) {
-		return ExitUsage
-	}
 	return ExitInfra
-}
-
-// isUsage reports errors from flag parsing, which the flag package returns
-// as plain errors.
-func isUsage(err error) bool {
-	return strings.HasPrefix(err.Error(), "flag provided but not defined") ||
-		strings.HasPrefix(err.Error(), "invalid value") ||
-		strings.HasPrefix(err.Error(), "invalid boolean")
 }

@@ -125,7 +125,7 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.app.runFailure(err)
 	}
-	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, c.flags.reportExcel, "rerun")
+	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, c.flags.reportExcel)
 }
 
 // manifestOf returns the manifest of the rerun (path, or the batch's own

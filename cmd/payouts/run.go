@@ -126,7 +126,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		batchID = batch.BatchIDFor(sum.SHA256)
 	}
 	if c.safety.dryRun {
-		return c.app.dryRun(ctx, path, mopts, sum, batchID, &c.flags.ledger, cfg)
+		return c.app.dryRun(ctx, path, mopts, batchID, &c.flags.ledger, cfg)
 	}
 
 	if err := c.flags.check(); err != nil {
@@ -156,7 +156,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.app.runFailure(err)
 	}
-	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, c.flags.reportExcel, "run")
+	return c.app.finish(ctx, pay.db, res, c.flags.reportPath, c.flags.reportFmt, c.flags.reportExcel)
 }
 
 // manifestRefusal prints a validation failure and maps it to exit 2, or 3

@@ -151,7 +151,7 @@ func countsLine(c batch.Counts) string {
 // finish prints the outcome of a run (or rerun/approve/reject), writes the
 // report if asked, and returns the exit status: 0 when every row succeeded,
 // 1 when some failed, were cancelled, or are still pending.
-func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, reportPath, reportFmt string, excel bool, verb string) error {
+func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, reportPath, reportFmt string, excel bool) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := printBatchSummary(ctx, a.Stdout, db, res.Batch.ID); err != nil {
 		return &ExitError{Code: ExitInfra, Err: err}
@@ -313,7 +313,7 @@ func truncate(s string, n int) string {
 }
 
 // dryRun prints what a run would pay without sending or writing anything.
-func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, sum manifest.Summary, batchID string, lf *ledgerFlag, cfg batch.Config) error {
+func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, batchID string, lf *ledgerFlag, cfg batch.Config) error {
 	db, err := lf.open(ctx, a, nil)
 	var ee *ExitError
 	switch {
