@@ -75,7 +75,7 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 	}
 	n, err := pay.db.CountRows(ctx, c.batch, ledger.StateAwaitingConfirm)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	pay.log.Info(c.Name()+" batch", "batch", c.batch, "awaiting_confirm", n)
 	progress := c.app.progress(pay.log, 0)

@@ -94,7 +94,7 @@ func (c *decideCommand) Run(ctx context.Context, args []string) error {
 	case errors.Is(err, ledger.ErrIllegalTransition):
 		return usageErrorf("%v", err)
 	case err != nil:
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	fmt.Fprintf(c.app.Stdout, "line %d %s: %s (decided by %s)\n", row.Line, row.Reference, row.State, who)
 	if row.State == ledger.StateFailed {

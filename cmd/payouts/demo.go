@@ -71,10 +71,10 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	dir := c.dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "payouts-demo-"); err != nil {
-			return &ExitError{Code: ExitInfra, Err: err}
+			return err
 		}
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	report := c.report
 	if report == "" {
@@ -84,7 +84,7 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	if file == "" {
 		file = filepath.Join(dir, "payroll.csv")
 		if err := os.WriteFile(file, samples.Payroll, 0o600); err != nil {
-			return &ExitError{Code: ExitInfra, Err: err}
+			return err
 		}
 	}
 
@@ -95,7 +95,7 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	}
 	partner, err := pike.LoadPrivateKey(privPath)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	pikePriv, pikePub, err := writeKeyPair(filepath.Join(dir, "keys"), "sandbox-pike")
 	if err != nil {
@@ -103,13 +103,13 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	}
 	pikeKey, err := pike.LoadPrivateKey(pikePriv)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 
 	// The webhook listener needs a port before the sandbox knows its URL.
 	hookLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	hookAddr := hookLn.Addr().String()
 	hookLn.Close()
@@ -121,12 +121,12 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 		WebhookRetryBase: 200 * time.Millisecond, WebhookRetryMax: 2 * time.Second, WebhookGiveUp: 30 * time.Second,
 	})
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	defer sb.Close()
 	sbLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	sbSrv := &http.Server{Handler: sb, ReadHeaderTimeout: 5 * time.Second}
 	go sbSrv.Serve(sbLn)
@@ -150,7 +150,7 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	defer env.close()
 	lst, err := listenWebhooks(ctx, hookAddr, env.verifier, env.intake, log)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	defer lst.close()
 

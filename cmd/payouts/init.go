@@ -74,12 +74,12 @@ func (a *App) initLedger(ctx context.Context, l *ledgerFlag, migrate bool, w io.
 	exists := err == nil
 	if !exists {
 		if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
-			return &ExitError{Code: ExitInfra, Err: fmt.Errorf("create ledger directory: %w", err)}
+			return fmt.Errorf("create ledger directory: %w", err)
 		}
 	}
 	db, err := ledger.Open(ctx, l.path)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: fmt.Errorf("open ledger %s: %w", l.path, err)}
+		return fmt.Errorf("open ledger %s: %w", l.path, err)
 	}
 	defer db.Close()
 	if exists {
@@ -89,18 +89,18 @@ func (a *App) initLedger(ctx context.Context, l *ledgerFlag, migrate bool, w io.
 	}
 	id, err := db.FingerprintKeyID(ctx)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	if id != "" {
 		if _, err := l.readFingerprintKey(id); err != nil {
-			return &ExitError{Code: ExitInfra, Err: err}
+			return err
 		}
 		fmt.Fprintf(w, "fingerprint key %s is the ledger's\n", l.fingerprintKey)
 		return nil
 	}
 	batches, err := db.Batches(ctx)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	if len(batches) > 0 && !migrate {
 		fmt.Fprintf(w, "its card fingerprints are derived from the partner private key (made by an older payouts), so a new partner key would stop its unstarted rows: once no row is in flight, run `payouts init --migrate-fingerprints` to move it to the fingerprint key %s\n", l.fingerprintKey)
@@ -108,14 +108,14 @@ func (a *App) initLedger(ctx context.Context, l *ledgerFlag, migrate bool, w io.
 	}
 	fp, made, err := l.fingerprintKeyFile()
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	err = db.AdoptFingerprintKey(ctx, fp.KeyID())
 	switch {
 	case errors.Is(err, ledger.ErrLegacyFingerprints):
 		return a.migrateFingerprints(ctx, db, l, fp, made, w)
 	case err != nil:
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	sayKey(w, l, made)
 	fmt.Fprintln(w, "Back up both; store the key's backup apart from the ledger's (see `payouts help init`).")
@@ -130,7 +130,7 @@ func (a *App) migrateFingerprints(ctx context.Context, db *ledger.DB, l *ledgerF
 	case errors.As(err, &ue):
 		return usageErrorf("%v — finish them first (`payouts run` or `payouts serve`; this ledger keeps its partner-key fingerprints meanwhile), then run `payouts init --migrate-fingerprints` again; nothing was changed", ue)
 	case err != nil:
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	sayKey(w, l, made)
 	fmt.Fprintf(w, "cleared the %d card fingerprints made with the partner key (a rerun records a new one); new fingerprints use %s, and the partner key can be rotated\n", n, l.fingerprintKey)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,11 +41,7 @@ func (c *keygenCommand) Run(ctx context.Context, args []string) error {
 	}
 	priv, pub, err := writeKeyPair(c.out, "partner")
 	if err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
-			return err
-		}
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	fmt.Fprintf(c.app.Stdout, `Wrote %s (private, mode 0600) and %s (public).
 

@@ -99,9 +99,9 @@ func (l *ledgerFlag) open(ctx context.Context, a *App, log *slog.Logger) (*ledge
 	db, err := ledger.Open(ctx, l.path, ledger.MustExist())
 	switch {
 	case errors.Is(err, ledger.ErrNoLedger):
-		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("%w at %s — run `payouts init` to create it, or point --ledger (PAYOUTS_LEDGER) at the ledger of your payouts; nothing was sent", errNoLedger, l.path)}
+		return nil, fmt.Errorf("%w at %s — run `payouts init` to create it, or point --ledger (PAYOUTS_LEDGER) at the ledger of your payouts; nothing was sent", errNoLedger, l.path)
 	case err != nil:
-		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("open ledger %s: %w", l.path, err)}
+		return nil, fmt.Errorf("open ledger %s: %w", l.path, err)
 	}
 	return db, nil
 }
@@ -114,28 +114,28 @@ func (l *ledgerFlag) open(ctx context.Context, a *App, log *slog.Logger) (*ledge
 func (l *ledgerFlag) fingerprinter(ctx context.Context, db *ledger.DB, signer func() (*pike.Signer, error), log *slog.Logger) (*batch.Fingerprinter, error) {
 	id, err := db.FingerprintKeyID(ctx)
 	if err != nil {
-		return nil, &ExitError{Code: ExitInfra, Err: err}
+		return nil, err
 	}
 	if id == "" {
 		log.Warn("this ledger's card fingerprints are derived from the partner private key (it was made by an older payouts): a new partner key would stop its unstarted rows — once no row is in flight, run `payouts init --migrate-fingerprints`",
 			"ledger", l.path)
 		s, err := signer()
 		if err != nil {
-			return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("partner private key: %w", err)}
+			return nil, fmt.Errorf("partner private key: %w", err)
 		}
 		key, err := batch.FingerprintKeyFromSigner(s)
 		if err != nil {
-			return nil, &ExitError{Code: ExitInfra, Err: err}
+			return nil, err
 		}
 		fp, err := batch.NewFingerprinter(key)
 		if err != nil {
-			return nil, &ExitError{Code: ExitInfra, Err: err}
+			return nil, err
 		}
 		return fp, nil
 	}
 	fp, err := l.readFingerprintKey(id)
 	if err != nil {
-		return nil, &ExitError{Code: ExitInfra, Err: err}
+		return nil, err
 	}
 	return fp, nil
 }

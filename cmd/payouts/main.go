@@ -163,7 +163,9 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// exitCode maps an error to the exit codes of DESIGN.md.
+// exitCode maps an error to the exit codes of DESIGN.md: an ExitError's
+// code, 2 for a usageError, and 3 (infrastructure) for any other error, so
+// errors of the ledger, the network or the keys are returned as they are.
 func exitCode(err error) int {
 	if err == nil {
 		return ExitOK

@@ -107,7 +107,7 @@ func (p *payingFlags) open(ctx context.Context, a *App) (*paying, error) {
 	lst, err := listenWebhooks(ctx, p.listen, env.verifier, env.intake, log)
 	if err != nil {
 		env.close()
-		return nil, &ExitError{Code: ExitInfra, Err: err}
+		return nil, err
 	}
 	if lst == nil {
 		log.Warn("no webhook listener (no --pike-public-key, or --listen ''): results come from polling", "poll_after", p.pollAfter)

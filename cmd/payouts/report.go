@@ -79,12 +79,12 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	}
 	if c.output == "" {
 		if err := batch.WriteReport(ctx, db, c.batch, c.app.Stdout, batch.ReportOptions{Format: format, Excel: c.excel}); err != nil {
-			return &ExitError{Code: ExitInfra, Err: err}
+			return err
 		}
 		return nil
 	}
 	if err := writeReportFile(ctx, db, c.batch, c.output, string(format), c.excel); err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	fmt.Fprintf(c.app.Stderr, "report of batch %s written to %s\n", c.batch, c.output)
 	return nil

@@ -136,7 +136,7 @@ func (c *rerunCommand) manifestOf(ctx context.Context, db *ledger.DB, path strin
 	}
 	b, err := db.Batch(ctx, c.batch)
 	if err != nil {
-		return "", ledger.Batch{}, &ExitError{Code: ExitInfra, Err: err}
+		return "", ledger.Batch{}, err
 	}
 	if path == "" {
 		path = b.ManifestName

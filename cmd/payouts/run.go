@@ -175,7 +175,7 @@ func (a *App) manifestRefusal(path string, err error) error {
 		return usageErrorf("%s is not valid; nothing was sent — run `payouts validate %s` for the full list", path, path)
 	}
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
-		return &ExitError{Code: ExitInfra, Err: fmt.Errorf("read manifest: %w", err)}
+		return fmt.Errorf("read manifest: %w", err)
 	}
 	return usageErrorf("%s: %v; nothing was sent", path, err)
 }
@@ -196,14 +196,14 @@ func onlyCaps(ve *manifest.ValidationError) bool {
 func (a *App) runFailure(err error) error {
 	switch {
 	case errors.Is(err, ledger.ErrLeaseHeld):
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err // another process runs the batch: infrastructure
 	case errors.Is(err, ledger.ErrManifestChanged):
 		return usageErrorf("%v — the batch id belongs to another manifest; pass another --batch", err)
 	case errors.Is(err, batch.ErrManifestChanged), errors.Is(err, batch.ErrNotInBatch), errors.Is(err, batch.ErrNotLoaded),
 		errors.Is(err, batch.ErrBatchID):
 		return usageErrorf("%v", err)
 	}
-	return &ExitError{Code: ExitInfra, Err: err}
+	return err
 }
 
 // checkBalance compares the prefunded wallets (wallet/balance) with what
@@ -218,13 +218,13 @@ func (a *App) checkBalance(ctx context.Context, env *env, sum manifest.Summary, 
 	wallets, err := env.client.Balance(bctx)
 	if err != nil {
 		if pike.Classify(err) == pike.ClassRetryable && ctx.Err() == nil {
-			return &ExitError{Code: ExitInfra, Err: fmt.Errorf("cannot reach Pike: %w — check --pike-url (PIKE_URL) and the network; nothing was sent", err)}
+			return fmt.Errorf("cannot reach Pike: %w — check --pike-url (PIKE_URL) and the network; nothing was sent", err)
 		}
 		var ae *pike.APIError
 		if errors.As(err, &ae) && ae.Code != pike.CodeAuthorization && errors.Is(err, pike.ErrCredentials) {
 			// Not signed or not identified: no call can succeed. (A project
 			// without rights to read its balance may still pay.)
-			return &ExitError{Code: ExitInfra, Err: fmt.Errorf("%w: %w — check the project id (PIKE_PROJECT), the partner key (PIKE_PRIVATE_KEY) and that its public key is registered with Pike; nothing was sent", batch.ErrCredentials, err)}
+			return fmt.Errorf("%w: %w — check the project id (PIKE_PROJECT), the partner key (PIKE_PRIVATE_KEY) and that its public key is registered with Pike; nothing was sent", batch.ErrCredentials, err)
 		}
 		log.Warn("could not read the wallet balance; paying anyway", "err", err)
 		return nil

@@ -181,11 +181,11 @@ func (c *sandboxCommand) Run(ctx context.Context, args []string) error {
 		cfg.Balances = balances
 	}
 	if cfg.PartnerKey, err = pike.LoadPublicKey(*partnerPub); err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	if *privKey != "" {
 		if cfg.SigningKey, err = pike.LoadPrivateKey(*privKey); err != nil {
-			return &ExitError{Code: ExitInfra, Err: err}
+			return err
 		}
 	}
 	sb, err := sandbox.New(cfg)
@@ -193,7 +193,7 @@ func (c *sandboxCommand) Run(ctx context.Context, args []string) error {
 		if errors.Is(err, sandbox.ErrBadBalance) {
 			return usageErrorf("--balance: %v", err)
 		}
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	defer sb.Close()
 	if *pubOut != "" {
@@ -202,7 +202,7 @@ func (c *sandboxCommand) Run(ctx context.Context, args []string) error {
 			err = os.WriteFile(*pubOut, pem, 0o644)
 		}
 		if err != nil {
-			return &ExitError{Code: ExitInfra, Err: fmt.Errorf("write --public-key-out: %w", err)}
+			return fmt.Errorf("write --public-key-out: %w", err)
 		}
 	} else if *privKey == "" && *webhookURL != "" {
 		log.Warn("webhooks are signed with a key generated for this run and not written anywhere: pass --public-key-out FILE so the processor can verify them")
@@ -210,7 +210,7 @@ func (c *sandboxCommand) Run(ctx context.Context, args []string) error {
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: fmt.Errorf("listen: %w", err)}
+		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -221,7 +221,7 @@ func (c *sandboxCommand) Run(ctx context.Context, args []string) error {
 
 	select {
 	case err := <-served:
-		return &ExitError{Code: ExitInfra, Err: fmt.Errorf("serve: %w", err)}
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

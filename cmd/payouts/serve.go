@@ -54,7 +54,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		Config: c.flags.config(pay), Intake: pay.intake, Owner: ledger.CurrentOwner("payouts serve"),
 	}, c.scan)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func (e *env) close() {
 func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, lg *logFlags, log *slog.Logger, cards bool) (*env, error) {
 	signer, err := pf.signer()
 	if err != nil {
-		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("partner private key: %w", err)}
+		return nil, fmt.Errorf("partner private key: %w", err)
 	}
 	client, err := pf.client(signer, log)
 	if err != nil {
@@ -53,11 +53,11 @@ func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, lg *lo
 		if errors.As(err, &ue) {
 			return nil, err
 		}
-		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("pike client: %w", err)}
+		return nil, fmt.Errorf("pike client: %w", err)
 	}
 	verifier, err := pf.verifier()
 	if err != nil {
-		return nil, &ExitError{Code: ExitInfra, Err: fmt.Errorf("pike public key: %w", err)}
+		return nil, fmt.Errorf("pike public key: %w", err)
 	}
 	db, err := lf.open(ctx, a, lg.jsonLogger(log))
 	if err != nil {
@@ -154,11 +154,11 @@ func countsLine(c batch.Counts) string {
 func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, reportPath, reportFmt string, excel bool) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := printBatchSummary(ctx, a.Stdout, db, res.Batch.ID); err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	if reportPath != "" {
 		if err := writeReportFile(ctx, db, res.Batch.ID, reportPath, reportFmt, excel); err != nil {
-			return &ExitError{Code: ExitInfra, Err: err}
+			return err
 		}
 		fmt.Fprintf(a.Stdout, "report written to %s\n", reportPath)
 	}
@@ -315,11 +315,10 @@ func truncate(s string, n int) string {
 // dryRun prints what a run would pay without sending or writing anything.
 func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, batchID string, lf *ledgerFlag, cfg batch.Config) error {
 	db, err := lf.open(ctx, a, nil)
-	var ee *ExitError
 	switch {
 	case err == nil:
 		defer db.Close()
-	case errors.As(err, &ee) && errors.Is(ee.Err, errNoLedger):
+	case errors.Is(err, errNoLedger):
 		fmt.Fprintf(a.Stdout, "No ledger at %s yet (`payouts init` creates it): nothing is known to be paid already.\n", lf.path)
 	default:
 		return err

@@ -58,13 +58,13 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		if err := printBatchSummary(ctx, c.app.Stdout, db, c.batch); err != nil {
-			return &ExitError{Code: ExitInfra, Err: err}
+			return err
 		}
 		return nil
 	}
 	batches, err := db.Batches(ctx)
 	if err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	if len(batches) == 0 {
 		fmt.Fprintln(c.app.Stdout, "no batches in this ledger")
@@ -75,13 +75,13 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	for _, b := range batches {
 		counts, err := countsByState(ctx, db, b.ID)
 		if err != nil {
-			return &ExitError{Code: ExitInfra, Err: err}
+			return err
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", b.ID, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), b.RowCount,
 			filepath.Base(b.ManifestName), countsLine(counts))
 	}
 	if err := tw.Flush(); err != nil {
-		return &ExitError{Code: ExitInfra, Err: err}
+		return err
 	}
 	return nil
 }
@@ -96,5 +96,5 @@ func batchExists(ctx context.Context, db *ledger.DB, id string) error {
 	case errors.Is(err, ledger.ErrNotFound):
 		return usageErrorf("no batch %s in ledger %s — `payouts status` lists the batches", id, db.Path())
 	}
-	return &ExitError{Code: ExitInfra, Err: fmt.Errorf("batch %s: %w", id, err)}
+	return fmt.Errorf("batch %s: %w", id, err)
 }

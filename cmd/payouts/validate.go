@@ -76,14 +76,14 @@ func (c *validateCommand) Run(ctx context.Context, args []string) error {
 	sum, err := manifest.ReadFile(path, opts, nil)
 	var ve *manifest.ValidationError
 	if err != nil && !errors.As(err, &ve) {
-		return &ExitError{Code: ExitInfra, Err: fmt.Errorf("cannot read %s: %w", path, err)}
+		return fmt.Errorf("cannot read %s: %w", path, err)
 	}
 	report := newManifestReport(path, sum, ve)
 	if c.format == "json" {
 		enc := json.NewEncoder(c.app.Stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(report); err != nil {
-			return &ExitError{Code: ExitInfra, Err: fmt.Errorf("write output: %w", err)}
+			return fmt.Errorf("write output: %w", err)
 		}
 	} else {
 		report.writeText(c.app.Stdout)
