@@ -89,7 +89,7 @@ func settle(ctx context.Context, store Store, pk Pike, batchID string, cfg Confi
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		res.Interrupted, err = true, nil
 	}
-	if c, cerr := countsOf(context.WithoutCancel(ctx), store, batchID); cerr == nil {
+	if c, cerr := CountsOf(context.WithoutCancel(ctx), store, batchID); cerr == nil {
 		res.Counts = c
 	}
 	return res, err

@@ -65,7 +65,7 @@ func (e *Engine) countsNow(ctx context.Context, fresh bool) (Counts, error) {
 	rc.gate.Lock()
 	defer rc.gate.Unlock()
 	start := time.Now()
-	c, err := countsOf(ctx, e.store, e.batchID)
+	c, err := CountsOf(ctx, e.store, e.batchID)
 	if err != nil {
 		return nil, fmt.Errorf("summary of batch %s: %w", e.batchID, err)
 	}

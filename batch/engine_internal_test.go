@@ -93,7 +93,7 @@ func TestCountsStayExactWhileRecounting(t *testing.T) {
 			t.Fatalf("counts in memory %v, want %d rows skipped and none elsewhere", mem, n)
 		}
 	}
-	if got, _ := countsOf(ctx, db, "b1"); !maps.Equal(got, Counts{ledger.StateSkipped: n}) {
+	if got, _ := CountsOf(ctx, db, "b1"); !maps.Equal(got, Counts{ledger.StateSkipped: n}) {
 		t.Fatalf("ledger counts %v", got)
 	}
 }

@@ -157,7 +157,7 @@ func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, R
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		res.Interrupted, err = true, nil
 	}
-	if c, cerr := countsOf(context.WithoutCancel(ctx), store, b.ID); cerr == nil {
+	if c, cerr := CountsOf(context.WithoutCancel(ctx), store, b.ID); cerr == nil {
 		res.Counts = c
 	}
 	return res, plan, err

@@ -86,7 +86,7 @@ func Run(ctx context.Context, store Store, pk Pike, o RunOptions) (Result, error
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		res.Interrupted, err = true, nil
 	}
-	if c, cerr := countsOf(context.WithoutCancel(ctx), store, res.Batch.ID); cerr == nil {
+	if c, cerr := CountsOf(context.WithoutCancel(ctx), store, res.Batch.ID); cerr == nil {
 		res.Counts = c
 	}
 	return res, err
@@ -187,7 +187,9 @@ func acquireLease(ctx context.Context, store Store, batchID string, owner ledger
 	}
 }
 
-func countsOf(ctx context.Context, store Store, batchID string) (Counts, error) {
+// CountsOf counts the rows of batch batchID per state, from the ledger's
+// summary (one aggregate query, no row read).
+func CountsOf(ctx context.Context, store Store, batchID string) (Counts, error) {
 	lines, err := store.Summary(ctx, batchID)
 	if err != nil {
 		return nil, err

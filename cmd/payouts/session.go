@@ -368,16 +368,3 @@ func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, b
 	fmt.Fprintf(a.Stdout, "; skip %d. Nothing was sent and nothing was written.\n", len(skipped)+len(done))
 	return nil
 }
-
-// countsByState counts a batch's rows per state.
-func countsByState(ctx context.Context, db *ledger.DB, batchID string) (batch.Counts, error) {
-	lines, err := db.Summary(ctx, batchID)
-	if err != nil {
-		return nil, err
-	}
-	c := batch.Counts{}
-	for _, l := range lines {
-		c[l.State] += l.Count
-	}
-	return c, nil
-}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -73,7 +74,7 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(c.app.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "batch\tcreated (UTC)\trows\tmanifest\tstates")
 	for _, b := range batches {
-		counts, err := countsByState(ctx, db, b.ID)
+		counts, err := batch.CountsOf(ctx, db, b.ID)
 		if err != nil {
 			return err
 		}
