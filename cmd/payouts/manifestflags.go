@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
@@ -14,7 +15,7 @@ type manifestFlags struct {
 	allowExtraColumns bool
 	allowDuplicates   bool
 	expectRows        int
-	expectTotals      manifestTotalsFlag
+	expectTotals      amountsFlag
 	maxRows           int
 }
 
@@ -47,20 +48,18 @@ func (m *manifestFlags) options() (manifest.Options, error) {
 		ExpectRows:        m.expectRows,
 		MaxRows:           m.maxRows,
 	}
-	if len(m.expectTotals) > 0 {
-		o.ExpectTotals = make(map[string]int64, len(m.expectTotals))
-		for cur, v := range m.expectTotals {
-			o.ExpectTotals[cur] = v
-		}
-	}
+	o.ExpectTotals = maps.Clone(map[string]int64(m.expectTotals))
 	return o, nil
 }
 
-// manifestTotalsFlag is a repeatable CUR:AMOUNT flag; one value may also
-// hold several separated by ';' (amounts may contain ',' and spaces).
-type manifestTotalsFlag map[string]int64
+// amountsFlag is a repeatable CUR:AMOUNT flag (--expect-total,
+// --max-amount, --max-total), parsed by manifest.ParseTotal; one value may
+// also hold several separated by ';' (amounts may contain ',' and spaces).
+// A currency given twice is an error: which of two limits or totals was
+// meant is not for the program to guess.
+type amountsFlag map[string]int64
 
-func (t *manifestTotalsFlag) String() string {
+func (t *amountsFlag) String() string {
 	if t == nil || len(*t) == 0 {
 		return ""
 	}
@@ -72,9 +71,10 @@ func (t *manifestTotalsFlag) String() string {
 	return strings.Join(parts, ";")
 }
 
-func (t *manifestTotalsFlag) Set(s string) error {
+func (t *amountsFlag) Set(s string) error {
 	for part := range strings.SplitSeq(s, ";") {
-		if strings.TrimSpace(part) == "" {
+		part = strings.TrimSpace(part)
+		if part == "" {
 			continue
 		}
 		cur, minor, err := manifest.ParseTotal(part)
@@ -82,10 +82,10 @@ func (t *manifestTotalsFlag) Set(s string) error {
 			return err
 		}
 		if *t == nil {
-			*t = manifestTotalsFlag{}
+			*t = amountsFlag{}
 		}
 		if _, dup := (*t)[cur]; dup {
-			return fmt.Errorf("%s given twice; give one total per currency", cur)
+			return fmt.Errorf("%s given twice; give one amount per currency", cur)
 		}
 		(*t)[cur] = minor
 	}

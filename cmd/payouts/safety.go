@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
-	"strings"
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
@@ -48,8 +46,8 @@ func (f *safetyFlags) confirmMode() (batch.ConfirmMode, error) {
 
 // capFlags are the safety caps: refuse to start when exceeded.
 type capFlags struct {
-	maxAmount totalsFlag
-	maxTotal  totalsFlag
+	maxAmount amountsFlag
+	maxTotal  amountsFlag
 }
 
 func (f *capFlags) register(fs *flagSet) {
@@ -109,36 +107,4 @@ func (a *App) capRefusal(what string, problems []string) error {
 		fmt.Fprintln(a.Stderr, "  "+p)
 	}
 	return usageErrorf("%s: refused, safety caps exceeded; nothing was sent", what)
-}
-
-// totalsFlag is a repeatable CUR:AMOUNT flag.
-type totalsFlag map[string]int64
-
-func (t *totalsFlag) String() string {
-	if t == nil || len(*t) == 0 {
-		return ""
-	}
-	var parts []string
-	for cur, v := range *t {
-		parts = append(parts, cur+":"+manifest.FormatAmount(v, cur))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
-}
-
-func (t *totalsFlag) Set(s string) error {
-	for _, part := range strings.Split(s, ";") {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		cur, minor, err := manifest.ParseTotal(strings.TrimSpace(part))
-		if err != nil {
-			return err
-		}
-		if *t == nil {
-			*t = totalsFlag{}
-		}
-		(*t)[cur] = minor
-	}
-	return nil
 }

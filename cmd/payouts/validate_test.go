@@ -192,6 +192,8 @@ func TestValidateUsage(t *testing.T) {
 		{"unknown flag", nil, []string{"validate", sample, "--frobnicate"}, 2, "frobnicate"},
 		{"bad expect-total", nil, []string{"validate", sample, "--expect-total", "RUB:1,500.00"}, 2, "both '.' and ','"},
 		{"expect-total twice", nil, []string{"validate", sample, "--expect-total", "RUB:1", "--expect-total", "rub:2"}, 2, "given twice"},
+		{"max-amount twice", nil, []string{"validate", sample, "--max-amount", "RUB:1000000", "--max-amount", "rub:1"}, 2, "given twice"},
+		{"max-total twice in the environment", map[string]string{"PAYOUTS_MAX_TOTAL": "EUR:1;eur:1000000"}, []string{"validate", sample}, 2, "given twice"},
 		{"negative expect-rows", nil, []string{"validate", sample, "--expect-rows", "-1"}, 2, "--expect-rows"},
 		{"missing file", nil, []string{"validate", "/nonexistent/payroll.csv"}, 3, "cannot read"},
 		{"directory", nil, []string{"validate", manifestCorpus}, 3, "cannot read"},
