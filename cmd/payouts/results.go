@@ -5,137 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
-
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
-	"github.com/payouts/payouts/pike"
 )
-
-// env is everything a paying command is connected to.
-type env struct {
-	db            *ledger.DB
-	client        *pike.Client
-	verifier      *pike.Verifier
-	intake        *batch.Intake
-	fingerprinter *batch.Fingerprinter
-}
-
-func (e *env) close() {
-	if e != nil && e.db != nil {
-		e.db.Close()
-	}
-}
-
-// connect loads the keys, builds the Pike client and opens the ledger,
-// which must exist; with cards (the commands that read card numbers: run,
-// rerun), also the card fingerprinter, checked against the ledger. Problems
-// with keys and the ledger are infrastructure errors (exit 3). The ledger
-// in use is announced on stderr, or logged when logs are JSON.
-func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, lg *logFlags, log *slog.Logger, cards bool) (*env, error) {
-	signer, err := pf.signer()
-	if err != nil {
-		return nil, fmt.Errorf("partner private key: %w", err)
-	}
-	client, err := pf.client(signer, log)
-	if err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("pike client: %w", err)
-	}
-	verifier, err := pf.verifier()
-	if err != nil {
-		return nil, fmt.Errorf("pike public key: %w", err)
-	}
-	db, err := lf.open(ctx, a, lg.jsonLogger(log))
-	if err != nil {
-		return nil, err
-	}
-	e := &env{db: db, client: client, verifier: verifier, intake: batch.NewIntake(db)}
-	if cards {
-		e.fingerprinter, err = lf.fingerprinter(ctx, db, func() (*pike.Signer, error) { return signer, nil }, log)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
-	return e, nil
-}
-
-// interruptible returns ctx, and once ctx is cancelled by the first
-// SIGINT/SIGTERM, restores the default signal behaviour so that a second
-// one exits at once (the ledger is consistent at every instant).
-func (a *App) interruptible(ctx context.Context) context.Context {
-	go func() {
-		<-ctx.Done()
-		if a.Interrupted != nil {
-			a.Interrupted()
-			fmt.Fprintln(a.Stderr, "\ninterrupted: no new rows are started or confirmed; calls in flight may finish (press Ctrl-C again to exit at once).")
-		}
-	}()
-	return ctx
-}
-
-// progressView reports progress: a bar on a terminal, log lines otherwise.
-type progressView struct {
-	bar   *progressbar.ProgressBar
-	log   *slog.Logger
-	total int
-	last  time.Time
-}
-
-func (a *App) progress(log *slog.Logger, total int) *progressView {
-	p := &progressView{log: log, total: total}
-	if isTerminal(a.Stderr) {
-		p.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(a.Stderr),
-			progressbar.OptionSetDescription("paying"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-	}
-	return p
-}
-
-// update is called about every second with the counts per state.
-func (p *progressView) update(c batch.Counts) {
-	settled := c.Total() - c.Open()
-	if p.bar != nil {
-		p.bar.Describe(countsLine(c))
-		_ = p.bar.Set(settled)
-		return
-	}
-	if time.Since(p.last) >= 5*time.Second {
-		p.last = time.Now()
-		args := []any{"settled", settled, "total", p.total}
-		for _, s := range ledger.States() {
-			if n := c[s]; n > 0 {
-				args = append(args, string(s), n)
-			}
-		}
-		p.log.Info("progress", args...)
-	}
-}
-
-func (p *progressView) done() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
-	}
-}
 
 // countsLine renders counts as "succeeded 12 · failed 1 · awaiting_confirm 3".
 func countsLine(c batch.Counts) string {
