@@ -179,16 +179,15 @@ func (e *Engine) begin(row ledger.Row) (ledger.Row, bool, error) {
 	riskKey := refid.Key(row.Reference)
 	if e.cfg.AllowRepeatReference {
 		riskKey += "#override:" + e.batchID
-	} else {
-		other, found, err := e.store.SucceededElsewhere(ctx, row.Reference, e.batchID)
-		if err != nil {
-			return row, false, fmt.Errorf("check reference %s: %w", row.Reference, err)
-		}
-		if found {
-			next, err := e.apply(row, ledger.Change{To: ledger.StateSkipped, Reason: "already_paid",
-				Detail: fmt.Sprintf("reference already paid in batch %s (line %d, session %s); pass --allow-repeat-reference to pay it again", other.BatchID, other.Line, other.SessionID)})
-			return next, false, err
-		}
+	}
+	other, found, err := paidElsewhere(ctx, e.store, row.Reference, e.batchID, e.cfg)
+	if err != nil {
+		return row, false, err
+	}
+	if found {
+		next, err := e.apply(row, ledger.Change{To: ledger.StateSkipped, Reason: "already_paid",
+			Detail: fmt.Sprintf("reference already paid in batch %s (line %d, session %s); pass --allow-repeat-reference to pay it again", other.BatchID, other.Line, other.SessionID)})
+		return next, false, err
 	}
 	var card manifest.PAN
 	if e.cfg.Flow == FlowSingle {

@@ -339,3 +339,50 @@ func (e *Engine) stuck(c Counts) int {
 	}
 	return c[ledger.StatePlanned] + c[ledger.StateCreated]
 }
+
+// Skip is why a run would not start a manifest row as a new payout.
+type Skip struct {
+	// Row is what stops it: the row's own row in the batch, already past
+	// planned (in flight or finished), or, when PaidElsewhere, the row of
+	// another batch that paid the same reference.
+	Row           ledger.Row
+	PaidElsewhere bool
+}
+
+// WouldSkip returns why a run of batch batchID with cfg would not start the
+// manifest row with reference, or nil if it would pay it, by the engine's
+// own rules: rows past planned are resumed, not started (Feed), and a
+// reference already paid elsewhere is skipped as already_paid (begin). It
+// writes nothing, for a dry run. A reference not in the batch yet would be
+// paid; any other ledger error is returned, never taken for "would pay".
+func WouldSkip(ctx context.Context, store Store, batchID, reference string, cfg Config) (*Skip, error) {
+	row, err := store.RowByReference(ctx, batchID, reference)
+	switch {
+	case err == nil && row.State != ledger.StatePlanned:
+		return &Skip{Row: row}, nil
+	case err != nil && !errors.Is(err, ledger.ErrNotFound):
+		return nil, fmt.Errorf("read row %s: %w", reference, err)
+	}
+	other, found, err := paidElsewhere(ctx, store, reference, batchID, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		return &Skip{Row: other, PaidElsewhere: true}, nil
+	}
+	return nil, nil
+}
+
+// paidElsewhere returns the row of another batch that already paid
+// reference (in any spelling), unless cfg.AllowRepeatReference: the engine
+// skips such a row as already_paid instead of paying it twice.
+func paidElsewhere(ctx context.Context, store Store, reference, batchID string, cfg Config) (ledger.Row, bool, error) {
+	if cfg.AllowRepeatReference {
+		return ledger.Row{}, false, nil
+	}
+	other, found, err := store.SucceededElsewhere(ctx, reference, batchID)
+	if err != nil {
+		return ledger.Row{}, false, fmt.Errorf("check reference %s: %w", reference, err)
+	}
+	return other, found, nil
+}

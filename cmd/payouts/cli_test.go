@@ -439,3 +439,53 @@ func TestDemoMakesItsDirectory(t *testing.T) {
 		t.Fatalf("got exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
+
+// TestRunDryRun checks that `payouts run --dry-run` skips what the engine
+// would skip — rows of the batch already started, references paid in
+// another batch unless --allow-repeat-reference — and sends nothing.
+func TestRunDryRun(t *testing.T) {
+	p := newCLIPike(t, sandbox.Config{})
+	m := p.manifest("ok.csv", okRows()...)
+	code, stdout, stderr := p.run("run", m)
+	if code != ExitOK {
+		t.Fatalf("run: got exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	id := batchIDOf(t, stdout)
+	more := p.manifest("more.csv", okRows()[0], [5]string{"NEW-1", "10", "RUB", sandbox.CardMir, "Пётр Петров"})
+	before := p.requests()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"the same manifest again", []string{"run", m, "--dry-run"}, []string{
+			"  skip       line 2 OK-1: already succeeded in batch " + id + "\n",
+			"  skip       line 3 OK-2: already succeeded in batch " + id + "\n",
+			": would pay 0 rows; skip 2.",
+		}},
+		{"a reference paid in another batch", []string{"run", more, "--dry-run"}, []string{
+			"  skip       line 2 OK-1: already paid in batch " + id + "\n",
+			"  would pay  line 3     NEW-1",
+			": would pay 1 rows; 10.00 RUB; skip 1.",
+		}},
+		{"--allow-repeat-reference", []string{"run", more, "--dry-run", "--allow-repeat-reference"}, []string{
+			"  would pay  line 2     OK-1",
+			": would pay 2 rows; 1510.50 RUB; skip 0.",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := p.run(tc.args...)
+			if code != ExitOK {
+				t.Fatalf("got exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("dry run does not say %q:\n%s", want, stdout)
+				}
+			}
+		})
+	}
+	if n := p.requests(); n != before {
+		t.Errorf("dry runs sent %d requests to Pike, want none", n-before)
+	}
+}

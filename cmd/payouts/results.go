@@ -192,7 +192,9 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// dryRun prints what a run would pay without sending or writing anything.
+// dryRun prints what a run would pay without sending or writing anything:
+// each row goes through batch.WouldSkip, the engine's own rule, and a
+// ledger error stops the dry run (exit 3) rather than read as "would pay".
 func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, batchID string, lf *ledgerFlag, cfg batch.Config) error {
 	db, err := lf.open(ctx, a, nil)
 	switch {
@@ -206,17 +208,20 @@ func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, b
 	pay := map[string]int64{}
 	payRows, shown := 0, 0
 	var skipped, done []string
+	var ledgerErr error
 	_, err = manifest.ReadFile(path, mopts, func(r manifest.Row) error {
 		if db != nil {
-			if row, err := db.RowByReference(ctx, batchID, r.Reference); err == nil && row.State != ledger.StatePlanned {
-				done = append(done, fmt.Sprintf("line %d %s: already %s in batch %s", r.Line, r.Reference, row.State, batchID))
+			skip, err := batch.WouldSkip(ctx, db, batchID, r.Reference, cfg)
+			switch {
+			case err != nil:
+				ledgerErr = fmt.Errorf("dry run, line %d: %w; nothing was sent", r.Line, err)
+				return ledgerErr
+			case skip != nil && skip.PaidElsewhere:
+				skipped = append(skipped, fmt.Sprintf("line %d %s: already paid in batch %s", r.Line, r.Reference, skip.Row.BatchID))
 				return nil
-			}
-			if !cfg.AllowRepeatReference {
-				if other, ok, err := db.SucceededElsewhere(ctx, r.Reference, batchID); err == nil && ok {
-					skipped = append(skipped, fmt.Sprintf("line %d %s: already paid in batch %s", r.Line, r.Reference, other.BatchID))
-					return nil
-				}
+			case skip != nil:
+				done = append(done, fmt.Sprintf("line %d %s: already %s in batch %s", r.Line, r.Reference, skip.Row.State, batchID))
+				return nil
 			}
 		}
 		pay[r.Currency] += r.Amount
@@ -227,6 +232,9 @@ func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, b
 		}
 		return nil
 	})
+	if ledgerErr != nil {
+		return ledgerErr // infrastructure (exit 3), not a refusal of the file
+	}
 	if err != nil {
 		return a.manifestRefusal(path, err)
 	}
