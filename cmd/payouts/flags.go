@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // flagSet is a flag.FlagSet whose flags may also come from environment
@@ -36,6 +37,12 @@ func (f *flagSet) StringEnv(name, env, def, usage string) *string {
 		f.env(name, env)
 	}
 	return p
+}
+
+// DurationEnv defines a duration flag stored in p that also reads env.
+func (f *flagSet) DurationEnv(p *time.Duration, name, env string, def time.Duration, usage string) {
+	f.DurationVar(p, name, def, usage)
+	f.env(name, env)
 }
 
 // errHelp is returned by parse when -h was given: the usage was printed and

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/payouts/payouts/pike"
@@ -98,6 +100,18 @@ func AmbiguousAnswers() []ErrorAnswer {
 		}
 	}
 	return out
+}
+
+// ParseErrorAnswer reads CODE:HTTP (session_not_found:404) into an
+// ErrorAnswer. The status must be an HTTP error status (400–599): an
+// answer outside that range would not read as an error to the client.
+func ParseErrorAnswer(s string) (ErrorAnswer, error) {
+	code, status, _ := strings.Cut(s, ":")
+	httpStatus, err := strconv.Atoi(status)
+	if code == "" || err != nil || httpStatus < 400 || httpStatus > 599 {
+		return ErrorAnswer{}, fmt.Errorf("%q: want CODE:HTTP, e.g. session_not_found:404 or invalid_request:400", s)
+	}
+	return ErrorAnswer{Code: code, HTTPStatus: httpStatus}, nil
 }
 
 // Fault is one kind of failure a Rule injects.

@@ -47,6 +47,27 @@ const (
 	TimeMixed
 )
 
+// ParseIDFormat returns the IDFormat named prefixed, digits or opaque: the
+// spellings of `payouts sandbox --ids`, kept here so the names and the
+// formats cannot drift apart.
+func ParseIDFormat(name string) (IDFormat, error) {
+	f, ok := map[string]IDFormat{"prefixed": IDPrefixed, "digits": IDDigits, "opaque": IDOpaque}[name]
+	if !ok {
+		return 0, fmt.Errorf("%q: use prefixed, digits or opaque", name)
+	}
+	return f, nil
+}
+
+// ParseTimeFormat returns the TimeFormat named micro, offset, seconds, nano
+// or mixed: the spellings of `payouts sandbox --times`.
+func ParseTimeFormat(name string) (TimeFormat, error) {
+	f, ok := map[string]TimeFormat{"micro": TimeMicroZ, "offset": TimeOffset, "seconds": TimeSeconds, "nano": TimeNano, "mixed": TimeMixed}[name]
+	if !ok {
+		return 0, fmt.Errorf("%q: use micro, offset, seconds, nano or mixed", name)
+	}
+	return f, nil
+}
+
 var plus3 = time.FixedZone("+03:00", 3*60*60)
 
 // stamp writes t in format f.
