@@ -37,6 +37,16 @@ func (s *Sandbox) Journal() []Payment {
 	return slices.Clone(s.journal)
 }
 
+// Totals sums payments by currency, in minor units: the money the sandbox
+// moved, which is what a run should be reconciled against.
+func Totals(payments []Payment) map[string]int64 {
+	total := map[string]int64{}
+	for _, p := range payments {
+		total[p.Currency] += p.Amount
+	}
+	return total
+}
+
 // Stats counts what the sandbox saw and did.
 type Stats struct {
 	// Requests counts API calls per method (pike.MethodConfirm, ...), the

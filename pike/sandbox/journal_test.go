@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -149,5 +150,21 @@ func TestNoPANAnywhere(t *testing.T) {
 		if strings.Contains(out.String(), number) {
 			t.Errorf("card number %s found in the sandbox's output", pan.Mask(number))
 		}
+	}
+}
+
+// TestTotals: the journal summed per currency, as the demo prints it.
+func TestTotals(t *testing.T) {
+	got := sandbox.Totals([]sandbox.Payment{
+		{Amount: 100, Currency: "rub"},
+		{Amount: 250, Currency: "usd"},
+		{Amount: 5, Currency: "rub"},
+	})
+	want := map[string]int64{"rub": 105, "usd": 250}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got := sandbox.Totals(nil); len(got) != 0 {
+		t.Errorf("Totals(nil): got %v, want empty", got)
 	}
 }
