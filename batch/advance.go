@@ -229,7 +229,7 @@ func (e *Engine) begin(row ledger.Row) (ledger.Row, bool, error) {
 	sess, err := e.pike.CreateSession(e.callCtx, e.key(row, pike.MethodSessionCreate), pike.PayoutRequest{
 		AmountDetails: &pike.AmountDetails{Amount: row.Amount, Currency: strings.ToLower(row.Currency)},
 		Customer:      customer(row),
-		Metadata:      RowKey(e.batchID, row.Reference, row.Attempt),
+		Metadata:      ledger.RowKey(e.batchID, row.Reference, row.Attempt),
 	})
 	if err == nil && (sess == nil || sess.ID == "") {
 		err = fmt.Errorf("session/create answered without a session id: %w", pike.ErrOutcomeUnknown)
@@ -254,7 +254,7 @@ func (e *Engine) payoutRequest(row ledger.Row, card manifest.PAN) pike.PayoutReq
 		AmountDetails:      &pike.AmountDetails{Amount: row.Amount, Currency: strings.ToLower(row.Currency)},
 		ParticipantDetails: &pike.ParticipantDetails{Recipient: &pike.Participant{FullName: row.RecipientName}},
 		Customer:           customer(row),
-		Metadata:           RowKey(e.batchID, row.Reference, row.Attempt),
+		Metadata:           ledger.RowKey(e.batchID, row.Reference, row.Attempt),
 	}
 }
 
@@ -309,7 +309,7 @@ func (e *Engine) start(row ledger.Row) (ledger.Row, bool, error) {
 		return row, false, err
 	}
 	if e.exhausted(n) {
-		next, err := e.cancel(row, ledger.Failure{Code: CodeStartNotApplied, Description: fmt.Sprintf(
+		next, err := e.cancel(row, ledger.Failure{Code: ledger.CodeStartNotApplied, Description: fmt.Sprintf(
 			"session/start/payout sent %d times with the same idempotency key since %s; Pike never showed a payout, so the session is cancelled", n.n, n.first.UTC().Format(time.RFC3339))})
 		return next, false, err
 	}
@@ -479,7 +479,7 @@ func (e *Engine) resolve(row ledger.Row) (ledger.Row, bool, error) {
 		var apiErr *pike.APIError
 		if pike.Classify(err) == pike.ClassDefinitive && errors.As(err, &apiErr) && apiErr.Code == pike.CodeSessionNotFound {
 			next, aerr := e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "no_pike_record",
-				Failure: &ledger.Failure{Code: CodeNoPikeRecord, Description: "Pike does not know session " + row.SessionID},
+				Failure: &ledger.Failure{Code: ledger.CodeNoPikeRecord, Description: "Pike does not know session " + row.SessionID},
 				Detail:  scrub(err)})
 			return next, false, aerr
 		}
@@ -579,7 +579,7 @@ func (e *Engine) resolveLostInit(row ledger.Row) (ledger.Row, bool, error) {
 	}
 	if e.exhausted(n) {
 		next, err := e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "init_unresolved",
-			Failure: &ledger.Failure{Code: CodeInitUnresolved, Description: fmt.Sprintf(
+			Failure: &ledger.Failure{Code: ledger.CodeInitUnresolved, Description: fmt.Sprintf(
 				"session/init/payout sent %d times with the same idempotency key and Pike never gave its session; find the session in Pike by reference %s before paying this row in any other way", n.n, row.Reference)},
 			Detail: "lost init not resolved"})
 		return next, false, err
@@ -609,7 +609,7 @@ func (e *Engine) findLostSession(row ledger.Row) (*pike.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unmatched webhooks: %w", err)
 	}
-	want := RowKey(e.batchID, row.Reference, row.Attempt)
+	want := ledger.RowKey(e.batchID, row.Reference, row.Attempt)
 	seen := map[string]bool{}
 	for _, w := range ws {
 		wh, err := pike.ParseWebhook(w.Body)
@@ -707,7 +707,7 @@ func (e *Engine) decide(row ledger.Row, s *pike.Session, src source) (ledger.Row
 	}
 	if len(diffs) > 0 {
 		e.log.Warn("session does not match its row: cancelling", "row", row.Line, "reference", row.Reference, "session", row.SessionID, "diff", describeDiscrepancies(diffs))
-		return e.cancel(row, ledger.Failure{Code: CodeMismatch, Description: describeDiscrepancies(diffs)})
+		return e.cancel(row, ledger.Failure{Code: ledger.CodeMismatch, Description: describeDiscrepancies(diffs)})
 	}
 	if e.paused.Load() {
 		return row, nil
@@ -771,7 +771,7 @@ func (e *Engine) sendCancel(row ledger.Row) (ledger.Row, error) {
 	}
 	if e.exhausted(n) {
 		return e.apply(row, ledger.Change{To: ledger.StateReview, Reason: "cancel_unresolved",
-			Failure: &ledger.Failure{Code: CodeCancelUnresolved, Description: fmt.Sprintf(
+			Failure: &ledger.Failure{Code: ledger.CodeCancelUnresolved, Description: fmt.Sprintf(
 				"session/cancel sent %d times with the same idempotency key and Pike still shows the payout waiting; never confirm it — cancel it in Pike or let its deadline pass", n.n)},
 			Detail: "cancel never applied"})
 	}

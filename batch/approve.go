@@ -58,7 +58,7 @@ func (e *Engine) reject(id int64) {
 	if row.State != ledger.StateAwaitingConfirm {
 		return
 	}
-	row, err = e.cancel(row, ledger.Failure{Code: CodeRejected, Description: "rejected by an operator (payouts reject)"})
+	row, err = e.cancel(row, ledger.Failure{Code: ledger.CodeRejected, Description: "rejected by an operator (payouts reject)"})
 	if err != nil {
 		e.rowError(row, err)
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/internal/pan"
+	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike/sandbox"
 )
 
@@ -73,7 +74,7 @@ func TestRowKeyIsNeverScrubbed(t *testing.T) {
 			t.Fatalf("BatchIDFor gave %s, which CheckBatchID refuses: %v", id, err)
 		}
 		ref := refs[i%len(refs)]
-		if key := batch.RowKey(id, ref, 1+i%3); pan.Scrub(key) != key {
+		if key := ledger.RowKey(id, ref, 1+i%3); pan.Scrub(key) != key {
 			t.Fatalf("RowKey(%s, %s): got %q scrubbed to %q, want it unchanged", id, ref, key, pan.Scrub(key))
 		}
 	}

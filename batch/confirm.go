@@ -35,40 +35,6 @@ func ParseConfirmMode(s string) (ConfirmMode, error) {
 	return "", fmt.Errorf("unknown confirm mode %q: use auto or hold", s)
 }
 
-// Failure codes the runner itself records on rows.
-const (
-	// CodeMismatch: the session Pike asked us to confirm differs from the row.
-	CodeMismatch = "mismatch"
-	// CodeRejected: an operator rejected the row (payouts reject).
-	CodeRejected = "rejected"
-	// CodeSupersededSuccess: an earlier attempt of the row reported success
-	// after a newer attempt was opened; a human must check both.
-	CodeSupersededSuccess = "superseded_attempt_succeeded"
-	// CodeDecidedNotPaid: a person decided a row in review was not paid.
-	CodeDecidedNotPaid = "decided_not_paid"
-	// CodeLateSuccess: the live attempt of a row that had ended failed,
-	// cancelled or mismatch was reported paid afterwards.
-	CodeLateSuccess = "late_success"
-	// CodeNoPikeRecord: Pike does not know the session the ledger holds.
-	CodeNoPikeRecord = "session_not_found"
-	// CodePaidAmountDiffers: Pike reports the payout succeeded with an
-	// amount or currency other than the row's.
-	CodePaidAmountDiffers = "paid_amount_differs"
-	// CodePaidAmountUnverified: Pike reports the payout succeeded without
-	// saying what it paid, and no confirm check of ours ever saw the amount
-	// (Pike-side auto-confirm): a person checks what was paid.
-	CodePaidAmountUnverified = "paid_amount_unverified"
-	// CodeInitUnresolved: a single-flow session/init/payout whose session id
-	// was never learnt, after every resend with the same key.
-	CodeInitUnresolved = "init_unresolved"
-	// CodeCancelUnresolved: session/cancel sent the most times allowed while
-	// Pike kept showing the payout waiting for us.
-	CodeCancelUnresolved = "cancel_unresolved"
-	// CodeStartNotApplied: session/start/payout sent the most times allowed
-	// without Pike ever showing a payout; the session was cancelled.
-	CodeStartNotApplied = "start_not_applied"
-)
-
 // ErrCredentials stops a run whose partner credentials Pike refuses: the
 // operator's problem, not the rows'. It wraps pike.ErrCredentials.
 var ErrCredentials = fmt.Errorf("Pike refused the partner credentials: %w", pike.ErrCredentials)
@@ -137,7 +103,7 @@ func checkSession(batchID string, row ledger.Row, s *pike.Session) (diffs []Disc
 	if gotRef != row.Reference {
 		add("reference", row.Reference, gotRef)
 	}
-	if got, want := p.MetadataString(), RowKey(batchID, row.Reference, row.Attempt); got != want {
+	if got, want := p.MetadataString(), ledger.RowKey(batchID, row.Reference, row.Attempt); got != want {
 		add("metadata", want, got)
 	}
 	return diffs, incomplete

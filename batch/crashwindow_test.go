@@ -49,7 +49,7 @@ func TestCrashAfterCancelIntentBeforeSendingNeverConfirms(t *testing.T) {
 	h := newHarness(t, sandbox.Config{})
 	res, r := heldBatch(t, h)
 	if _, err := h.db.Apply(context.Background(), ledger.Change{RowID: r.ID, From: r.State, To: ledger.StateCancelling, Reason: "cancel",
-		Failure: &ledger.Failure{Code: batch.CodeRejected, Description: "rejected"}}); err != nil {
+		Failure: &ledger.Failure{Code: ledger.CodeRejected, Description: "rejected"}}); err != nil {
 		t.Fatal(err)
 	}
 	// Even an approve (which confirms whatever is ready) must finish the

@@ -61,7 +61,7 @@ func Decide(ctx context.Context, store Store, batchID, reference string, d Decis
 		c.To, c.Failure = ledger.StateSucceeded, &ledger.Failure{}
 	case DecideNotPaid:
 		c.To = ledger.StateFailed
-		c.Failure = &ledger.Failure{Code: CodeDecidedNotPaid, Description: note}
+		c.Failure = &ledger.Failure{Code: ledger.CodeDecidedNotPaid, Description: note}
 	default:
 		return row, fmt.Errorf("decide %s: unknown decision %q", reference, d)
 	}

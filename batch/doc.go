@@ -2,9 +2,10 @@
 // drives a batch's rows through Pike's two-step payout flow along the
 // ledger's row state machine, the confirm policy (confirm only what was
 // asked, or hold for approval), webhook intake and application, polling of
-// rows that wait too long, reruns and decisions on rows in review, and the
-// reconciliation report. It pays the rows package manifest reads and
-// validates.
+// rows that wait too long, and reruns and decisions on rows in review. It
+// pays the rows package manifest reads and validates; package report
+// (batch/report) writes the reconciliation report from what it leaves in
+// the ledger.
 //
 // The engine reaches its two dependencies through two interfaces defined
 // where they are used, in store.go: Store (what it needs from the ledger,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/batch/report"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -285,7 +286,7 @@ func TestFaultForgedWebhookForLiveSession(t *testing.T) {
 	}
 	before, _ := h.db.WebhooksForSession(context.Background(), h1.SessionID)
 	forger := mustKey()
-	meta := batch.RowKey(res.Batch.ID, "H1", h1.Attempt)
+	meta := ledger.RowKey(res.Batch.ID, "H1", h1.Attempt)
 	for _, body := range []string{
 		`{"type":"payment_finished","session":{"id":"` + h1.SessionID + `","status":"accepted","payments":[{"id":"po_x","status":"succeeded","amount_details":{"amount":1000,"currency":"rub"},"customer":{"reference":"H1"},"metadata":"` + meta + `"}]}}`,
 		`{"type":"ready_to_confirm","session":{"id":"` + h1.SessionID + `","status":"in_progress","next_action":"confirm","payments":[{"id":"po_x","status":"pending","amount_details":{"amount":9999900,"currency":"rub"},"customer":{"reference":"H1"},"metadata":"` + meta + `"}]}}`,
@@ -441,22 +442,22 @@ func TestFaultAutoConfirmMismatch(t *testing.T) {
 	// Money moved, but not what the row asked: recorded as paid at the
 	// manifest's amount it would falsify the totals; a person settles it.
 	h.expectStates(res.Batch.ID, map[string]ledger.State{"MM": ledger.StateReview})
-	if mm, _ := h.db.RowByReference(context.Background(), res.Batch.ID, "MM"); mm.FailureCode != batch.CodePaidAmountDiffers {
-		t.Errorf("got failure code %q, want %s", mm.FailureCode, batch.CodePaidAmountDiffers)
+	if mm, _ := h.db.RowByReference(context.Background(), res.Batch.ID, "MM"); mm.FailureCode != ledger.CodePaidAmountDiffers {
+		t.Errorf("got failure code %q, want %s", mm.FailureCode, ledger.CodePaidAmountDiffers)
 	}
-	sum, err := batch.BuildReportSummary(context.Background(), h.db, res.Batch.ID, time.Now())
+	sum, err := report.BuildSummary(context.Background(), h.db, res.Batch.ID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	flagged := false
 	for _, f := range sum.Findings {
-		if f.Reference == "MM" && f.Kind == batch.FindingReview && strings.Contains(f.Detail, batch.CodePaidAmountDiffers) {
+		if f.Reference == "MM" && f.Kind == report.FindingReview && strings.Contains(f.Detail, ledger.CodePaidAmountDiffers) {
 			flagged = true
 			t.Logf("finding: %s: %s — %s", f.Kind, f.Detail, f.Action)
 		}
 	}
 	if !flagged {
-		t.Errorf("report findings %+v: want MM flagged for review (%s)", sum.Findings, batch.CodePaidAmountDiffers)
+		t.Errorf("report findings %+v: want MM flagged for review (%s)", sum.Findings, ledger.CodePaidAmountDiffers)
 	}
 }
 

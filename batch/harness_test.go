@@ -298,7 +298,7 @@ func pikeCreate(batchID string, r ledger.Row) pike.PayoutRequest {
 	return pike.PayoutRequest{
 		AmountDetails: &pike.AmountDetails{Amount: r.Amount, Currency: strings.ToLower(r.Currency)},
 		Customer:      &pike.Customer{Reference: r.Reference},
-		Metadata:      batch.RowKey(batchID, r.Reference, 1),
+		Metadata:      ledger.RowKey(batchID, r.Reference, 1),
 	}
 }
 

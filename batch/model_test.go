@@ -21,6 +21,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/batch/report"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 	"github.com/payouts/payouts/pike/sandbox"
@@ -572,9 +573,9 @@ func (m *model) check() {
 	// No card number at rest, in the log or in the report.
 	var blobs [][]byte
 	var names []string
-	for _, f := range []batch.ReportFormat{batch.ReportCSV, batch.ReportJSON} {
+	for _, f := range []report.Format{report.CSV, report.JSON} {
 		var b bytes.Buffer
-		if err := batch.WriteReport(ctx, m.h.db, m.id, &b, batch.ReportOptions{Format: f}); err != nil {
+		if err := report.Write(ctx, m.h.db, m.id, &b, report.Options{Format: f}); err != nil {
 			m.violate("report %s: %v", f, err)
 		}
 		blobs, names = append(blobs, b.Bytes()), append(names, "report."+string(f))

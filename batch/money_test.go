@@ -98,13 +98,13 @@ func TestForeignSessionWebhookIsNeverAdopted(t *testing.T) {
 		r, err := h.db.RowByReference(context.Background(), id, "R1")
 		return err == nil && r.State == ledger.StateUnknown
 	})
-	h.postWebhook(foreignWebhook("ps_foreign_1", batch.RowKey(id, "R1", 1), "R1", 1000, "rub"))
+	h.postWebhook(foreignWebhook("ps_foreign_1", ledger.RowKey(id, "R1", 1), "R1", 1000, "rub"))
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	got := h.row(res.Batch.ID, "R1")
-	if got.State != ledger.StateReview || got.FailureCode != batch.CodeInitUnresolved || got.SessionID != "" {
-		t.Errorf("got %s %s session %q, want review %s with no session", got.State, got.FailureCode, got.SessionID, batch.CodeInitUnresolved)
+	if got.State != ledger.StateReview || got.FailureCode != ledger.CodeInitUnresolved || got.SessionID != "" {
+		t.Errorf("got %s %s session %q, want review %s with no session", got.State, got.FailureCode, got.SessionID, ledger.CodeInitUnresolved)
 	}
 	h.expectPaid()
 }
@@ -185,8 +185,8 @@ func TestStartNeverAppliedIsBounded(t *testing.T) {
 	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardVisa}, row{ref: "R2", amount: "20", card: sandbox.CardMir})
 	res := h.mustRun(path, h.config())
 	got := h.row(res.Batch.ID, "R1")
-	if got.State != ledger.StateCancelled || got.FailureCode != batch.CodeStartNotApplied {
-		t.Errorf("got %s %s, want cancelled %s", got.State, got.FailureCode, batch.CodeStartNotApplied)
+	if got.State != ledger.StateCancelled || got.FailureCode != ledger.CodeStartNotApplied {
+		t.Errorf("got %s %s, want cancelled %s", got.State, got.FailureCode, ledger.CodeStartNotApplied)
 	}
 	if n := h.sb.Stats().Requests[pike.MethodStartPayout]; n != 6+1 {
 		t.Errorf("got %d start calls, want 7 (6 for R1, 1 for R2)", n)
@@ -257,8 +257,8 @@ func TestSucceededWithoutAmount(t *testing.T) {
 			if got.State != tc.want {
 				t.Errorf("got %s (%s), want %s", got.State, got.FailureCode, tc.want)
 			}
-			if tc.want == ledger.StateReview && got.FailureCode != batch.CodePaidAmountUnverified {
-				t.Errorf("got failure %q, want %s", got.FailureCode, batch.CodePaidAmountUnverified)
+			if tc.want == ledger.StateReview && got.FailureCode != ledger.CodePaidAmountUnverified {
+				t.Errorf("got failure %q, want %s", got.FailureCode, ledger.CodePaidAmountUnverified)
 			}
 			h.expectPaid("R1")
 		})
@@ -270,7 +270,7 @@ func TestSucceededWithoutAmount(t *testing.T) {
 // pending for ever and was resubmitted every 30 s.
 func TestLeadForAnotherBatchIsSettled(t *testing.T) {
 	h := newHarness(t, sandbox.Config{})
-	h.postWebhook(foreignWebhook("ps_other", batch.RowKey("0000000000000000000000000000000000000000000000000000000000000000", "X1", 1), "X1", 500, "rub"))
+	h.postWebhook(foreignWebhook("ps_other", ledger.RowKey("0000000000000000000000000000000000000000000000000000000000000000", "X1", 1), "X1", 500, "rub"))
 	path := h.manifest("m.csv", row{ref: "R1", amount: "10", card: sandbox.CardVisa})
 	cfg := h.config()
 	cfg.Flow = batch.FlowSingle
@@ -352,8 +352,8 @@ func TestDecideLeavesReview(t *testing.T) {
 		t.Errorf("an anonymous decision was accepted")
 	}
 	r1, err := batch.Decide(ctx, h.db, id, "R1", batch.DecideNotPaid, "alice", "Pike support: session cancelled, nothing paid")
-	if err != nil || r1.State != ledger.StateFailed || r1.FailureCode != batch.CodeDecidedNotPaid {
-		t.Fatalf("R1: got %s %s, %v; want failed %s", r1.State, r1.FailureCode, err, batch.CodeDecidedNotPaid)
+	if err != nil || r1.State != ledger.StateFailed || r1.FailureCode != ledger.CodeDecidedNotPaid {
+		t.Fatalf("R1: got %s %s, %v; want failed %s", r1.State, r1.FailureCode, err, ledger.CodeDecidedNotPaid)
 	}
 	r2, err := batch.Decide(ctx, h.db, id, "R2", batch.DecidePaid, "bob", "Pike dashboard shows payout paid")
 	if err != nil || r2.State != ledger.StateSucceeded {

@@ -48,7 +48,7 @@ type verdict struct {
 // live attempt (mismatch or operator reject). Such a row is never confirmed,
 // whatever state an unknown outcome leaves it in.
 func cancelIntended(row ledger.Row) bool {
-	return row.FailureCode == CodeMismatch || row.FailureCode == CodeRejected
+	return row.FailureCode == ledger.CodeMismatch || row.FailureCode == ledger.CodeRejected
 }
 
 // cancelledState is the final state of a row whose session ended cancelled:
@@ -57,9 +57,9 @@ func cancelIntended(row ledger.Row) bool {
 // (the row keeps Pike's code), cancelled otherwise.
 func cancelledState(row ledger.Row) ledger.State {
 	switch row.FailureCode {
-	case CodeMismatch:
+	case ledger.CodeMismatch:
 		return ledger.StateMismatch
-	case "", CodeRejected, CodeStartNotApplied, CodeCancelUnresolved, pike.CodeConfirmTimeout:
+	case "", ledger.CodeRejected, ledger.CodeStartNotApplied, ledger.CodeCancelUnresolved, pike.CodeConfirmTimeout:
 		return ledger.StateCancelled
 	}
 	return ledger.StateFailed
@@ -113,13 +113,13 @@ func interpret(row ledger.Row, eff ledger.State, s *pike.Session, src source) ve
 		if a := p.AmountDetails; a != nil && (a.Amount != row.Amount || !strings.EqualFold(a.Currency, row.Currency)) {
 			// Money moved, but not what the row asked for (Pike-side
 			// auto-confirm skips our confirm check): a person settles it.
-			return verdict{to: ledger.StateReview, reason: "paid_amount_differs", failure: &ledger.Failure{Code: CodePaidAmountDiffers,
+			return verdict{to: ledger.StateReview, reason: "paid_amount_differs", failure: &ledger.Failure{Code: ledger.CodePaidAmountDiffers,
 				Description: fmt.Sprintf("Pike paid %s %s, the row is %s %s", manifest.FormatAmount(a.Amount, row.Currency), strings.ToUpper(a.Currency), manifest.FormatAmount(row.Amount, row.Currency), row.Currency)}}
 		}
 		if p.AmountDetails == nil && eff != ledger.StateConfirming && eff != ledger.StateConfirmed {
 			// Paid, but neither this answer nor a confirm check of ours
 			// ever showed the amount (Pike-side auto-confirm).
-			return verdict{to: ledger.StateReview, reason: "paid_amount_unverified", failure: &ledger.Failure{Code: CodePaidAmountUnverified,
+			return verdict{to: ledger.StateReview, reason: "paid_amount_unverified", failure: &ledger.Failure{Code: ledger.CodePaidAmountUnverified,
 				Description: fmt.Sprintf("Pike reports the payout succeeded without its amount; the row is %s %s and no confirm check saw what was paid", manifest.FormatAmount(row.Amount, row.Currency), row.Currency)}}
 		}
 		return verdict{to: ledger.StateSucceeded, failure: &ledger.Failure{}, reason: "payout_succeeded"}

@@ -18,7 +18,7 @@ func testRow(state ledger.State) ledger.Row {
 
 // session builds a snapshot of ps_1 whose payout matches testRow.
 func session(status pike.SessionStatus, payout pike.PayoutStatus, edit ...func(*pike.Session)) *pike.Session {
-	meta, _ := json.Marshal(RowKey(testBatch, "EMP-1", 1))
+	meta, _ := json.Marshal(ledger.RowKey(testBatch, "EMP-1", 1))
 	s := &pike.Session{ID: "ps_1", Status: status}
 	if payout != "" {
 		s.Payouts = []pike.Payout{{ID: "po_1", Status: payout,
@@ -77,19 +77,23 @@ func TestInterpret(t *testing.T) {
 		{"lost start: status created", unknownFrom(ledger.StateStarting), session(pike.SessionCreated, ""), fromStatus, ledger.StateCreated, false, false, ""},
 		{"lost start: status in progress", unknownFrom(ledger.StateStarting), session(pike.SessionInProgress, pike.PayoutInProgress), fromStatus, ledger.StateAwaitingConfirm, false, false, ""},
 		{"lost cancel: still pending", unknownFrom(ledger.StateCancelling), session(pike.SessionInProgress, pike.PayoutPending), fromStatus, ledger.StateCancelling, false, true, ""},
-		{"cancel intent wins over a confirm in doubt", func() ledger.Row { r := unknownFrom(ledger.StateConfirming); r.FailureCode = CodeRejected; return r }(), session(pike.SessionInProgress, pike.PayoutPending), fromStatus, ledger.StateCancelling, false, true, ""},
+		{"cancel intent wins over a confirm in doubt", func() ledger.Row {
+			r := unknownFrom(ledger.StateConfirming)
+			r.FailureCode = ledger.CodeRejected
+			return r
+		}(), session(pike.SessionInProgress, pike.PayoutPending), fromStatus, ledger.StateCancelling, false, true, ""},
 		{"succeeded", testRow(ledger.StateConfirmed), session(pike.SessionAccepted, pike.PayoutSucceeded), fromWebhook, ledger.StateSucceeded, false, false, ""},
 		{"auto-confirm at Pike: success straight from awaiting", testRow(ledger.StateAwaitingConfirm), session(pike.SessionAccepted, pike.PayoutSucceeded), fromWebhook, ledger.StateSucceeded, false, false, ""},
 		{"failed after confirm", testRow(ledger.StateConfirmed), session(pike.SessionInProgress, pike.PayoutFailed, withError(pike.CodeProviderExceedsLimit)), fromWebhook, ledger.StateFailed, false, false, pike.CodeProviderExceedsLimit},
 		{"failed + session error is not final", testRow(ledger.StateConfirmed), session(pike.SessionError, pike.PayoutFailed, withError("provider_internal_error")), fromWebhook, ledger.StateReview, false, false, "provider_internal_error"},
 		{"session error without payout", unknownFrom(ledger.StateStarting), session(pike.SessionError, ""), fromStatus, ledger.StateReview, false, false, "session_error"},
 		{"Pike auto-cancelled an unconfirmed payout", testRow(ledger.StateAwaitingConfirm), session(pike.SessionCancelled, pike.PayoutFailed, withError(pike.CodeConfirmTimeout)), fromWebhook, ledger.StateCancelled, false, false, pike.CodeConfirmTimeout},
-		{"our mismatch cancel completed", cancelling(CodeMismatch), session(pike.SessionCancelled, pike.PayoutFailed, withError("cancelled_by_partner")), fromResponse, ledger.StateMismatch, false, false, CodeMismatch},
-		{"our reject completed", cancelling(CodeRejected), session(pike.SessionCancelled, ""), fromResponse, ledger.StateCancelled, false, false, CodeRejected},
-		{"cancel lost the race: payout succeeded", cancelling(CodeMismatch), session(pike.SessionAccepted, pike.PayoutSucceeded), fromStatus, ledger.StateSucceeded, false, false, ""},
+		{"our mismatch cancel completed", cancelling(ledger.CodeMismatch), session(pike.SessionCancelled, pike.PayoutFailed, withError("cancelled_by_partner")), fromResponse, ledger.StateMismatch, false, false, ledger.CodeMismatch},
+		{"our reject completed", cancelling(ledger.CodeRejected), session(pike.SessionCancelled, ""), fromResponse, ledger.StateCancelled, false, false, ledger.CodeRejected},
+		{"cancel lost the race: payout succeeded", cancelling(ledger.CodeMismatch), session(pike.SessionAccepted, pike.PayoutSucceeded), fromStatus, ledger.StateSucceeded, false, false, ""},
 		{"final rows never move", testRow(ledger.StateSucceeded), session(pike.SessionCancelled, pike.PayoutFailed), fromStatus, "", false, false, ""},
 		{"failed rows never move on a webhook", testRow(ledger.StateFailed), session(pike.SessionAccepted, pike.PayoutSucceeded), fromWebhook, "", false, false, ""},
-		{"paid another amount (auto-confirm at Pike) goes to review", testRow(ledger.StateAwaitingConfirm), session(pike.SessionAccepted, pike.PayoutSucceeded, func(s *pike.Session) { s.Payouts[0].AmountDetails.Amount = 150150 }), fromWebhook, ledger.StateReview, false, false, CodePaidAmountDiffers},
+		{"paid another amount (auto-confirm at Pike) goes to review", testRow(ledger.StateAwaitingConfirm), session(pike.SessionAccepted, pike.PayoutSucceeded, func(s *pike.Session) { s.Payouts[0].AmountDetails.Amount = 150150 }), fromWebhook, ledger.StateReview, false, false, ledger.CodePaidAmountDiffers},
 		{"accepted without payout goes to review", testRow(ledger.StateConfirmed), session(pike.SessionAccepted, ""), fromStatus, ledger.StateReview, false, false, "accepted_without_payout"},
 	}
 	for _, tt := range tests {
@@ -131,7 +135,7 @@ func TestCheckSession(t *testing.T) {
 		{"card differs", func(s *pike.Session) { s.Payouts[0].Method.Card.Last4 = "4242" }, []string{"card_last4"}, false},
 		{"reference differs", func(s *pike.Session) { s.Payouts[0].Customer.Reference = "EMP-2" }, []string{"reference"}, false},
 		{"metadata of another attempt", func(s *pike.Session) {
-			m, _ := json.Marshal(RowKey(testBatch, "EMP-1", 2))
+			m, _ := json.Marshal(ledger.RowKey(testBatch, "EMP-1", 2))
 			s.Payouts[0].Metadata = m
 		}, []string{"metadata"}, false},
 		{"another session", func(s *pike.Session) { s.ID = "ps_2" }, []string{"session_id"}, false},
@@ -185,14 +189,14 @@ func TestIdempotencyKeysAreStableAndDistinct(t *testing.T) {
 func TestRowKeyRoundTrip(t *testing.T) {
 	long := strings.Repeat("f", 64)
 	for _, ref := range []string{"EMP-1", "a:b:c", "Зарплата-11"} {
-		k := RowKey(long, ref, 3)
-		prefix, n, gotRef, ok := ParseRowKey(k)
+		k := ledger.RowKey(long, ref, 3)
+		prefix, n, gotRef, ok := ledger.ParseRowKey(k)
 		if !ok || prefix != long[:16] || n != 3 || gotRef != ref {
 			t.Errorf("ParseRowKey(%q) = %q %d %q %v, want %q 3 %q true", k, prefix, n, gotRef, ok, long[:16], ref)
 		}
 	}
 	for _, bad := range []string{"", "order123", "payouts:x", "payouts:abc:0:EMP", "payouts:abc:x:EMP"} {
-		if _, _, _, ok := ParseRowKey(bad); ok {
+		if _, _, _, ok := ledger.ParseRowKey(bad); ok {
 			t.Errorf("ParseRowKey(%q) accepted, want refused", bad)
 		}
 	}

@@ -3,9 +3,7 @@ package batch_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -14,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/batch/report"
 	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
@@ -206,12 +204,12 @@ func everyOutcome(t *testing.T) (*harness, *ledgerClock, string) {
 }
 
 // writeReport renders the batch's report with the fixed timestamp.
-func writeReport(t *testing.T, h *harness, id string, o batch.ReportOptions) []byte {
+func writeReport(t *testing.T, h *harness, id string, o report.Options) []byte {
 	t.Helper()
 	o.Now = func() time.Time { return reportNow }
 	var buf bytes.Buffer
-	if err := batch.WriteReport(context.Background(), h.db, id, &buf, o); err != nil {
-		t.Fatalf("WriteReport: %v", err)
+	if err := report.Write(context.Background(), h.db, id, &buf, o); err != nil {
+		t.Fatalf("report.Write: %v", err)
 	}
 	return buf.Bytes()
 }
@@ -242,9 +240,9 @@ func checkGolden(t *testing.T, h *harness, name string, got []byte) {
 
 func TestReportGolden(t *testing.T) {
 	h, clock, id := everyOutcome(t)
-	csvOut := writeReport(t, h, id, batch.ReportOptions{})
-	jsonOut := writeReport(t, h, id, batch.ReportOptions{Format: batch.ReportJSON})
-	excelOut := writeReport(t, h, id, batch.ReportOptions{Excel: true})
+	csvOut := writeReport(t, h, id, report.Options{})
+	jsonOut := writeReport(t, h, id, report.Options{Format: report.JSON})
+	excelOut := writeReport(t, h, id, report.Options{Excel: true})
 	checkGolden(t, h, "every-outcome.csv", csvOut)
 	checkGolden(t, h, "every-outcome.json", jsonOut)
 	checkGolden(t, h, "every-outcome-excel.csv", excelOut)
@@ -268,12 +266,12 @@ func TestReportGolden(t *testing.T) {
 	unknown := h.row(id, "PAY-UNKNOWN")
 	h.postWebhook(h.sessionWebhook(pike.WebhookPaymentFinished, unknown.SessionID, nil))
 	serve(t, h, id, "PAY-UNKNOWN", ledger.StateSucceeded)
-	after := writeReport(t, h, id, batch.ReportOptions{})
+	after := writeReport(t, h, id, report.Options{})
 	checkGolden(t, h, "every-outcome-after-late-webhook.csv", after)
 	checkCSVReport(t, h, id, after, ',', ".")
-	afterJSON := writeReport(t, h, id, batch.ReportOptions{Format: batch.ReportJSON})
+	afterJSON := writeReport(t, h, id, report.Options{Format: report.JSON})
 	checkJSONReport(t, h, id, afterJSON)
-	var doc batch.ReportDocument
+	var doc report.Document
 	if err := json.Unmarshal(afterJSON, &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +320,7 @@ func checkCSVReport(t *testing.T, h *harness, id string, out []byte, comma rune,
 	if err != nil {
 		t.Fatalf("report is not valid CSV: %v", err)
 	}
-	if got, want := strings.Join(records[0], ","), strings.Join(batch.ReportColumns, ","); got != want {
+	if got, want := strings.Join(records[0], ","), strings.Join(report.Columns, ","); got != want {
 		t.Fatalf("got header %s, want %s", got, want)
 	}
 	for _, rec := range records {
@@ -378,9 +376,9 @@ func checkJSONReport(t *testing.T, h *harness, id string, out []byte) {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.DisallowUnknownFields()
-	var doc batch.ReportDocument
+	var doc report.Document
 	if err := dec.Decode(&doc); err != nil {
-		t.Fatalf("report is not a ReportDocument: %v\n%s", err, out)
+		t.Fatalf("report is not a report.Document: %v\n%s", err, out)
 	}
 	// Every top-level key once: a duplicate key is silently lost by most
 	// decoders.
@@ -436,193 +434,4 @@ func checkJSONReport(t *testing.T, h *harness, id string, out []byte) {
 			t.Errorf("control %s: got succeeded %s, want %s (ledger)", c.Currency, c.Succeeded, want)
 		}
 	}
-}
-
-func TestSpreadsheetSafe(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"Иванов Иван", "Иванов Иван"},
-		{"=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"},
-		{"+7 900", "'+7 900"},
-		{"-1", "'-1"},
-		{"@SUM(A1)", "'@SUM(A1)"},
-		{"\tx", "'\tx"},
-		{"\rx", "'\rx"},
-		{"＝1+1", "'＝1+1"},
-		{"＋7", "'＋7"},
-		{"－1", "'－1"},
-		{"＠SUM", "'＠SUM"},
-		{"a=b", "a=b"},
-		{"1500.00", "1500.00"},
-		{" =1", " =1"},
-	}
-	for _, tt := range tests {
-		if got := batch.SpreadsheetSafe(tt.in); got != tt.want {
-			t.Errorf("SpreadsheetSafe(%q): got %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-func FuzzSpreadsheetSafe(f *testing.F) {
-	for _, s := range []string{"", "=1", "+", "-1", "@", "\t", "＝", "name", "'=x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got := batch.SpreadsheetSafe(s)
-		if dangerous(got) {
-			t.Fatalf("SpreadsheetSafe(%q) = %q still starts like a formula", s, got)
-		}
-		if got != s && got != "'"+s {
-			t.Fatalf("SpreadsheetSafe(%q) = %q: want the input or the input after an apostrophe", s, got)
-		}
-	})
-}
-
-func TestParseReportFormat(t *testing.T) {
-	tests := []struct {
-		in   string
-		want batch.ReportFormat
-		ok   bool
-	}{
-		{"csv", batch.ReportCSV, true},
-		{"JSON", batch.ReportJSON, true},
-		{" json ", batch.ReportJSON, true},
-		{"xlsx", "", false},
-		{"", "", false},
-	}
-	for _, tt := range tests {
-		got, err := batch.ParseReportFormat(tt.in)
-		if got != tt.want || (err == nil) != tt.ok {
-			t.Errorf("ParseReportFormat(%q): got %q, %v; want %q, ok %v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestWriteReportUnknownBatch(t *testing.T) {
-	h := newHarness(t, sandbox.Config{})
-	var buf bytes.Buffer
-	err := batch.WriteReport(context.Background(), h.db, "no-such-batch", &buf, batch.ReportOptions{})
-	if err == nil || !strings.Contains(err.Error(), "no-such-batch") {
-		t.Errorf("got %v, want an error naming the batch", err)
-	}
-	if buf.Len() != 0 {
-		t.Errorf("got %d bytes written for an unknown batch, want none", buf.Len())
-	}
-}
-
-// reportBenchLedger is a ledger with one batch of n rows as a nightly run
-// leaves it: nine in ten succeeded with their two webhooks stored, the rest
-// failed. Built once per size, through the ledger's public API.
-func reportBenchLedger(b *testing.B, n int) (*ledger.DB, string) {
-	b.Helper()
-	ctx := context.Background()
-	db, err := ledger.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), ledger.WithSyncNormal())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	const id = "benchbatch"
-	if _, _, err := db.CreateBatch(ctx, ledger.Batch{ID: id, ManifestName: "bench.csv", ManifestSHA256: "s", RowCount: n,
-		Totals: map[string]int64{"RUB": int64(n) * 150050}}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := db.InsertRows(ctx, id, func(yield func(ledger.Row, error) bool) {
-		for i := range n {
-			r := ledger.Row{Line: i + 2, Reference: "EMP-" + strconv.Itoa(100000+i), Amount: 150050, Currency: "RUB",
-				RecipientName: "Иванов Иван Иванович", CardBIN: "424242", CardLast4: "4242", CardFingerprint: strings.Repeat("ab", 32)}
-			if !yield(r, nil) {
-				return
-			}
-		}
-	}); err != nil {
-		b.Fatal(err)
-	}
-	var rows []ledger.Row
-	index := map[int64]int{}
-	for r, err := range db.Rows(ctx, id) {
-		if err != nil {
-			b.Fatal(err)
-		}
-		index[r.ID] = len(rows)
-		rows = append(rows, r)
-	}
-	steps := []ledger.State{ledger.StateCreating, ledger.StateCreated, ledger.StateStarting, ledger.StateAwaitingConfirm,
-		ledger.StateConfirming, ledger.StateConfirmed, ledger.StateSucceeded}
-	for si, to := range steps {
-		var cs []ledger.Change
-		for i, r := range rows {
-			fail := i%10 == 9
-			if fail && si > 3 {
-				continue
-			}
-			c := ledger.Change{RowID: r.ID, From: r.State, To: to, Reason: "bench"}
-			switch {
-			case fail && si == 3:
-				c.To, c.Failure = ledger.StateFailed, &ledger.Failure{Code: "card_number_does_not_exist", Description: "the card number does not exist"}
-			case to == ledger.StateCreating:
-				c.NewAttempt = map[string]string{"session/create": "k" + strconv.Itoa(i)}
-			case to == ledger.StateCreated:
-				c.SessionID = "ps_" + strconv.Itoa(i)
-			case to == ledger.StateAwaitingConfirm:
-				c.PayoutID = "po_" + strconv.Itoa(i)
-			}
-			cs = append(cs, c)
-		}
-		out, errs := db.ApplyAll(ctx, cs)
-		for j, c := range cs {
-			if errs[j] != nil {
-				b.Fatalf("%s → %s: %v", c.From, c.To, errs[j])
-			}
-			rows[index[c.RowID]] = out[j]
-		}
-	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
-	for i, r := range rows {
-		if r.State != ledger.StateSucceeded {
-			continue
-		}
-		for _, typ := range []pike.WebhookType{pike.WebhookReadyToConfirm, pike.WebhookPaymentFinished} {
-			body := fmt.Sprintf(`{"type":%q,"session":{"id":"ps_%d","status":"accepted","payments":[{"id":"po_%d","status":"succeeded","amount_details":{"amount":150050,"currency":"rub"}}]}}`, typ, i, i)
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				sum := sha256.Sum256([]byte(body))
-				if _, _, err := db.RecordWebhook(ctx, ledger.Webhook{Type: string(typ), SessionID: "ps_" + strconv.Itoa(i), BodySHA256: hex.EncodeToString(sum[:]),
-					Body: []byte(body), Verified: true, Applied: true}); err != nil {
-					b.Error(err)
-				}
-			})
-		}
-	}
-	wg.Wait()
-	return db, id
-}
-
-// BenchmarkWriteReport measures regenerating the report of a 10 000-row
-// batch (ns/op is the whole report; rows/s is derived).
-func BenchmarkWriteReport(b *testing.B) {
-	const n = 10000
-	db, id := reportBenchLedger(b, n)
-	for _, f := range []batch.ReportFormat{batch.ReportCSV, batch.ReportJSON} {
-		b.Run(string(f), func(b *testing.B) {
-			var size int
-			for b.Loop() {
-				var w countingWriter
-				if err := batch.WriteReport(context.Background(), db, id, &w, batch.ReportOptions{Format: f}); err != nil {
-					b.Fatal(err)
-				}
-				size = int(w)
-			}
-			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-			b.ReportMetric(float64(size), "bytes")
-		})
-	}
-}
-
-type countingWriter int
-
-func (w *countingWriter) Write(p []byte) (int, error) {
-	*w += countingWriter(len(p))
-	return len(p), nil
 }

@@ -45,7 +45,7 @@ var ErrBatchID = errors.New("invalid batch id")
 // stored webhook and the confirm check would find every session's metadata
 // changed. The error wraps ErrBatchID and does not show the id.
 func CheckBatchID(id string) error {
-	if pan.Contains(id) || pan.Contains(shortBatch(id)) {
+	if pan.Contains(id) || pan.Contains(ledger.RowKeyBatch(id)) {
 		return fmt.Errorf("%w: it looks like a card number; card numbers are never stored, so it would be masked in every stored webhook — use a batch id without 13 to 19 digits in a row or in groups that pass the card-number (Luhn) check, e.g. put a letter among the digits", ErrBatchID)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/batch/report"
 	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
@@ -66,7 +67,7 @@ func TestRunEveryOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mm.FailureCode != batch.CodeMismatch || !strings.Contains(mm.FailureDescription, "amount") {
+	if mm.FailureCode != ledger.CodeMismatch || !strings.Contains(mm.FailureDescription, "amount") {
 		t.Errorf("mismatch row: got failure %q %q, want code mismatch naming the amount", mm.FailureCode, mm.FailureDescription)
 	}
 	ex, _ := h.db.RowByReference(context.Background(), res.Batch.ID, "EXPIRED")
@@ -187,13 +188,13 @@ func TestWebhookForUnknownSessionIsStoredNeverActedOn(t *testing.T) {
 	if len(ws) != 1 {
 		t.Fatalf("got %d stored webhooks for ps_999, want 1", len(ws))
 	}
-	sum, err := batch.BuildReportSummary(context.Background(), h.db, res.Batch.ID, time.Now())
+	sum, err := report.BuildSummary(context.Background(), h.db, res.Batch.ID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := false
 	for _, f := range sum.Findings {
-		found = found || (f.Kind == batch.FindingUnmatchedSession && f.SessionID == "ps_999")
+		found = found || (f.Kind == report.FindingUnmatchedSession && f.SessionID == "ps_999")
 	}
 	if !found {
 		t.Errorf("report findings %+v lack the unknown session ps_999", sum.Findings)
@@ -487,8 +488,8 @@ func TestSupersededAttemptSuccessGoesToReview(t *testing.T) {
 		h := newHarness(t, sandbox.Config{})
 		id, s1 := supersededSetup(t, h, sandbox.CardNotExist, h.config())
 		got := resolveAndSettle(t, h, id, s1, ledger.StateReview)
-		if got.FailureCode != batch.CodeSupersededSuccess {
-			t.Errorf("got failure %q, want %s", got.FailureCode, batch.CodeSupersededSuccess)
+		if got.FailureCode != ledger.CodeSupersededSuccess {
+			t.Errorf("got failure %q, want %s", got.FailureCode, ledger.CodeSupersededSuccess)
 		}
 		// A corrected card for the row in review is refused, not retried.
 		fixed := h.manifest("fixed-again.csv", row{ref: "R1", amount: "10", card: sandbox.CardMir})

@@ -222,8 +222,8 @@ func (e *Engine) lead(wh *pike.Webhook) (string, error) {
 	if p == nil || e.cfg.Flow != FlowSingle {
 		return resultUnknownSession, nil
 	}
-	prefix, n, ref, ok := ParseRowKey(p.MetadataString())
-	if !ok || prefix != shortBatch(e.batchID) {
+	prefix, n, ref, ok := ledger.ParseRowKey(p.MetadataString())
+	if !ok || prefix != ledger.RowKeyBatch(e.batchID) {
 		return resultUnknownSession, nil
 	}
 	row, err := e.store.RowByReference(e.wctx(), e.batchID, ref)
@@ -266,9 +266,9 @@ func (e *Engine) lateSuccess(att ledger.Attempt, row ledger.Row, s *pike.Session
 			"session", att.SessionID, "status", fresh.Status)
 		return nil
 	}
-	code, detail := CodeSupersededSuccess, fmt.Sprintf("attempt %d (session %s) reported succeeded after attempt %d was opened", att.N, att.SessionID, row.Attempt)
+	code, detail := ledger.CodeSupersededSuccess, fmt.Sprintf("attempt %d (session %s) reported succeeded after attempt %d was opened", att.N, att.SessionID, row.Attempt)
 	if att.N == row.Attempt {
-		code, detail = CodeLateSuccess, fmt.Sprintf("attempt %d (session %s) reported succeeded after the row ended %s", att.N, att.SessionID, row.State)
+		code, detail = ledger.CodeLateSuccess, fmt.Sprintf("attempt %d (session %s) reported succeeded after the row ended %s", att.N, att.SessionID, row.State)
 	}
 	e.log.Error("an ended attempt succeeded: possible double payment", "row", row.Line, "reference", row.Reference, "detail", detail)
 	unlock := e.locks.lock(row.ID)

@@ -10,6 +10,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/report"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike"
 )
@@ -72,10 +73,10 @@ func (p *payingFlags) check() error {
 	if p.pollAfter <= 0 {
 		return usageErrorf("--poll-after must be positive")
 	}
-	if _, err := batch.ParseReportFormat(p.reportFmt); p.reportFmt != "" && err != nil {
+	if _, err := report.ParseFormat(p.reportFmt); p.reportFmt != "" && err != nil {
 		return usageErrorf("--report-format: %v", err)
 	}
-	if p.reportExcel && p.reportFmt == string(batch.ReportJSON) {
+	if p.reportExcel && p.reportFmt == string(report.JSON) {
 		return usageErrorf("--report-excel is for CSV reports, not --report-format json")
 	}
 	return p.pike.check()

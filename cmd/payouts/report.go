@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/report"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -62,11 +62,11 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	if c.batch == "" || fs.NArg() > 0 {
 		return usageErrorf("report needs --batch ID and no arguments — `payouts status` lists batches")
 	}
-	format, err := batch.ParseReportFormat(c.format)
+	format, err := report.ParseFormat(c.format)
 	if err != nil {
 		return usageErrorf("--format: %v", err)
 	}
-	if c.excel && format != batch.ReportCSV {
+	if c.excel && format != report.CSV {
 		return usageErrorf("--excel shapes the CSV report for spreadsheets; it cannot be combined with --format %s", format)
 	}
 	db, err := c.ledger.open(ctx, c.app, nil)
@@ -78,7 +78,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	if c.output == "" {
-		if err := batch.WriteReport(ctx, db, c.batch, c.app.Stdout, batch.ReportOptions{Format: format, Excel: c.excel}); err != nil {
+		if err := report.Write(ctx, db, c.batch, c.app.Stdout, report.Options{Format: format, Excel: c.excel}); err != nil {
 			return err
 		}
 		return nil
@@ -93,7 +93,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 // writeReportFile writes the report atomically: to a temporary file in the
 // same directory, synced, then renamed, so a reader never sees half a report.
 func writeReportFile(ctx context.Context, db *ledger.DB, batchID, path, format string, excel bool) error {
-	f, err := batch.ParseReportFormat(format)
+	f, err := report.ParseFormat(format)
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func writeReportFile(ctx context.Context, db *ledger.DB, batchID, path, format s
 		return fmt.Errorf("write report: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := batch.WriteReport(ctx, db, batchID, io.Writer(tmp), batch.ReportOptions{Format: f, Excel: excel}); err != nil {
+	if err := report.Write(ctx, db, batchID, io.Writer(tmp), report.Options{Format: f, Excel: excel}); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write report: %w", err)
 	}

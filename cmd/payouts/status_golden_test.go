@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/batch/report"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike/sandbox"
 )
@@ -120,12 +120,12 @@ func TestStatusGolden(t *testing.T) {
 
 // checkReportCommand checks `payouts report` on batch id of p's ledger.
 func checkReportCommand(t *testing.T, p *cliPike, id string) {
-	// Standard output: the report batch.WriteReport makes, CSV by default.
+	// Standard output: the report report.Write makes, CSV by default.
 	code, csvOut, stderr := p.run("report", "--batch", id)
 	if code != ExitOK || stderr != p.ledgerLine() {
 		t.Fatalf("report: got exit %d, stderr %q; want 0 and only %q", code, stderr, p.ledgerLine())
 	}
-	if !strings.HasPrefix(csvOut, strings.Join(batch.ReportColumns, ",")+"\n") {
+	if !strings.HasPrefix(csvOut, strings.Join(report.Columns, ",")+"\n") {
 		t.Errorf("report does not start with the columns:\n%s", csvOut)
 	}
 	if !strings.Contains(csvOut, "'=HYPERLINK(") || strings.Contains(csvOut, ",=HYPERLINK(") || !strings.Contains(csvOut, "'-1 Новикова") {
@@ -139,7 +139,7 @@ func checkReportCommand(t *testing.T, p *cliPike, id string) {
 	if code != ExitOK {
 		t.Fatalf("report json: got exit %d, stderr %q", code, stderr)
 	}
-	var doc batch.ReportDocument
+	var doc report.Document
 	if err := json.Unmarshal([]byte(jsonOut), &doc); err != nil {
 		t.Fatalf("report json: %v\n%s", err, jsonOut)
 	}

@@ -1,4 +1,4 @@
-package batch
+package report
 
 import (
 	"bufio"
@@ -20,31 +20,31 @@ import (
 	"github.com/payouts/payouts/pike"
 )
 
-// ReportColumns are the columns of the reconciliation report, in order.
-var ReportColumns = []string{"row", "reference", "status", "amount", "currency", "card", "recipient_name",
+// Columns are the columns of the reconciliation report, in order.
+var Columns = []string{"row", "reference", "status", "amount", "currency", "card", "recipient_name",
 	"session_id", "payout_id", "attempts", "failure_code", "failure_description", "created_at", "finished_at"}
 
-// ReportFormat is csv or json.
-type ReportFormat string
+// Format is csv or json.
+type Format string
 
 // Report formats.
 const (
-	ReportCSV  ReportFormat = "csv"
-	ReportJSON ReportFormat = "json"
+	CSV  Format = "csv"
+	JSON Format = "json"
 )
 
-// ParseReportFormat parses "csv" or "json".
-func ParseReportFormat(s string) (ReportFormat, error) {
-	switch f := ReportFormat(strings.ToLower(strings.TrimSpace(s))); f {
-	case ReportCSV, ReportJSON:
+// ParseFormat parses "csv" or "json".
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
+	case CSV, JSON:
 		return f, nil
 	}
 	return "", fmt.Errorf("unknown report format %q: use csv or json", s)
 }
 
-// ReportOptions configure WriteReport.
-type ReportOptions struct {
-	Format ReportFormat
+// Options configure Write.
+type Options struct {
+	Format Format
 	// Excel (CSV only) writes a UTF-8 BOM, `;` separators and amounts with a
 	// decimal comma, which is what a spreadsheet in a Russian (or most
 	// European) locale opens as text and numbers without an import dialog.
@@ -53,8 +53,8 @@ type ReportOptions struct {
 	Now func() time.Time
 }
 
-// ReportRow is one manifest row in the report.
-type ReportRow struct {
+// Row is one manifest row in the report.
+type Row struct {
 	Row                int    `json:"row"`
 	Reference          string `json:"reference"`
 	Status             string `json:"status"`
@@ -71,13 +71,13 @@ type ReportRow struct {
 	FinishedAt         string `json:"finished_at"`
 }
 
-func (r ReportRow) cells(amount func(string) string) []string {
+func (r Row) cells(amount func(string) string) []string {
 	return []string{strconv.Itoa(r.Row), r.Reference, r.Status, amount(r.Amount), r.Currency, r.Card, r.RecipientName,
 		r.SessionID, r.PayoutID, strconv.Itoa(r.Attempts), r.FailureCode, r.FailureDescription, r.CreatedAt, r.FinishedAt}
 }
 
-// ReportSummaryLine is the count and sum of one status in one currency.
-type ReportSummaryLine struct {
+// SummaryLine is the count and sum of one status in one currency.
+type SummaryLine struct {
 	Currency string `json:"currency"`
 	Status   string `json:"status"`
 	Rows     int    `json:"rows"`
@@ -120,29 +120,29 @@ const (
 	FindingUnmatchedSession FindingKind = "session_without_row"    // a webhook about a session no batch made
 )
 
-// ReportSummary is everything in the report besides the rows.
-type ReportSummary struct {
-	BatchID        string              `json:"batch_id"`
-	Manifest       string              `json:"manifest"`
-	ManifestSHA256 string              `json:"manifest_sha256"`
-	GeneratedAt    string              `json:"generated_at"`
-	RowCount       int                 `json:"row_count"`
-	Lines          []ReportSummaryLine `json:"summary"`
-	Control        []ControlTotal      `json:"control_totals"`
-	Findings       []Finding           `json:"findings"`
+// Summary is everything in the report besides the rows.
+type Summary struct {
+	BatchID        string         `json:"batch_id"`
+	Manifest       string         `json:"manifest"`
+	ManifestSHA256 string         `json:"manifest_sha256"`
+	GeneratedAt    string         `json:"generated_at"`
+	RowCount       int            `json:"row_count"`
+	Lines          []SummaryLine  `json:"summary"`
+	Control        []ControlTotal `json:"control_totals"`
+	Findings       []Finding      `json:"findings"`
 }
 
-// ReportDocument is the shape of the JSON report (--format json): the
+// Document is the shape of the JSON report (--format json): the
 // summary's fields and the rows, in one object.
-type ReportDocument struct {
-	ReportSummary
-	Rows []ReportRow `json:"rows"`
+type Document struct {
+	Summary
+	Rows []Row `json:"rows"`
 }
 
-// reportRow renders a ledger row for the report. Free text is PAN-scrubbed
+// newRow renders a ledger row for the report. Free text is PAN-scrubbed
 // once more: the report is the file most likely to be mailed around.
-func reportRow(r ledger.Row) ReportRow {
-	return ReportRow{
+func newRow(r ledger.Row) Row {
+	return Row{
 		Row: r.Line, Reference: pan.Scrub(r.Reference), Status: string(r.State),
 		Amount: manifest.FormatAmount(r.Amount, r.Currency), Currency: r.Currency,
 		Card: pan.MaskParts(r.CardBIN, r.CardLast4), RecipientName: pan.Scrub(r.RecipientName),
@@ -159,14 +159,14 @@ func timeCell(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// reportBuilder computes the summary, control totals and findings while the
+// builder computes the summary, control totals and findings while the
 // rows stream past, so the sections after the rows always agree with the
 // rows printed, even while `payouts serve` applies webhooks meanwhile.
-type reportBuilder struct {
+type builder struct {
 	ctx       context.Context
 	store     Store
 	batch     ledger.Batch
-	sum       ReportSummary
+	sum       Summary
 	lines     map[[2]string]*summaryAcc // currency, state
 	submitted map[string]int64
 	succeeded map[string]int64
@@ -177,21 +177,21 @@ type summaryAcc struct {
 	amount int64
 }
 
-func newReportBuilder(ctx context.Context, store Store, batchID string, now time.Time) (*reportBuilder, error) {
+func newBuilder(ctx context.Context, store Store, batchID string, now time.Time) (*builder, error) {
 	b, err := store.Batch(ctx, batchID)
 	if err != nil {
 		return nil, fmt.Errorf("batch %s: %w", batchID, err)
 	}
-	return &reportBuilder{ctx: ctx, store: store, batch: b,
-		sum: ReportSummary{BatchID: b.ID, Manifest: b.ManifestName, ManifestSHA256: b.ManifestSHA256,
-			GeneratedAt: now.UTC().Format(time.RFC3339), Lines: []ReportSummaryLine{}, Control: []ControlTotal{}, Findings: []Finding{}},
+	return &builder{ctx: ctx, store: store, batch: b,
+		sum: Summary{BatchID: b.ID, Manifest: b.ManifestName, ManifestSHA256: b.ManifestSHA256,
+			GeneratedAt: now.UTC().Format(time.RFC3339), Lines: []SummaryLine{}, Control: []ControlTotal{}, Findings: []Finding{}},
 		lines: map[[2]string]*summaryAcc{}, submitted: map[string]int64{}, succeeded: map[string]int64{},
 	}, nil
 }
 
 // each streams the batch's rows in manifest order to fn, counting each into
 // the summary (and its finding) first.
-func (rb *reportBuilder) each(fn func(ledger.Row) error) error {
+func (rb *builder) each(fn func(ledger.Row) error) error {
 	for row, err := range rb.store.Rows(rb.ctx, rb.batch.ID) {
 		if err != nil {
 			return fmt.Errorf("rows of batch %s: %w", rb.batch.ID, err)
@@ -213,7 +213,7 @@ func (rb *reportBuilder) each(fn func(ledger.Row) error) error {
 }
 
 // count adds one row to the summary and records its finding, if any.
-func (rb *reportBuilder) count(row ledger.Row, f *Finding) {
+func (rb *builder) count(row ledger.Row, f *Finding) {
 	rb.sum.RowCount++
 	k := [2]string{row.Currency, string(row.State)}
 	acc := rb.lines[k]
@@ -236,7 +236,7 @@ func (rb *reportBuilder) count(row ledger.Row, f *Finding) {
 
 // finish completes the summary: lines per currency in flow order of the
 // states, control totals, and the webhooks about sessions no batch made.
-func (rb *reportBuilder) finish() (ReportSummary, error) {
+func (rb *builder) finish() (Summary, error) {
 	keys := make([][2]string, 0, len(rb.lines))
 	for k := range rb.lines {
 		keys = append(keys, k)
@@ -250,7 +250,7 @@ func (rb *reportBuilder) finish() (ReportSummary, error) {
 	})
 	for _, k := range keys {
 		acc := rb.lines[k]
-		rb.sum.Lines = append(rb.sum.Lines, ReportSummaryLine{Currency: k[0], Status: k[1], Rows: acc.rows, Amount: manifest.FormatAmount(acc.amount, k[0])})
+		rb.sum.Lines = append(rb.sum.Lines, SummaryLine{Currency: k[0], Status: k[1], Rows: acc.rows, Amount: manifest.FormatAmount(acc.amount, k[0])})
 	}
 	currencies := map[string]bool{}
 	for _, m := range []map[string]int64{rb.batch.Totals, rb.submitted, rb.succeeded} {
@@ -280,12 +280,12 @@ func (rb *reportBuilder) finish() (ReportSummary, error) {
 	return rb.sum, nil
 }
 
-// BuildReportSummary computes the summary, control totals and findings of a
+// BuildSummary computes the summary, control totals and findings of a
 // batch from the ledger. It can be run at any time; it only reads.
-func BuildReportSummary(ctx context.Context, store Store, batchID string, now time.Time) (ReportSummary, error) {
-	rb, err := newReportBuilder(ctx, store, batchID, now)
+func BuildSummary(ctx context.Context, store Store, batchID string, now time.Time) (Summary, error) {
+	rb, err := newBuilder(ctx, store, batchID, now)
 	if err != nil {
-		return ReportSummary{}, err
+		return Summary{}, err
 	}
 	if err := rb.each(func(ledger.Row) error { return nil }); err != nil {
 		return rb.sum, err
@@ -305,12 +305,12 @@ func rowFinding(ctx context.Context, store Store, batchID string, row ledger.Row
 	case ledger.StateReview:
 		f.Kind, f.Detail = FindingReview, fmt.Sprintf("%s: %s", row.FailureCode, desc)
 		switch row.FailureCode {
-		case CodeNoPikeRecord:
+		case ledger.CodeNoPikeRecord:
 			f.Kind = FindingNoPikeRecord
 			f.Action = "ask Pike support whether session " + row.SessionID + " exists; the row is never retried automatically"
-		case CodePaidAmountDiffers:
+		case ledger.CodePaidAmountDiffers:
 			f.Action = "money moved, but not the row's amount: settle the difference with the recipient and record it; the row is never retried"
-		case CodeSupersededSuccess:
+		case ledger.CodeSupersededSuccess:
 			f.Action = "an earlier attempt reported success after a new one was opened: check every session of this reference at Pike; the recipient may have been paid twice"
 		default:
 			f.Action = "do not rerun: ask Pike support for the final status of session " + row.SessionID
@@ -323,7 +323,7 @@ func rowFinding(ctx context.Context, store Store, batchID string, row ledger.Row
 			// A lost session/init/payout: no id to ask about. Only a
 			// webhook carrying the attempt's metadata can settle it.
 			f.Detail = fmt.Sprintf("session/init/payout of attempt %d was sent and its answer lost: Pike may or may not have made the payout, and no session id is known", row.Attempt)
-			f.Action = fmt.Sprintf("keep `payouts serve` running: a webhook with metadata %q settles it; otherwise ask Pike support for a session with that metadata. Never pay it by hand", RowKey(batchID, row.Reference, row.Attempt))
+			f.Action = fmt.Sprintf("keep `payouts serve` running: a webhook with metadata %q settles it; otherwise ask Pike support for a session with that metadata. Never pay it by hand", ledger.RowKey(batchID, row.Reference, row.Attempt))
 		}
 		return f, true, nil
 	case ledger.StateCreated, ledger.StateConfirmed:
@@ -332,7 +332,7 @@ func rowFinding(ctx context.Context, store Store, batchID string, row ledger.Row
 		return f, true, nil
 	case ledger.StateAwaitingConfirm:
 		f.Kind, f.Detail = FindingAwaitingApproval, "ready to confirm, held for approval (--confirm hold)"
-		f.Action = "`payouts approve --batch " + batchID + "` or `payouts reject --batch " + batchID + "`; Pike cancels it " + confirmDeadline + " after it was started"
+		f.Action = "`payouts approve --batch " + batchID + "` or `payouts reject --batch " + batchID + "`; Pike cancels it " + fmt.Sprintf("%.0f minutes", pike.ConfirmDeadline.Minutes()) + " after it was started"
 		return f, true, nil
 	case ledger.StatePlanned:
 		f.Kind, f.Detail = FindingNotSent, "never sent to Pike"
@@ -380,27 +380,27 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// WriteReport writes the reconciliation report of a batch to w: one row per
+// Write writes the reconciliation report of a batch to w: one row per
 // manifest row, then the summary, control totals and findings. Reports are
 // built from the ledger alone, in one pass over the rows, and can be
 // regenerated at any time.
-func WriteReport(ctx context.Context, store Store, batchID string, w io.Writer, o ReportOptions) error {
+func Write(ctx context.Context, store Store, batchID string, w io.Writer, o Options) error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Format == "" {
-		o.Format = ReportCSV
+		o.Format = CSV
 	}
-	rb, err := newReportBuilder(ctx, store, batchID, o.Now())
+	rb, err := newBuilder(ctx, store, batchID, o.Now())
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(w)
 	switch o.Format {
-	case ReportJSON:
-		err = writeReportJSON(rb, bw)
-	case ReportCSV:
-		err = writeReportCSV(rb, bw, o.Excel)
+	case JSON:
+		err = writeJSON(rb, bw)
+	case CSV:
+		err = writeCSV(rb, bw, o.Excel)
 	default:
 		err = fmt.Errorf("unknown report format %q: use csv or json", o.Format)
 	}
@@ -410,7 +410,7 @@ func WriteReport(ctx context.Context, store Store, batchID string, w io.Writer, 
 	return bw.Flush()
 }
 
-func writeReportCSV(rb *reportBuilder, w *bufio.Writer, excel bool) error {
+func writeCSV(rb *builder, w *bufio.Writer, excel bool) error {
 	cw := csv.NewWriter(w)
 	amount := func(s string) string { return s }
 	if excel {
@@ -430,10 +430,10 @@ func writeReportCSV(rb *reportBuilder, w *bufio.Writer, excel bool) error {
 		cw.Flush()
 		w.WriteString("\n")
 	}
-	if err := write(slices.Clone(ReportColumns)...); err != nil {
+	if err := write(slices.Clone(Columns)...); err != nil {
 		return err
 	}
-	if err := rb.each(func(row ledger.Row) error { return write(reportRow(row).cells(amount)...) }); err != nil {
+	if err := rb.each(func(row ledger.Row) error { return write(newRow(row).cells(amount)...) }); err != nil {
 		return err
 	}
 	sum, err := rb.finish()
@@ -466,10 +466,10 @@ func writeReportCSV(rb *reportBuilder, w *bufio.Writer, excel bool) error {
 	return cw.Error()
 }
 
-// writeReportJSON streams a ReportDocument: the batch's identity, the rows,
+// writeJSON streams a Document: the batch's identity, the rows,
 // then the summary computed from those very rows, without holding every
 // row in memory.
-func writeReportJSON(rb *reportBuilder, w *bufio.Writer) error {
+func writeJSON(rb *builder, w *bufio.Writer) error {
 	head, err := json.MarshalIndent(struct {
 		BatchID        string `json:"batch_id"`
 		Manifest       string `json:"manifest"`
@@ -483,7 +483,7 @@ func writeReportJSON(rb *reportBuilder, w *bufio.Writer) error {
 	w.WriteString(",\n  \"rows\": [")
 	first := true
 	err = rb.each(func(row ledger.Row) error {
-		b, err := json.Marshal(reportRow(row))
+		b, err := json.Marshal(newRow(row))
 		if err != nil {
 			return err
 		}
@@ -507,10 +507,10 @@ func writeReportJSON(rb *reportBuilder, w *bufio.Writer) error {
 		return err
 	}
 	tail, err := json.MarshalIndent(struct {
-		RowCount int                 `json:"row_count"`
-		Lines    []ReportSummaryLine `json:"summary"`
-		Control  []ControlTotal      `json:"control_totals"`
-		Findings []Finding           `json:"findings"`
+		RowCount int            `json:"row_count"`
+		Lines    []SummaryLine  `json:"summary"`
+		Control  []ControlTotal `json:"control_totals"`
+		Findings []Finding      `json:"findings"`
 	}{sum.RowCount, sum.Lines, sum.Control, sum.Findings}, "", "  ")
 	if err != nil {
 		return err
