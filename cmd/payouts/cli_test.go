@@ -249,6 +249,9 @@ func TestExitCodes(t *testing.T) {
 			return []string{"run", p.manifest("m.csv", okRows()...), "--frobnicate"}
 		}, "frobnicate"},
 		{"missing manifest argument", nil, func(p *cliPike) []string { return []string{"run"} }, "MANIFEST"},
+		{"manifest file does not exist", nil, func(p *cliPike) []string {
+			return []string{"run", filepath.Join(p.dir, "no-such.csv")}
+		}, "no-such.csv: no such file — check the path"},
 		{"two manifest arguments", nil, func(p *cliPike) []string {
 			m := p.manifest("m.csv", okRows()...)
 			return []string{"run", m, m}
@@ -328,9 +331,6 @@ func TestExitCodes(t *testing.T) {
 			p.env["PAYOUTS_LEDGER"] = filepath.Join(file, "payouts.db")
 			return []string{"run", p.manifest("m.csv", okRows()...)}
 		}, "ledger"},
-		{"manifest unreadable", func(p *cliPike) []string {
-			return []string{"run", filepath.Join(p.dir, "no-such.csv")}
-		}, "no-such.csv"},
 	}
 	for _, tt := range infra {
 		t.Run("3: "+tt.name, func(t *testing.T) {

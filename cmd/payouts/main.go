@@ -68,6 +68,7 @@ func (a *App) commands() []Command {
 		&sandboxCommand{app: a},
 		&demoCommand{app: a},
 		&keygenCommand{app: a},
+		&versionCommand{app: a},
 	}
 	return cmds
 }
@@ -95,6 +96,8 @@ func (a *App) dispatch(ctx context.Context, args []string) error {
 	}
 	name := args[0]
 	switch name {
+	case "--version", "-version", "-v":
+		name, args = "version", append([]string{"version"}, args[1:]...)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			c := a.lookup(args[1])
@@ -108,6 +111,9 @@ func (a *App) dispatch(ctx context.Context, args []string) error {
 	}
 	c := a.lookup(name)
 	if c == nil {
+		if s := a.suggest(name); s != "" {
+			return usageErrorf("unknown command %q — did you mean `payouts %s`? (`payouts help` lists them all)", name, s)
+		}
 		a.printHelp(a.Stderr)
 		return usageErrorf("unknown command %q: run `payouts help` for the list", name)
 	}

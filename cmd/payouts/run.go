@@ -174,8 +174,22 @@ func (a *App) manifestRefusal(path string, err error) error {
 		fmt.Fprintln(a.Stderr, ve.Error())
 		return usageErrorf("%s is not valid; nothing was sent — run `payouts validate %s` for the full list", path, path)
 	}
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
-		return fmt.Errorf("read manifest: %w", err)
+	return manifestReadError(path, err)
+}
+
+// manifestReadError is the error for a manifest file that cannot be read
+// at all: a path that names no file (or a directory) is bad input, exit 2,
+// with what to check; a file the process may not read is the machine's
+// problem, exit 3.
+func manifestReadError(path string, err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("cannot read manifest %s: %w", path, err)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return usageErrorf("cannot read manifest %s: no such file — check the path; nothing was sent", path)
+	}
+	if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+		return usageErrorf("cannot read manifest %s: it is a directory — name the CSV file; nothing was sent", path)
 	}
 	return usageErrorf("%s: %v; nothing was sent", path, err)
 }

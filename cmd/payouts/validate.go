@@ -76,7 +76,7 @@ func (c *validateCommand) Run(ctx context.Context, args []string) error {
 	sum, err := manifest.ReadFile(path, opts, nil)
 	var ve *manifest.ValidationError
 	if err != nil && !errors.As(err, &ve) {
-		return fmt.Errorf("cannot read %s: %w", path, err)
+		return manifestReadError(path, err)
 	}
 	report := newManifestReport(path, sum, ve)
 	if c.format == "json" {
