@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 )
@@ -36,7 +37,15 @@ const defaultLoadChunk = 2000
 //
 // Returns how many rows were new, or an error wrapping ErrNotFound if the
 // batch does not exist, ErrInvalidChange for an invalid or repeated row.
-func (db *DB) LoadRows(ctx context.Context, batchID string, rows iter.Seq2[Row, error], want int) (int, error) {
+func (db *DB) LoadRows(ctx context.Context, batchID string, rows iter.Seq2[Row, error], want int) (n int, err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// Cut short by the caller (SIGINT): say so, rather than what
+			// the cancelled statement said ("statement is closed"). The
+			// chunk in flight was rolled back; the next run completes it.
+			err = fmt.Errorf("load rows of batch %s: %w (%v)", batchID, ctx.Err(), err)
+		}
+	}()
 	b, err := findBatch(ctx, db.rdb, batchID)
 	if err != nil {
 		return 0, fmt.Errorf("load rows of batch %s: %w", batchID, err)
@@ -48,7 +57,6 @@ func (db *DB) LoadRows(ctx context.Context, batchID string, rows iter.Seq2[Row, 
 	if err != nil {
 		return 0, fmt.Errorf("load rows of batch %s: %w", batchID, err)
 	}
-	n := 0
 	buf := make([]Row, 0, db.loadChunk)
 	flush := func() error {
 		added, err := db.loadRows(ctx, batchID, lastID, buf, true)

@@ -9,8 +9,10 @@ import (
 // versionCommand implements `payouts version` (and `payouts --version`).
 type versionCommand struct{ app *App }
 
-func (c *versionCommand) Name() string     { return "version" }
-func (c *versionCommand) Synopsis() string { return "print the version and the source revision it was built from" }
+func (c *versionCommand) Name() string { return "version" }
+func (c *versionCommand) Synopsis() string {
+	return "print the version and the source revision it was built from"
+}
 func (c *versionCommand) Usage() string {
 	return `Usage: payouts version
 
