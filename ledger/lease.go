@@ -98,7 +98,7 @@ func (db *DB) AcquireLease(ctx context.Context, batchID string, o Owner, ttl tim
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return nil, fmt.Errorf("acquire lease on %s: %w", batchID, err)
 	}
 	return &Lease{db: db, batchID: batchID, owner: o, token: token}, nil

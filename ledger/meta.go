@@ -53,7 +53,7 @@ func (db *DB) AdoptFingerprintKey(ctx context.Context, id string) error {
 	if err := setMeta(ctx, tx, metaFingerprintKeyID, id); err != nil {
 		return fmt.Errorf("adopt fingerprint key: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return fmt.Errorf("adopt fingerprint key: %w", err)
 	}
 	return nil
@@ -140,7 +140,7 @@ func (db *DB) MigrateFingerprints(ctx context.Context, id string) (int, error) {
 	if err := setMeta(ctx, tx, metaFingerprintKeyID, id); err != nil {
 		return 0, fmt.Errorf("migrate fingerprints: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return 0, fmt.Errorf("migrate fingerprints: %w", err)
 	}
 	return n, nil

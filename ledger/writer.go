@@ -35,6 +35,7 @@ func newJob(run func(ctx context.Context, tx dbtx) error) *job {
 // transaction: one fsync for many callers.
 type writer struct {
 	db       *sql.DB
+	d        dialect
 	maxGroup int
 
 	mu     sync.Mutex
@@ -56,9 +57,10 @@ type writer struct {
 	stopped chan struct{}
 }
 
-func newWriter(db *sql.DB, maxGroup int) *writer {
+func newWriter(db *sql.DB, maxGroup int, d dialect) *writer {
 	w := &writer{
 		db:       db,
+		d:        d,
 		maxGroup: maxGroup,
 		wake:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
@@ -204,7 +206,7 @@ func (w *writer) commit(group []*job) {
 		return
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := conn.ExecContext(ctx, w.d.begin); err != nil {
 		for _, j := range taken {
 			j.err = fmt.Errorf("begin: %w", err)
 		}
@@ -222,6 +224,12 @@ func (w *writer) commit(group []*job) {
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		w.rollback(ctx, conn)
 		for _, j := range ok {
+			if w.d.backend == BackendPostgres && IsConnectionError(err) {
+				// The COMMIT may have reached the server before the
+				// connection broke: the group may be in the ledger.
+				j.err = fmt.Errorf("commit: %w: %w", ErrOutcomeUnknown, err)
+				continue
+			}
 			j.err = fmt.Errorf("not written: commit: %w", err)
 		}
 		return
@@ -243,7 +251,7 @@ const checkpointBusy = 100 * time.Millisecond
 // still use the WAL, so the next commit writes the WAL from its start
 // again; journal_size_limit then trims the file.
 func (w *writer) maybeCheckpoint() {
-	if w.checkpointEvery <= 0 || time.Since(w.lastCheckpoint) < w.checkpointEvery {
+	if w.d.backend != BackendSQLite || w.checkpointEvery <= 0 || time.Since(w.lastCheckpoint) < w.checkpointEvery {
 		return
 	}
 	w.lastCheckpoint = time.Now()
