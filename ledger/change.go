@@ -391,8 +391,8 @@ func (db *DB) updateAttempt(ctx context.Context, tx dbtx, rowID int64, n int, c 
 		failure_code = CASE WHEN ? THEN ? ELSE failure_code END,
 		failure_description = CASE WHEN ? THEN ? ELSE failure_description END
 		WHERE row_id = ? AND n = ?`,
-		state, fmtTime(db.now()), nullString(session), nullString(payout),
-		setFailure, f.Code, setFailure, f.Description, rowID, n)
+			state, fmtTime(db.now()), nullString(session), nullString(payout),
+			setFailure, f.Code, setFailure, f.Description, rowID, n)
 		return err
 	}
 	var err error

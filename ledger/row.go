@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"strings"
 	"time"
 
@@ -270,7 +271,7 @@ func (db *DB) Rows(ctx context.Context, batchID string, states ...State) iter.Se
 	where, args := stateFilter(batchID, states)
 	query := rowSelect + ` WHERE ` + where + ` AND (r.line, r.id) > (?, ?) ORDER BY r.line, r.id LIMIT ?`
 	return func(yield func(Row, error) bool) {
-		line, id := int64(-1<<62), int64(0)
+		line, id := int64(math.MinInt32), int64(0) // below every line (an INTEGER in both schemas)
 		for {
 			page, err := db.rowPage(ctx, query, append(args, line, id, pageSize)...)
 			if err != nil {
