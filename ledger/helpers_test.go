@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"iter"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx", for rawOpen
 	"github.com/payouts/payouts/internal/pgtest"
 	"github.com/payouts/payouts/ledger"
 )
@@ -49,6 +51,22 @@ func newLocation(t testing.TB) string {
 		return pgtest.NewSchema(t)
 	}
 	return filepath.Join(t.TempDir(), "ledger.db")
+}
+
+// rawOpen opens the database under a ledger location directly, past the
+// package, closed at cleanup.
+func rawOpen(t testing.TB, location string) *sql.DB {
+	t.Helper()
+	driver := "sqlite3"
+	if ledger.IsPostgresURL(location) {
+		driver = "pgx"
+	}
+	raw, err := sql.Open(driver, location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }
 
 // openTest opens a fresh ledger of t's backend, closed at cleanup.

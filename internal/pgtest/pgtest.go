@@ -370,3 +370,40 @@ func Schema(u string) string {
 	}
 	return strings.TrimSpace(pu.Query().Get("search_path"))
 }
+
+// DataDir returns the cluster's data directory ("" for a server given by
+// PAYOUTS_TEST_POSTGRES).
+func (s *Server) DataDir() string {
+	if !s.own {
+		return ""
+	}
+	return filepath.Join(s.dir, "data")
+}
+
+// Dump returns pg_dump's plain SQL of the schema a NewSchema URL points at
+// (data included). It needs pg_dump: from the cluster's binaries, or on
+// PATH for a server given by PAYOUTS_TEST_POSTGRES.
+func Dump(s *Server, schemaURL string) ([]byte, error) {
+	pgDump := "pg_dump"
+	if s.bin != "" {
+		pgDump = filepath.Join(s.bin, "pg_dump")
+	}
+	u, err := url.Parse(schemaURL)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	schema := q.Get("search_path")
+	q.Del("search_path") // not a libpq parameter
+	u.RawQuery = q.Encode()
+	cmd := exec.Command(pgDump, "--schema="+schema, "--dbname="+u.String())
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("pg_dump: %w: %s", err, ee.Stderr)
+		}
+		return nil, fmt.Errorf("pg_dump: %w", err)
+	}
+	return out, nil
+}
