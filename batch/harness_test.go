@@ -29,6 +29,7 @@ import (
 type harness struct {
 	t       *testing.T
 	dir     string
+	loc     string // the ledger: a file in dir, or a PostgreSQL URL (ledgerLocation)
 	sb      *sandbox.Sandbox
 	pikeSrv *httptest.Server
 	client  *pike.Client
@@ -100,7 +101,8 @@ func newHarnessLog(t *testing.T, cfg sandbox.Config, logw io.Writer, opts ...pik
 	}
 	h.sb = sb
 	h.pikeSrv = httptest.NewServer(sb)
-	db, err := ledger.Open(context.Background(), filepath.Join(h.dir, "payouts.db"))
+	h.loc = ledgerLocation(t, h.dir)
+	db, err := ledger.Open(context.Background(), h.loc)
 	if err != nil {
 		t.Fatal(err)
 	}
