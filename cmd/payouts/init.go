@@ -167,6 +167,9 @@ func sayKey(w io.Writer, l *ledgerFlag, made bool) {
 // fingerprintKeyFile reads the fingerprint key file, or makes it (and its
 // directory, 0700) if there is none; made says which.
 func (l *ledgerFlag) fingerprintKeyFile() (fp *batch.Fingerprinter, made bool, err error) {
+	if l.fingerprintKey == "" {
+		return nil, false, errNoKeyLocation()
+	}
 	fp, err = batch.ReadFingerprintKey(l.fingerprintKey)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fp, false, err

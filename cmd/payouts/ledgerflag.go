@@ -51,7 +51,7 @@ func (l *ledgerFlag) resolve(getenv func(string) string) error {
 		if l.fingerprintKey == "" {
 			p, err := defaultLedgerPath(getenv)
 			if err != nil {
-				return usageErrorf("no default fingerprint key location for the PostgreSQL ledger: neither XDG_STATE_HOME nor HOME is set — pass --fingerprint-key FILE (or PAYOUTS_FINGERPRINT_KEY)")
+				return nil // no default: the commands that need the key say so (errNoKeyLocation)
 			}
 			l.fingerprintKey = filepath.Join(filepath.Dir(p), fingerprintKeyName)
 		}
@@ -171,8 +171,17 @@ func (l *ledgerFlag) fingerprinter(ctx context.Context, db *ledger.DB, signer fu
 	return fp, nil
 }
 
+// errNoKeyLocation: a PostgreSQL ledger, no --fingerprint-key and no
+// per-user state directory to find the key in.
+func errNoKeyLocation() error {
+	return usageErrorf("no default fingerprint key location for the PostgreSQL ledger: neither XDG_STATE_HOME nor HOME is set — pass --fingerprint-key FILE (or PAYOUTS_FINGERPRINT_KEY)")
+}
+
 // readFingerprintKey reads the key file and checks it is the key id.
 func (l *ledgerFlag) readFingerprintKey(id string) (*batch.Fingerprinter, error) {
+	if l.fingerprintKey == "" {
+		return nil, errNoKeyLocation()
+	}
 	fp, err := batch.ReadFingerprintKey(l.fingerprintKey)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
