@@ -51,6 +51,11 @@ type Change struct {
 	// Amend replaces the row's payout details; allowed only with
 	// From == To == planned or with a rerun. The event records old → new.
 	Amend *Amendment
+	// Claim fences the change (PostgreSQL, several runners on one batch):
+	// it is written only if this owner holds an unexpired claim on the row
+	// (ClaimRows), else ErrClaimLost. Without it, a row another runner
+	// holds a claim on is refused with ErrClaimed. See claim.go.
+	Claim string
 }
 
 // Failure is a failure code and description, from Pike or from the runner.
@@ -181,6 +186,9 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 	now := db.now()
 	r, err := findRowLocked(ctx, tx, db.d, c.RowID)
 	if err != nil {
+		return Row{}, err
+	}
+	if err := db.checkClaim(ctx, tx, r.ID, c.Claim); err != nil {
 		return Row{}, err
 	}
 	if r.State != c.From {
