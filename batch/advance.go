@@ -108,6 +108,11 @@ var errStale = errors.New("stale or contradictory news about the row")
 // the engine.
 func (e *Engine) rowError(row ledger.Row, err error) {
 	switch {
+	case errors.Is(err, ledger.ErrClaimLost), errors.Is(err, ledger.ErrClaimed):
+		// Another runner holds the row (its claim, or a takeover of ours):
+		// this engine stops touching it; nothing was written.
+		e.log.Info("row held by another runner; leaving it", "row", row.Line, "reference", row.Reference, "err", err)
+		e.forget(row.ID)
 	case errors.Is(err, ledger.ErrConflict):
 		e.schedule(row.ID, 0)
 	case errors.Is(err, errStale), errors.Is(err, ledger.ErrIllegalTransition), errors.Is(err, ledger.ErrDuplicateSession):

@@ -141,6 +141,9 @@ type Engine struct {
 	keyUsed  map[int64]bool // rows whose confirm key Pike reported as already used
 	inflight map[int64]bool // webhooks being applied
 	fatal    error
+	// shared is set when several runners share the batch: the rows this
+	// engine holds claims on (see shared.go).
+	shared *sharedRows
 
 	wake     chan struct{} // a webhook was stored
 	work     chan func()   // rows to start
@@ -390,6 +393,9 @@ func (e *Engine) settle(row ledger.Row) {
 	defer e.mu.Unlock()
 	switch {
 	case row.State.Final() || row.State == ledger.StateReview:
+		if e.shared != nil {
+			e.shared.drop(row.ID) // room for another claim
+		}
 		delete(e.due, row.ID)
 		delete(e.backoff, row.ID)
 		delete(e.pans, row.ID)

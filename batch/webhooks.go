@@ -203,12 +203,18 @@ func (e *Engine) webhookResult(w ledger.Webhook) (string, error) {
 	if att.N != row.Attempt {
 		return resultSuperseded, e.lateSuccess(att, row, &wh.Session)
 	}
+	if e.shared != nil && !row.State.Final() && !e.shared.has(row.ID) {
+		return "", errNotOurs // the runner holding the row applies it
+	}
 	if row.State.Final() {
 		// A row that ended (failed, cancelled, mismatch) is not followed by
 		// the poller; only a success of its own attempt would be news.
 		return resultApplied, e.lateSuccess(att, row, &wh.Session)
 	}
 	e.check(row.ID)
+	if e.shared != nil && !e.shared.has(row.ID) {
+		return "", errNotOurs // lost to another runner meanwhile: it applies it
+	}
 	return resultApplied, nil
 }
 

@@ -53,6 +53,11 @@ func (db *DB) CreateBatch(ctx context.Context, b Batch) (Batch, bool, error) {
 		return Batch{}, false, fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
 	defer tx.Rollback()
+	// Runners on several hosts creating one batch at once take turns: the
+	// first creates it, the others find it (PostgreSQL).
+	if err := db.d.lockKey(ctx, tx, "batch:"+b.ID); err != nil {
+		return Batch{}, false, fmt.Errorf("create batch %s: %w", b.ID, err)
+	}
 	old, err := findBatch(ctx, tx, b.ID)
 	switch {
 	case err == nil:
