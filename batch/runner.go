@@ -172,6 +172,9 @@ func runEngine(ctx context.Context, l *heldLease, store Store, pk Pike, batchID 
 		defer intake.Unsubscribe(e)
 	}
 	e.Start(ctx)
+	lctx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	listen(lctx, store, e)
 	ferr := fn(ctx, e)
 	e.Drain(cfg.StopGrace)
 	e.Stop()

@@ -21,6 +21,21 @@ type ClaimStore interface {
 	ClaimableRows(ctx context.Context, batchID string) (int, error)
 }
 
+// WebhookListener is a ledger that tells its runners at once when any
+// process stored a webhook (PostgreSQL's LISTEN/NOTIFY). Without it, or
+// meanwhile, the engine looks for stored webhooks every second.
+type WebhookListener interface {
+	ListenWebhooks(ctx context.Context, fn func()) error
+}
+
+// listen wakes e's webhook applier whenever the store says a webhook was
+// stored, until ctx ends.
+func listen(ctx context.Context, store Store, e *Engine) {
+	if l, ok := store.(WebhookListener); ok {
+		go l.ListenWebhooks(ctx, e.Notify)
+	}
+}
+
 // Defaults of a shared run.
 const (
 	defaultClaimTTL   = 30 * time.Second
@@ -150,6 +165,7 @@ func runShared(ctx context.Context, store Store, pk Pike, o RunOptions, cfg Conf
 		}
 	}()
 	e.Start(runCtx)
+	listen(runCtx, store, e)
 	ferr := e.feedShared(runCtx, cs, o, chunk, ttl)
 	var c Counts
 	if ferr == nil {

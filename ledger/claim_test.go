@@ -176,3 +176,33 @@ func TestClaimFencesWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestListenWebhooks: a webhook stored by one process wakes the runners of
+// every other at once (PostgreSQL LISTEN/NOTIFY).
+func TestListenWebhooks(t *testing.T) {
+	forEachBackend(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if backendOf(t) == ledger.BackendSQLite {
+			if err := openTest(t).ListenWebhooks(ctx, func() {}); !errors.Is(err, ledger.ErrNotShared) {
+				t.Fatalf("SQLite ListenWebhooks: got %v, want ErrNotShared", err)
+			}
+			return
+		}
+		dbs := openShared(t, 2)
+		var calls sync.WaitGroup
+		var mu sync.Mutex
+		n := 0
+		calls.Go(func() {
+			dbs[0].ListenWebhooks(ctx, func() { mu.Lock(); n++; mu.Unlock() })
+		})
+		count := func() int { mu.Lock(); defer mu.Unlock(); return n }
+		poll.Until(t, "listening (the first call after connecting)", func() bool { return count() >= 1 })
+		if _, _, err := dbs[1].RecordWebhook(ctx, ledger.Webhook{BodySHA256: "h1", Body: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, "notified of the webhook stored by the other process", func() bool { return count() >= 2 })
+		cancel()
+		calls.Wait()
+	})
+}

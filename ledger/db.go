@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
@@ -31,11 +32,12 @@ type DB struct {
 	// used from other goroutines.
 	Now func() time.Time
 
-	path      string  // the file, or the PostgreSQL URL as given
-	d         dialect // what differs between SQLite and PostgreSQL
-	loadChunk int     // rows per transaction of LoadRows
-	wdb       *sql.DB // one connection: the group-commit writer and own-transaction writes
-	rdb       *sql.DB // readers; WAL lets them run beside the writer
+	path      string          // the file, or the PostgreSQL URL as given
+	d         dialect         // what differs between SQLite and PostgreSQL
+	pgcfg     *pgx.ConnConfig // PostgreSQL: for connections of their own (LISTEN)
+	loadChunk int             // rows per transaction of LoadRows
+	wdb       *sql.DB         // one connection: the group-commit writer and own-transaction writes
+	rdb       *sql.DB         // readers; WAL lets them run beside the writer
 	w         *writer
 
 	closeOnce sync.Once
@@ -139,7 +141,7 @@ func Open(ctx context.Context, location string, opts ...Option) (*DB, error) {
 func openPostgresLedger(ctx context.Context, location string, o options) (*DB, error) {
 	db := &DB{Now: time.Now, path: location, d: postgresDialect, loadChunk: o.loadChunk}
 	var err error
-	db.wdb, db.rdb, err = openPostgres(ctx, location, o)
+	db.wdb, db.rdb, db.pgcfg, err = openPostgres(ctx, location, o)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", Redact(location), err)
 	}

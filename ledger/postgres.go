@@ -21,10 +21,10 @@ import (
 
 // openPostgres opens the pools of a PostgreSQL ledger: wdb for the writer
 // and the transactions of their own, rdb for reads (read-only sessions).
-func openPostgres(ctx context.Context, location string, o options) (wdb, rdb *sql.DB, err error) {
+func openPostgres(ctx context.Context, location string, o options) (wdb, rdb *sql.DB, cfgOut *pgx.ConnConfig, err error) {
 	cfg, err := pgx.ParseConfig(location)
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres URL: %w", err)
+		return nil, nil, nil, fmt.Errorf("postgres URL: %w", err)
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
@@ -57,9 +57,52 @@ func openPostgres(ctx context.Context, location string, o options) (wdb, rdb *sq
 	if err := wdb.PingContext(ctx); err != nil {
 		wdb.Close()
 		rdb.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return wdb, rdb, nil
+	return wdb, rdb, cfg, nil
+}
+
+// webhookChannel is the channel RecordWebhook notifies (at commit) and
+// ListenWebhooks listens on.
+const webhookChannel = "payouts_webhooks"
+
+// ListenWebhooks calls fn whenever any process stores a webhook in this
+// PostgreSQL ledger (LISTEN/NOTIFY on a connection of its own), and once
+// after every reconnection, since notifications sent while the connection
+// was down are lost. It returns when ctx ends; a SQLite ledger returns
+// ErrNotShared at once (its webhooks are stored by this process or found
+// by polling). Notifications only say "look": the caller reads the
+// ledger's pending webhooks, so a lost one delays nothing beyond its poll.
+func (db *DB) ListenWebhooks(ctx context.Context, fn func()) error {
+	if db.d.backend != BackendPostgres {
+		return ErrNotShared
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := pgx.ConnectConfig(ctx, db.pgcfg.Copy())
+		if err == nil {
+			_, err = conn.Exec(ctx, "LISTEN "+webhookChannel)
+		}
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			fn() // whatever was stored while we were not listening
+			for err == nil {
+				_, err = conn.WaitForNotification(ctx)
+				if err == nil {
+					fn()
+				}
+			}
+		}
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+	return ctx.Err()
 }
 
 // postgresSchemaExists reports whether `payouts init` made the ledger's

@@ -68,6 +68,9 @@ func (db *DB) RecordWebhook(ctx context.Context, w Webhook) (Webhook, bool, erro
 		if err == nil {
 			out, err = scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.id = ?`, id))
 			isNew = true
+			if err == nil {
+				err = db.notifyWebhook(ctx, tx)
+			}
 			return err
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -83,6 +86,7 @@ func (db *DB) RecordWebhook(ctx context.Context, w Webhook) (Webhook, bool, erro
 				return err
 			}
 			out.Verified, isNew = true, true
+			return db.notifyWebhook(ctx, tx)
 		}
 		return nil
 	})
@@ -174,4 +178,14 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// notifyWebhook tells the runners of a PostgreSQL ledger, at commit, that
+// a webhook was stored (see ListenWebhooks).
+func (db *DB) notifyWebhook(ctx context.Context, tx dbtx) error {
+	if db.d.backend != BackendPostgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+webhookChannel+`', '')`)
+	return err
 }
