@@ -45,3 +45,13 @@ func ledgerLocation(t testing.TB, dir string) string {
 	}
 	return filepath.Join(dir, "payouts.db")
 }
+
+// pgtestServer returns the test PostgreSQL if this test binary started it
+// (and so may restart it), else skips.
+func pgtestServer(t *testing.T) *pgtest.Server {
+	srv := pgtest.Get(t)
+	if !srv.Own() {
+		t.Skip("the PostgreSQL server was given by " + pgtest.EnvURL + ": this test restarts the server it starts itself")
+	}
+	return srv
+}

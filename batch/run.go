@@ -296,6 +296,13 @@ func (e *Engine) Wait(ctx context.Context, wait time.Duration, progress func(Cou
 	var lastProgress time.Time
 	for {
 		c, err := e.countsNow(e.wctx(), false)
+		if ledger.IsConnectionError(err) {
+			c, err = nil, nil // the database is away: wait for it
+			if !sleepCtx(ctx, 200*time.Millisecond) {
+				return c, ctx.Err()
+			}
+			continue
+		}
 		if err != nil {
 			return c, err
 		}
@@ -308,7 +315,9 @@ func (e *Engine) Wait(ctx context.Context, wait time.Duration, progress func(Cou
 		}
 		if c.Open()-e.Held()-e.stuck(c) <= 0 {
 			// Confirm with the ledger itself before declaring the batch done.
-			if c, err = e.countsNow(e.wctx(), true); err != nil {
+			if c, err = e.countsNow(e.wctx(), true); ledger.IsConnectionError(err) {
+				continue
+			} else if err != nil {
 				return c, err
 			}
 			if c.Open()-e.Held()-e.stuck(c) <= 0 {
@@ -385,4 +394,14 @@ func paidElsewhere(ctx context.Context, store Store, reference, batchID string, 
 		return ledger.Row{}, false, fmt.Errorf("check reference %s: %w", reference, err)
 	}
 	return other, found, nil
+}
+
+// sleepCtx sleeps d, or less if ctx ends; it reports whether ctx is alive.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
 }

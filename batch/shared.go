@@ -242,6 +242,16 @@ func (e *Engine) feedShared(ctx context.Context, cs ClaimStore, o RunOptions, ch
 				}
 			}
 			rows, over, err := cs.ClaimRows(e.wctx(), e.batchID, e.shared.owner, mr.Line, chunk, ttl)
+			if ledger.IsConnectionError(err) || errors.Is(err, ledger.ErrOutcomeUnknown) {
+				// The database is away: wait and claim again (a claim
+				// whose commit was lost is found again as this owner's
+				// rows only once it expires, and taken back then).
+				e.log.Warn("ledger unreachable while claiming rows; waiting", "err", err)
+				if !sleepCtx(ctx, time.Second) {
+					return stop
+				}
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("claim rows: %w", err)
 			}
@@ -295,6 +305,12 @@ func (e *Engine) waitShared(ctx context.Context, cs ClaimStore, o RunOptions, ch
 	var lastProgress time.Time
 	for {
 		c, err := e.countsNow(e.wctx(), true)
+		if ledger.IsConnectionError(err) {
+			if !sleepCtx(ctx, 200*time.Millisecond) {
+				return c, ctx.Err()
+			}
+			continue // the database is away (a restart): wait for it
+		}
 		if err != nil {
 			return c, err
 		}
@@ -314,6 +330,9 @@ func (e *Engine) waitShared(ctx context.Context, cs ClaimStore, o RunOptions, ch
 		if time.Since(lastClaim) >= min(ttl/3, time.Second) {
 			lastClaim = time.Now()
 			n, err := cs.ClaimableRows(e.wctx(), e.batchID)
+			if ledger.IsConnectionError(err) {
+				n, err = 0, nil // next time
+			}
 			if err != nil {
 				return c, err
 			}

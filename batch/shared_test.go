@@ -212,3 +212,43 @@ func mustSHA(t *testing.T, path string) string {
 	}
 	return sum.SHA256
 }
+
+// TestSharedSurvivesDatabaseRestart: the PostgreSQL server restarts while
+// two runners share a batch: every connection is cut, writes wait for the
+// server and go on, a write whose commit answer was lost is read again;
+// every reference is still paid exactly once.
+func TestSharedSurvivesDatabaseRestart(t *testing.T) {
+	forEachBackend(t, func(t *testing.T) {
+		if backendOf(t) != ledger.BackendPostgres {
+			t.Skip("a database server restart is PostgreSQL's (SQLite's ledger faults: faults_ledger_test.go)")
+		}
+		srv := pgtestServer(t)
+		ctx := context.Background()
+		h := newHarness(t, sandbox.Config{ReadyDelay: 50 * time.Millisecond})
+		rows := sharedRows(30)
+		path := h.manifest("shared.csv", rows...)
+		dbs := []*ledger.DB{h.db, h.openAgain()}
+		results := make([]batch.Result, len(dbs))
+		errs := make([]error, len(dbs))
+		var wg sync.WaitGroup
+		for i, db := range dbs {
+			wg.Go(func() { results[i], errs[i] = h.sharedRun(ctx, db, h.client, path, 5*time.Second) })
+		}
+		poll.Until(t, "some rows paid", func() bool { return len(h.sb.Journal()) >= 5 })
+		if err := srv.Restart(false); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("restarted PostgreSQL after %d payouts", len(h.sb.Journal()))
+		wg.Wait()
+		for i := range dbs {
+			if errs[i] != nil || !results[i].OK() {
+				t.Errorf("runner %d: %v, counts %v; want every row succeeded", i, errs[i], results[i].Counts)
+			}
+		}
+		var refs []string
+		for _, r := range rows {
+			refs = append(refs, r.ref)
+		}
+		h.expectPaid(refs...)
+	})
+}

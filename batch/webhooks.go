@@ -103,6 +103,9 @@ func (e *Engine) webhookLoop() {
 		}
 		for {
 			ws, err := e.store.PendingWebhooks(e.wctx(), e.batchID, after, 256)
+			if ledger.IsConnectionError(err) {
+				break // the database is away: the next tick tries again
+			}
 			if err != nil {
 				e.setFatal(fmt.Errorf("read pending webhooks: %w", err))
 				return
@@ -172,7 +175,11 @@ func (e *Engine) applyWebhook(w ledger.Webhook) {
 		e.log.Warn("webhook not applied", "webhook", w.ID, "session", w.SessionID, "err", scrub(err))
 		return
 	}
-	if err := e.store.MarkWebhookApplied(e.wctx(), w.ID, result); err != nil {
+	err = e.store.MarkWebhookApplied(e.wctx(), w.ID, result)
+	if errors.Is(err, ledger.ErrOutcomeUnknown) || ledger.IsConnectionError(err) {
+		return // still pending, or applied: applying it again is harmless
+	}
+	if err != nil {
 		e.setFatal(fmt.Errorf("mark webhook %d applied: %w", w.ID, err))
 	}
 }

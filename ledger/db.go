@@ -48,14 +48,15 @@ type DB struct {
 type Option func(*options)
 
 type options struct {
-	busyTimeout time.Duration
-	syncNormal  bool
-	maxGroup    int
-	readConns   int
-	checkpoint  time.Duration
-	loadChunk   int
-	mustExist   bool
-	writeConns  int
+	busyTimeout   time.Duration
+	syncNormal    bool
+	maxGroup      int
+	readConns     int
+	checkpoint    time.Duration
+	loadChunk     int
+	mustExist     bool
+	writeConns    int
+	reconnectWait time.Duration
 }
 
 // DefaultCheckpointEvery is how often the writer restarts the WAL (see
@@ -117,6 +118,18 @@ func WithWriteConns(n int) Option {
 	return func(o *options) { o.writeConns = max(n, 2) }
 }
 
+// DefaultReconnectWait is how long, by default, a write to a PostgreSQL
+// ledger whose connection was lost before its commit waits for the server
+// to answer again (see WithReconnectWait).
+const DefaultReconnectWait = 2 * time.Minute
+
+// WithReconnectWait sets how long a write to a PostgreSQL ledger that lost
+// its connection before committing (a server restart) is tried again
+// before it fails; its caller waits meanwhile. 0 fails at once.
+func WithReconnectWait(d time.Duration) Option {
+	return func(o *options) { o.reconnectWait = max(d, 0) }
+}
+
 // Open opens the ledger at location, a SQLite file path or a PostgreSQL URL
 // (postgres://… or postgresql://…, see IsPostgresURL), creating it (a file
 // of mode 0600, or the tables in the database) if needed unless MustExist
@@ -125,7 +138,7 @@ func WithWriteConns(n int) Option {
 // Errors never hold the URL's password.
 func Open(ctx context.Context, location string, opts ...Option) (*DB, error) {
 	o := options{busyTimeout: 10 * time.Second, maxGroup: 1024, readConns: 4, checkpoint: DefaultCheckpointEvery,
-		loadChunk: defaultLoadChunk, writeConns: 4}
+		loadChunk: defaultLoadChunk, writeConns: 4, reconnectWait: DefaultReconnectWait}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -163,6 +176,7 @@ func openPostgresLedger(ctx context.Context, location string, o options) (*DB, e
 		return fail(err)
 	}
 	db.w = newWriter(db.wdb, o.maxGroup, db.d)
+	db.w.reconnectWait = o.reconnectWait
 	return db, nil
 }
 

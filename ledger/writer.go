@@ -42,6 +42,10 @@ type writer struct {
 	queue  []*job
 	closed bool
 
+	// reconnectWait is how long a group lost with its PostgreSQL
+	// connection is tried again (see commit); 0 never.
+	reconnectWait time.Duration
+
 	commits atomic.Int64 // transactions committed
 	writes  atomic.Int64 // jobs committed in them
 
@@ -193,6 +197,30 @@ func (w *writer) commit(group []*job) {
 			close(j.done)
 		}
 	}()
+	// PostgreSQL: a group that failed because the connection was lost
+	// before its COMMIT was sent wrote nothing, and is run again once the
+	// server answers (a restart, a network cut), for up to reconnectWait;
+	// meanwhile its callers wait, and the run pauses with them.
+	start, backoff := time.Now(), 50*time.Millisecond
+	for !w.commitOnce(taken) {
+		if time.Since(start) > w.reconnectWait {
+			return
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+		for _, j := range taken {
+			j.err = nil
+		}
+	}
+}
+
+// commitOnce is one try of commit. It reports false when the group should
+// be tried again: nothing of it was written, and the cause was a lost
+// PostgreSQL connection.
+func (w *writer) commitOnce(taken []*job) (done bool) {
+	retry := func(err error) bool {
+		return w.d.backend == BackendPostgres && w.reconnectWait > 0 && IsConnectionError(err)
+	}
 	// Jobs never see a caller's context: interrupting a statement can roll
 	// back the whole transaction, everyone's writes with it. The writer
 	// runs BEGIN and COMMIT itself on a plain connection: a *sql.Tx would
@@ -203,7 +231,7 @@ func (w *writer) commit(group []*job) {
 		for _, j := range taken {
 			j.err = fmt.Errorf("writer connection: %w", err)
 		}
-		return
+		return !retry(err)
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, w.d.begin); err != nil {
@@ -211,7 +239,7 @@ func (w *writer) commit(group []*job) {
 			j.err = fmt.Errorf("begin: %w", err)
 		}
 		w.rollback(ctx, conn)
-		return
+		return !retry(err)
 	}
 	ok, abort := w.runGroup(ctx, conn, taken)
 	if abort != nil {
@@ -219,7 +247,7 @@ func (w *writer) commit(group []*job) {
 		for _, j := range ok {
 			j.err = fmt.Errorf("not written: %w", abort)
 		}
-		return
+		return !retry(abort)
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		w.rollback(ctx, conn)
@@ -232,10 +260,11 @@ func (w *writer) commit(group []*job) {
 			}
 			j.err = fmt.Errorf("not written: commit: %w", err)
 		}
-		return
+		return true
 	}
 	w.commits.Add(1)
 	w.writes.Add(int64(len(ok)))
+	return true
 }
 
 // checkpointBusy is how long a checkpoint waits for readers still on the
