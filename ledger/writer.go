@@ -340,15 +340,30 @@ func (w *writer) runGroup(ctx context.Context, conn *sql.Conn, taken []*job) (ok
 			j.err = abort
 			continue
 		}
-		if err := runJob(ctx, conn, j); err != nil {
+		for try := 1; ; try++ {
+			err := runJob(ctx, conn, j)
+			if err == nil {
+				j.err = nil
+				break
+			}
 			j.err = err
 			// ROLLBACK TO fails only if SQLite already rolled back the
 			// whole transaction (I/O error, disk full): stop here, or the
 			// next statements would run outside any transaction.
 			if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
 				abort = fmt.Errorf("group aborted after %w: %w", err, rerr)
-				continue
+				break
 			}
+			// PostgreSQL: two groups of two processes that lock the same
+			// rows in another order deadlock, and the server fails one
+			// statement of one of them. Undone to its savepoint, the job
+			// runs again: the other group can finish meanwhile.
+			if !w.d.isTransient(err) || try == 5 {
+				break
+			}
+		}
+		if abort != nil {
+			continue
 		}
 		if _, err := release.ExecContext(ctx); err != nil {
 			abort = fmt.Errorf("release savepoint: %w", err)
