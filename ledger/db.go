@@ -346,6 +346,14 @@ func migrations(backend Backend) ([]migration, error) {
 		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b), step: migrationSteps[backend][v]})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := 1; i < len(ms); i++ {
+		// Two branches that each added "the next" migration: one must be
+		// renumbered, or the second would never run on a ledger that has
+		// the first.
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s share version %d: renumber one", ms[i-1].name, ms[i].name, ms[i].version)
+		}
+	}
 	return ms, nil
 }
 

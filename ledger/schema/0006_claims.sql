@@ -1,8 +1,7 @@
--- Schema version 8: row claims, for several runners sharing one batch.
--- (Numbered 8: versions 6 and 7 are the web console's.)
+-- Schema version 6: row claims, for several runners sharing one batch.
 --
 -- Only a PostgreSQL ledger is shared by several runners (see
--- postgres/0008_claims.sql and ledger/claim.go); a SQLite ledger has one
+-- postgres/0006_claims.sql and ledger/claim.go); a SQLite ledger has one
 -- runner per batch, under its lease, and never writes this table. It is
 -- created here too so that both backends have the same schema versions.
 
