@@ -1,7 +1,7 @@
--- Schema version 6: row claims, for several runners sharing one batch.
+-- Schema version 7: row claims, for several runners sharing one batch.
 --
 -- Only a PostgreSQL ledger is shared by several runners (see
--- postgres/0006_claims.sql and ledger/claim.go); a SQLite ledger has one
+-- postgres/0007_claims.sql and ledger/claim.go); a SQLite ledger has one
 -- runner per batch, under its lease, and never writes this table. It is
 -- created here too so that both backends have the same schema versions.
 

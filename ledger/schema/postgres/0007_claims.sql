@@ -1,5 +1,5 @@
--- Schema version 6 (PostgreSQL): row claims, for several runners sharing
--- one batch (../0006_claims.sql; ledger/claim.go).
+-- Schema version 7 (PostgreSQL): row claims, for several runners sharing
+-- one batch (../0007_claims.sql; ledger/claim.go).
 --
 -- A runner claims open rows in chunks (SELECT … FOR UPDATE SKIP LOCKED on
 -- rows), each claim with its owner and an expiry on the database's clock,
