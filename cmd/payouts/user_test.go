@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/web"
+)
+
+// runAppStdin is runApp with stdin.
+func runAppStdin(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	app := &App{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	code := app.Main(context.Background(), args)
+	return code, out.String(), errb.String()
+}
+
+func TestUserCommand(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PAYOUTS_LEDGER": filepath.Join(dir, "payouts.db")}
+	if code, _, stderr := runApp(t, env, "init"); code != ExitOK {
+		t.Fatalf("init: %d %s", code, stderr)
+	}
+	steps := []struct {
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"correct horse battery\n", []string{"user", "add", "anna", "--role", "maker,viewer", "--password-stdin"}, ExitOK, "user anna: add done"},
+		{"correct horse battery\n", []string{"user", "add", "anna", "--role", "maker", "--password-stdin"}, ExitUsage, "already exists"},
+		{"short\n", []string{"user", "add", "boris", "--role", "approver", "--password-stdin"}, ExitUsage, "at least 12"},
+		{"a long enough password\n", []string{"user", "add", "boris", "--role", "boss", "--password-stdin"}, ExitUsage, "unknown role"},
+		{"", []string{"user", "add", "boris", "--role", "approver"}, ExitUsage, "--password-stdin"},
+		{"another long password\n", []string{"user", "add", "boris", "--role", "approver", "--password-stdin"}, ExitOK, "done"},
+		{"", []string{"user", "disable", "nobody"}, ExitUsage, "no user nobody"},
+		{"", []string{"user", "disable", "boris"}, ExitOK, "done"},
+		{"a brand new password\n", []string{"user", "passwd", "anna", "--password-stdin"}, ExitOK, "done"},
+		{"", []string{"user", "frobnicate"}, ExitUsage, "unknown subcommand"},
+	}
+	for _, s := range steps {
+		code, stdout, stderr := runAppStdin(t, env, s.stdin, s.args...)
+		if code != s.code || !strings.Contains(stdout+stderr, s.want) {
+			t.Errorf("%v: exit %d, want %d; output %q, want it to contain %q", s.args, code, s.code, stdout+stderr, s.want)
+		}
+	}
+	code, stdout, _ := runApp(t, env, "user", "list")
+	if code != ExitOK || !strings.Contains(stdout, "anna") || !strings.Contains(stdout, "maker,viewer") || !strings.Contains(stdout, "disabled") {
+		t.Fatalf("user list: exit %d\n%s", code, stdout)
+	}
+	db, err := ledger.Open(context.Background(), env["PAYOUTS_LEDGER"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h, _ := db.UserPasswordHash(context.Background(), "anna")
+	if ok, err := web.CheckPassword(h, "a brand new password"); !ok || err != nil {
+		t.Fatalf("anna's new password does not check: %v %v", ok, err)
+	}
+	if ok, _ := web.CheckPassword(h, "correct horse battery"); ok {
+		t.Fatal("anna's old password still checks")
+	}
+	log, _ := db.AuditLog(context.Background(), ledger.AuditFilter{})
+	if len(log) != 4 || !strings.HasPrefix(log[0].Actor, "cli") {
+		t.Fatalf("audit log: %+v, want 4 entries by the cli", log)
+	}
+}
