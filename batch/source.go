@@ -21,6 +21,9 @@ type Source interface {
 	// with manifest.Reread's contract: an error wrapping
 	// manifest.ErrChanged if the bytes are not those validated (sha256).
 	Reread(opts manifest.Options, sha256 string, fn func(manifest.Row) error) error
+	// Read validates the whole manifest as manifest.ReadFile does, calling
+	// fn (which may be nil) with each valid row.
+	Read(opts manifest.Options, fn func(manifest.Row) error) (manifest.Summary, error)
 }
 
 // FileSource is the manifest file at path.
@@ -33,6 +36,10 @@ func (f fileSource) Name() string {
 		return abs
 	}
 	return string(f)
+}
+
+func (f fileSource) Read(opts manifest.Options, fn func(manifest.Row) error) (manifest.Summary, error) {
+	return manifest.ReadFile(string(f), opts, fn)
 }
 
 func (f fileSource) Reread(opts manifest.Options, sha256 string, fn func(manifest.Row) error) error {
@@ -52,6 +59,10 @@ type memSource struct {
 }
 
 func (m memSource) Name() string { return m.name }
+
+func (m memSource) Read(opts manifest.Options, fn func(manifest.Row) error) (manifest.Summary, error) {
+	return manifest.Read(bytes.NewReader(m.data), opts, fn)
+}
 
 func (m memSource) Reread(opts manifest.Options, sha256 string, fn func(manifest.Row) error) error {
 	if sha256 == "" {

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/web"
+)
+
+// consoleFlags are serve's flags for the finance console (--web).
+type consoleFlags struct {
+	addr        string
+	tlsCert     string
+	tlsKey      string
+	behindProxy bool
+	dataKey     string
+	uploadLimit int64
+	sessionIdle time.Duration
+	sessionMax  time.Duration
+	caps        capFlags
+}
+
+func (f *consoleFlags) register(fs *flagSet) {
+	fs.StringVar(&f.addr, "web", "", "serve the finance console on `ADDR` (e.g. 127.0.0.1:8443); off when empty")
+	fs.env("web", "PAYOUTS_WEB")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "the console's TLS certificate `FILE` (PEM; with --tls-key)")
+	fs.env("tls-cert", "PAYOUTS_TLS_CERT")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the console's TLS private key `FILE` (PEM; with --tls-cert)")
+	fs.env("tls-key", "PAYOUTS_TLS_KEY")
+	fs.BoolVar(&f.behindProxy, "web-behind-tls-proxy", false, "the console sits behind a reverse proxy that terminates TLS: allow plain HTTP on a non-loopback --web, mark cookies Secure, record X-Forwarded-For")
+	fs.env("web-behind-tls-proxy", "PAYOUTS_WEB_BEHIND_TLS_PROXY")
+	fs.StringVar(&f.dataKey, "data-key", "", "the key `FILE` that encrypts uploaded manifests at rest (default "+web.DataKeyName+" beside the ledger; made on first start, mode 0600)")
+	fs.env("data-key", "PAYOUTS_DATA_KEY")
+	fs.Int64Var(&f.uploadLimit, "upload-limit", 64<<20, "the largest upload the console accepts, in `BYTES`")
+	fs.env("upload-limit", "PAYOUTS_UPLOAD_LIMIT")
+	fs.DurationVar(&f.sessionIdle, "session-idle", 30*time.Minute, "a console session ends after this long without a request")
+	fs.env("session-idle", "PAYOUTS_SESSION_IDLE")
+	fs.DurationVar(&f.sessionMax, "session-max", 12*time.Hour, "a console session ends this long after sign-in, however busy")
+	fs.env("session-max", "PAYOUTS_SESSION_MAX")
+	f.caps.register(fs)
+}
+
+// check validates the console flags before anything is opened.
+func (f *consoleFlags) check() error {
+	if f.addr == "" {
+		if f.tlsCert != "" || f.tlsKey != "" || f.behindProxy {
+			return usageErrorf("--tls-cert, --tls-key and --web-behind-tls-proxy are for the console: add --web ADDR")
+		}
+		return nil
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageErrorf("--tls-cert and --tls-key go together")
+	}
+	if f.uploadLimit <= 0 || f.sessionIdle <= 0 || f.sessionMax <= 0 {
+		return usageErrorf("--upload-limit, --session-idle and --session-max must be positive")
+	}
+	host, _, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return usageErrorf("--web %s: %v — give HOST:PORT, e.g. 127.0.0.1:8443", f.addr, err)
+	}
+	if f.tlsCert == "" && !f.behindProxy && !isLoopback(host) {
+		return usageErrorf("--web %s: refusing plain HTTP on a non-loopback address (passwords and card data would cross the network in clear) — give --tls-cert and --tls-key, or --web-behind-tls-proxy if a reverse proxy terminates TLS, or listen on 127.0.0.1", f.addr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// console is the running console.
+type console struct {
+	srv  *web.Server
+	http *http.Server
+	addr string
+	done chan error
+}
+
+// startConsole opens the upload store (creating the data key on first
+// start), resumes approved batches and starts listening.
+func (f *consoleFlags) start(ctx context.Context, pay *paying, lf *ledgerFlag, engine batch.Config, log *slog.Logger) (*console, error) {
+	dir := filepath.Dir(lf.path)
+	keyPath := f.dataKey
+	if keyPath == "" {
+		keyPath = filepath.Join(dir, web.DataKeyName)
+	}
+	key, created, err := web.LoadOrCreateDataKey(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("console data key: %w", err)
+	}
+	if created {
+		log.Warn("made a new console data key: back it up with the ledger, or stored uploads cannot be paid after a loss", "path", keyPath)
+	}
+	uploads, err := web.NewUploads(filepath.Join(dir, "uploads"), key)
+	if err != nil {
+		return nil, err
+	}
+	mopts := web.DefaultManifestOptions()
+	f.caps.apply(&mopts)
+	srv, err := web.New(web.Config{
+		DB: pay.db, Pike: pay.client, Intake: pay.intake, Uploads: uploads, Engine: engine,
+		Owner: ledger.CurrentOwner("payouts serve --web"), Logger: log, ManifestOptions: mopts,
+		MaxUploadBytes: f.uploadLimit, Secure: f.tlsCert != "" || f.behindProxy, TrustProxy: f.behindProxy,
+		SessionIdle: f.sessionIdle, SessionMax: f.sessionMax,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("console listener on %s: %w — pass --web with a free address", f.addr, err)
+	}
+	c := &console{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1),
+		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}}
+	go func() {
+		var err error
+		if f.tlsCert != "" {
+			err = c.http.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		} else {
+			err = c.http.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		c.done <- err
+	}()
+	if err := srv.Resume(ctx); err != nil {
+		c.close()
+		return nil, err
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("finance console", "url", scheme+"://"+c.addr+"/", "uploads", uploads.Dir(), "data_key", keyPath)
+	return c, nil
+}
+
+// close stops the console: no new requests, payers stopped (the ledger
+// keeps where they were; the next start resumes).
+func (c *console) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.http.Shutdown(ctx)
+	c.srv.Close()
+	<-c.done
+}

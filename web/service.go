@@ -1,0 +1,555 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/batch/report"
+	"github.com/payouts/payouts/internal/pan"
+	"github.com/payouts/payouts/ledger"
+)
+
+// readers are the roles that may see batches and download reports.
+var readers = []ledger.Role{ledger.RoleViewer, ledger.RoleMaker, ledger.RoleApprover}
+
+// BatchView is a batch as the console shows it (and the API answers).
+type BatchView struct {
+	ID          string           `json:"id"`
+	State       string           `json:"state"` // console state; for batches run from the CLI: paying or done
+	Source      string           `json:"source"` // "console" or "cli"
+	Pending     string           `json:"pending,omitempty"`
+	FileName    string           `json:"file_name"`
+	Rows        int              `json:"rows"`
+	Totals      map[string]string `json:"totals"`
+	Counts      map[string]int   `json:"counts"`
+	Settled     int              `json:"settled"`
+	UploadedBy  string           `json:"uploaded_by,omitempty"`
+	RequestedBy string           `json:"requested_by,omitempty"`
+	ApprovedBy  string           `json:"approved_by,omitempty"`
+	CreatedAt   time.Time        `json:"created_at"`
+	Lines       []SummaryView    `json:"summary"`
+}
+
+// SummaryView is the count and sum of rows in one state and currency.
+type SummaryView struct {
+	State    string `json:"state"`
+	Currency string `json:"currency"`
+	Count    int    `json:"count"`
+	Amount   string `json:"amount"`
+}
+
+func formatTotals(t map[string]int64) map[string]string {
+	out := map[string]string{}
+	for c, v := range t {
+		out[c] = manifest.FormatAmount(v, c)
+	}
+	return out
+}
+
+// view builds the view of ledger batch b with its console record, if any.
+func (s *Server) view(ctx context.Context, b ledger.Batch, cb *ledger.ConsoleBatch) (BatchView, error) {
+	v := BatchView{ID: b.ID, Rows: b.RowCount, Totals: formatTotals(b.Totals), Counts: map[string]int{}, CreatedAt: b.CreatedAt, Source: "cli", FileName: filepath.Base(b.ManifestName)}
+	lines, err := s.db.Summary(ctx, b.ID)
+	if err != nil {
+		return v, err
+	}
+	open := 0
+	for _, l := range lines {
+		v.Counts[string(l.State)] += l.Count
+		if !l.State.Final() && l.State != ledger.StateReview {
+			open += l.Count
+		}
+		v.Lines = append(v.Lines, SummaryView{State: string(l.State), Currency: l.Currency, Count: l.Count, Amount: manifest.FormatAmount(l.Amount, l.Currency)})
+	}
+	v.Settled = b.RowCount - open
+	if cb != nil {
+		v.Source, v.State, v.Pending, v.FileName = "console", string(cb.State), cb.Pending, cb.FileName
+		v.UploadedBy, v.RequestedBy, v.ApprovedBy = cb.UploadedBy, cb.RequestedBy, cb.ApprovedBy
+	} else if open > 0 {
+		v.State = string(ledger.ConsolePaying)
+	} else {
+		v.State = string(ledger.ConsoleDone)
+	}
+	return v, nil
+}
+
+// batches lists every batch of the ledger, console or not, newest first.
+func (s *Server) batches(ctx context.Context, u user) ([]BatchView, error) {
+	if err := need(u, readers...); err != nil {
+		return nil, err
+	}
+	bs, err := s.db.Batches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cbs, err := s.db.ConsoleBatches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BatchView, 0, len(bs))
+	for _, b := range bs {
+		var cb *ledger.ConsoleBatch
+		if c, ok := cbs[b.ID]; ok {
+			cb = &c
+		}
+		v, err := s.view(ctx, b, cb)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// batch returns one batch's view. Returns errNotFound for an unknown id.
+func (s *Server) batch(ctx context.Context, u user, id string) (BatchView, *ledger.ConsoleBatch, error) {
+	if err := need(u, readers...); err != nil {
+		return BatchView{}, nil, err
+	}
+	b, err := s.db.Batch(ctx, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return BatchView{}, nil, errNotFound
+	}
+	if err != nil {
+		return BatchView{}, nil, err
+	}
+	var cb *ledger.ConsoleBatch
+	if c, err := s.db.ConsoleBatch(ctx, id); err == nil {
+		cb = &c
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return BatchView{}, nil, err
+	}
+	v, err := s.view(ctx, b, cb)
+	return v, cb, err
+}
+
+// RowView is one row as the console shows it: never a full card number.
+type RowView struct {
+	Line        int    `json:"line"`
+	Reference   string `json:"reference"`
+	Recipient   string `json:"recipient"`
+	Card        string `json:"card"`
+	Amount      string `json:"amount"`
+	Currency    string `json:"currency"`
+	State       string `json:"state"`
+	Failure     string `json:"failure,omitempty"`
+	Attempts    int    `json:"attempts"`
+	Description string `json:"description,omitempty"`
+}
+
+// PageSize is how many rows a page of a batch shows.
+const PageSize = 50
+
+// rows returns page (1-based) of the batch's rows in state (all if "").
+func (s *Server) rows(ctx context.Context, id, state string, page int) ([]RowView, int, error) {
+	var states []ledger.State
+	if state != "" {
+		st := ledger.State(state)
+		if !st.Valid() {
+			return nil, 0, fmt.Errorf("%w: unknown state %q", errBadRequest, state)
+		}
+		states = append(states, st)
+	}
+	total, err := s.db.CountRows(ctx, id, states...)
+	if err != nil {
+		return nil, 0, err
+	}
+	page = max(page, 1)
+	skip := (page - 1) * PageSize
+	var out []RowView
+	i := 0
+	for r, err := range s.db.Rows(ctx, id, states...) {
+		if err != nil {
+			return nil, 0, err
+		}
+		i++
+		if i <= skip {
+			continue
+		}
+		out = append(out, rowView(r))
+		if len(out) == PageSize {
+			break
+		}
+	}
+	return out, total, nil
+}
+
+func rowView(r ledger.Row) RowView {
+	card := ""
+	if r.CardBIN != "" || r.CardLast4 != "" {
+		card = r.CardBIN + "******" + r.CardLast4
+	}
+	failure := r.FailureCode
+	if r.FailureDescription != "" {
+		failure = strings.TrimPrefix(failure+": "+r.FailureDescription, ": ")
+	}
+	return RowView{Line: r.Line, Reference: r.Reference, Recipient: r.RecipientName, Card: card,
+		Amount: manifest.FormatAmount(r.Amount, r.Currency), Currency: r.Currency, State: string(r.State),
+		Failure: pan.Scrub(failure), Attempts: r.Attempt, Description: r.Description}
+}
+
+// upload is a received manifest, in memory only.
+type upload struct {
+	fileName string
+	data     []byte
+	opts     manifest.Options
+}
+
+// readUpload streams a multipart request (field manifest, optional
+// expect_rows and expect_total) into memory, never to disk: no
+// ParseMultipartForm, which spills large files to temporary files.
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (upload, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return upload{}, fmt.Errorf("%w: send multipart/form-data with the file in field \"manifest\"", errBadRequest)
+	}
+	up := upload{opts: s.cfg.ManifestOptions}
+	var expectRows, expectTotal string
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return upload{}, bodyError(err)
+		}
+		switch part.FormName() {
+		case "manifest":
+			up.fileName = filepath.Base(part.FileName())
+			if up.data, err = io.ReadAll(part); err != nil {
+				return upload{}, bodyError(err)
+			}
+		case "expect_rows":
+			expectRows, err = smallField(part)
+		case "expect_total":
+			expectTotal, err = smallField(part)
+		default:
+			_, err = io.Copy(io.Discard, part)
+		}
+		if err != nil {
+			return upload{}, bodyError(err)
+		}
+	}
+	if up.data == nil {
+		return upload{}, fmt.Errorf("%w: no file in field \"manifest\"", errBadRequest)
+	}
+	if up.fileName == "" || up.fileName == "." {
+		up.fileName = "upload.csv"
+	}
+	var problems []Problem
+	if expectRows = strings.TrimSpace(expectRows); expectRows != "" {
+		n, err := strconv.Atoi(expectRows)
+		if err != nil || n <= 0 {
+			problems = append(problems, Problem{Column: "expect_rows", Message: fmt.Sprintf("expected rows %q is not a positive whole number", expectRows)})
+		}
+		up.opts.ExpectRows = n
+	}
+	for _, f := range strings.FieldsFunc(expectTotal, func(r rune) bool { return r == '\n' || r == ';' }) {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		cur, minor, err := manifest.ParseTotal(f)
+		if err != nil {
+			problems = append(problems, Problem{Column: "expect_total", Message: fmt.Sprintf("expected total %q: %v — write it as RUB:150000.00, one per currency", f, err)})
+			continue
+		}
+		if up.opts.ExpectTotals == nil {
+			up.opts.ExpectTotals = map[string]int64{}
+		}
+		if _, dup := up.opts.ExpectTotals[cur]; dup {
+			problems = append(problems, Problem{Column: "expect_total", Message: "expected total for " + cur + " given twice"})
+		}
+		up.opts.ExpectTotals[cur] = minor
+	}
+	if pan.Contains(up.fileName) {
+		problems = append(problems, Problem{Column: "file name", Message: "the file's name holds a card number, which is never stored — rename the file"})
+	}
+	if len(problems) > 0 {
+		return upload{}, &ProblemsError{Problems: problems, Total: len(problems)}
+	}
+	return up, nil
+}
+
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return fmt.Errorf("%w: the limit is %d bytes", errTooLarge, mbe.Limit)
+	}
+	return fmt.Errorf("%w: reading the upload: %v", errBadRequest, err)
+}
+
+func smallField(p *multipart.Part) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(p, 4096))
+	return string(b), err
+}
+
+// ValidateManifest validates a whole manifest held in memory exactly as
+// `payouts validate` does, choosing the reader by the file's name. Every
+// problem is in the returned *ProblemsError; other errors are the
+// reader's.
+//
+// Only CSV is read for now; an .xlsx name is refused with a problem until
+// batch/manifest reads XLSX from bytes (this is the one place to add it).
+func ValidateManifest(fileName string, data []byte, opts manifest.Options) (manifest.Summary, error) {
+	if strings.EqualFold(filepath.Ext(fileName), ".xlsx") {
+		return manifest.Summary{}, &ProblemsError{Total: 1, Problems: []Problem{{Column: "file", Message: "XLSX files are not read by this version of the console — save the sheet as CSV (UTF-8) and upload that"}}}
+	}
+	sum, err := manifest.Read(strings.NewReader(string(data)), opts, nil)
+	var ve *manifest.ValidationError
+	if errors.As(err, &ve) {
+		pe := &ProblemsError{Total: ve.Total}
+		for _, e := range ve.Errors {
+			pe.Problems = append(pe.Problems, problemOf(e))
+		}
+		return sum, pe
+	}
+	if err != nil {
+		return sum, &ProblemsError{Total: 1, Problems: []Problem{{Message: pan.Scrub(err.Error())}}}
+	}
+	return sum, nil
+}
+
+func problemOf(e *manifest.RowError) Problem {
+	var b strings.Builder
+	if e.Value != "" {
+		fmt.Fprintf(&b, "%q: ", e.Value)
+	}
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	}
+	if e.Hint != "" {
+		b.WriteString(" — " + e.Hint)
+	}
+	return Problem{Line: e.Line, Column: e.Column, Message: pan.Scrub(b.String())}
+}
+
+// consoleOptions is what is stored of the options an upload was validated
+// with, to read it again identically when paying.
+type consoleOptions struct {
+	Manifest manifest.Options `json:"manifest"`
+	SHA256   string           `json:"sha256"`
+}
+
+// create validates an upload and, if it is valid, stores it encrypted,
+// records its batch and rows (no card numbers) in the ledger and leaves it
+// awaiting approval. Any problem: nothing is stored.
+func (s *Server) create(ctx context.Context, u user, up upload) (BatchView, error) {
+	if err := need(u, ledger.RoleMaker); err != nil {
+		return BatchView{}, err
+	}
+	sum, err := ValidateManifest(up.fileName, up.data, up.opts)
+	if err != nil {
+		_ = s.db.Audit(ctx, u.audit("upload_refused", "", fmt.Sprintf("%s: %v", up.fileName, err)))
+		return BatchView{}, err
+	}
+	id := batch.BatchIDFor(sum.SHA256)
+	if _, err := s.db.Batch(ctx, id); err == nil {
+		return BatchView{}, fmt.Errorf("%w: this file was already uploaded or run as batch %s", errConflict, id)
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return BatchView{}, err
+	}
+	opts, err := json.Marshal(consoleOptions{Manifest: up.opts, SHA256: sum.SHA256})
+	if err != nil {
+		return BatchView{}, err
+	}
+	// The encrypted file first: a console batch never exists without it.
+	if err := s.cfg.Uploads.Put(id, up.data); err != nil {
+		return BatchView{}, err
+	}
+	if err := s.load(ctx, id, up, sum); err != nil {
+		_ = s.cfg.Uploads.Delete(id)
+		return BatchView{}, err
+	}
+	detail := fmt.Sprintf("uploaded %s: %d rows, %s", up.fileName, sum.Rows, totalsText(sum.Totals))
+	cb := ledger.ConsoleBatch{BatchID: id, FileName: up.fileName, Options: string(opts), UploadedBy: u.Name}
+	if err := s.db.CreateConsoleBatch(ctx, cb, u.audit("upload", id, detail)); err != nil {
+		return BatchView{}, err
+	}
+	v, _, err := s.batch(ctx, u, id)
+	return v, err
+}
+
+func totalsText(t map[string]int64) string {
+	var parts []string
+	for c, v := range t {
+		parts = append(parts, manifest.FormatAmount(v, c)+" "+c)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// load records the batch and its rows in the ledger under the batch's
+// lease, reading the upload from memory.
+func (s *Server) load(ctx context.Context, id string, up upload, sum manifest.Summary) error {
+	lease, err := s.db.AcquireLease(ctx, id, s.cfg.Owner, time.Minute)
+	if err != nil {
+		return err
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	bo := batch.BatchOptions{Flow: s.engineConfig().Flow, Confirm: batch.ConfirmAuto}
+	_, _, err = batch.PrepareSource(ctx, s.db, batch.MemorySource("upload "+up.fileName, up.data), up.opts, sum, id, s.cfg.Engine.Fingerprinter, bo)
+	return err
+}
+
+func (s *Server) engineConfig() batch.Config {
+	cfg := s.cfg.Engine
+	cfg.Confirm = batch.ConfirmAuto
+	if cfg.Flow == "" {
+		cfg.Flow = batch.FlowTwoStep
+	}
+	if cfg.LeaseWait <= 0 {
+		// `payouts serve` may hold the batch for a while to settle rows in
+		// flight; the payer waits for it.
+		cfg.LeaseWait = 10 * time.Minute
+	}
+	return cfg
+}
+
+// decide approves (or rejects) a console batch awaiting approval. The
+// server refuses the uploader, the maker of a rerun, and anyone without
+// the approver role (403) whatever the page showed.
+func (s *Server) decide(ctx context.Context, u user, id string, approve bool) (BatchView, error) {
+	action := map[bool]string{true: "approve", false: "reject"}[approve]
+	v, cb, err := s.batch(ctx, u, id)
+	if err != nil {
+		return v, err
+	}
+	refuse := func(why string) (BatchView, error) {
+		_ = s.db.Audit(ctx, u.audit(action+"_refused", id, why))
+		return v, fmt.Errorf("%w: %s", errForbidden, why)
+	}
+	if !u.Has(ledger.RoleApprover) {
+		return refuse("the approver role is needed")
+	}
+	if cb == nil {
+		return v, fmt.Errorf("%w: batch %s was not uploaded through the console; use `payouts approve`/`reject` for held CLI batches", errConflict, id)
+	}
+	if u.Name == cb.UploadedBy || u.Name == cb.RequestedBy {
+		return refuse("four eyes: " + u.Name + " asked for this and cannot " + action + " it; another approver must")
+	}
+	if cb.State != ledger.ConsoleAwaitingApproval {
+		return v, fmt.Errorf("%w: batch %s is %s, not awaiting approval", errConflict, id, cb.State)
+	}
+	ch := ledger.ConsoleChange{BatchID: id, From: ledger.ConsoleAwaitingApproval}
+	switch {
+	case approve:
+		ch.To, ch.Approver = ledger.ConsolePaying, u.Name
+	case cb.Pending == ledger.PendingRerun:
+		ch.To = ledger.ConsoleDone // a rejected rerun leaves the batch as it was
+	default:
+		ch.To = ledger.ConsoleRejected
+	}
+	what := cb.Pending
+	if _, err := s.db.ChangeConsoleBatch(ctx, ch, u.audit(action, id, action+"d the "+what+" of "+cb.RequestedBy)); err != nil {
+		return v, err
+	}
+	if approve {
+		s.startPaying(id)
+	} else {
+		if err := s.cfg.Uploads.Delete(uploadName(id, what)); err != nil {
+			s.log.Error("destroying a rejected upload failed", "batch", id, "err", err)
+		}
+	}
+	v, _, err = s.batch(ctx, u, id)
+	return v, err
+}
+
+// uploadName is the name of a batch's file in the upload store.
+func uploadName(id, pending string) string {
+	if pending == ledger.PendingRerun {
+		return id + ".rerun"
+	}
+	return id
+}
+
+// rerun asks for new attempts of the failed rows of a done console batch,
+// with a corrected file; it waits for another person's approval.
+func (s *Server) rerun(ctx context.Context, u user, id string, up upload) (BatchView, error) {
+	if err := need(u, ledger.RoleMaker); err != nil {
+		return BatchView{}, err
+	}
+	v, cb, err := s.batch(ctx, u, id)
+	if err != nil {
+		return v, err
+	}
+	if cb == nil || cb.State != ledger.ConsoleDone {
+		return v, fmt.Errorf("%w: only a finished console batch can be rerun (this one is %s)", errConflict, v.State)
+	}
+	sum, err := ValidateManifest(up.fileName, up.data, up.opts)
+	if err != nil {
+		return v, err
+	}
+	// Every reference must be a row of the batch: a rerun never adds rows.
+	var problems []Problem
+	if _, err := manifest.Read(strings.NewReader(string(up.data)), up.opts, func(mr manifest.Row) error {
+		if _, err := s.db.RowByReference(ctx, id, mr.Reference); errors.Is(err, ledger.ErrNotFound) {
+			problems = append(problems, Problem{Line: mr.Line, Column: "reference", Message: fmt.Sprintf("%q is not in batch %s — a new row belongs in a new upload", mr.Reference, id)})
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}); err != nil {
+		return v, err
+	}
+	if len(problems) > 0 {
+		return v, &ProblemsError{Problems: problems, Total: len(problems)}
+	}
+	opts, err := json.Marshal(consoleOptions{Manifest: up.opts, SHA256: sum.SHA256})
+	if err != nil {
+		return v, err
+	}
+	if err := s.cfg.Uploads.Put(uploadName(id, ledger.PendingRerun), up.data); err != nil {
+		return v, err
+	}
+	ch := ledger.ConsoleChange{BatchID: id, From: ledger.ConsoleDone, To: ledger.ConsoleAwaitingApproval, Rerun: true, RequestedBy: u.Name, FileName: up.fileName, Options: string(opts)}
+	if _, err := s.db.ChangeConsoleBatch(ctx, ch, u.audit("rerun_requested", id, fmt.Sprintf("rerun of failed rows with %s (%d rows)", up.fileName, sum.Rows))); err != nil {
+		_ = s.cfg.Uploads.Delete(uploadName(id, ledger.PendingRerun))
+		return v, err
+	}
+	v, _, err = s.batch(ctx, u, id)
+	return v, err
+}
+
+// writeReport writes the batch's reconciliation report (the CSV of
+// `payouts report`, Excel CSV or JSON) and audits the download.
+func (s *Server) writeReport(w http.ResponseWriter, r *http.Request, u user) error {
+	id := r.PathValue("id")
+	if _, _, err := s.batch(r.Context(), u, id); err != nil {
+		return err
+	}
+	format := r.URL.Query().Get("format")
+	o := report.Options{Format: report.CSV}
+	ext, ctype := "csv", "text/csv; charset=utf-8"
+	switch format {
+	case "", "csv":
+	case "excel":
+		o.Excel = true
+	case "json":
+		o.Format, ext, ctype = report.JSON, "json", "application/json; charset=utf-8"
+	default:
+		return fmt.Errorf("%w: unknown report format %q: use csv, excel or json", errBadRequest, format)
+	}
+	if err := s.db.Audit(r.Context(), u.audit("report_download", id, "format "+string(o.Format)+map[bool]string{true: " (excel)"}[o.Excel])); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="payouts-%s.%s"`, id, ext))
+	return report.Write(r.Context(), s.db, id, w, o)
+}
+
+// DefaultManifestOptions are the manifest options of uploads before serve's
+// caps are applied: the strict defaults of `payouts validate`.
+func DefaultManifestOptions() manifest.Options { return manifest.Options{} }
