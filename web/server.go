@@ -20,12 +20,12 @@ import (
 // Config configures a Server.
 type Config struct {
 	DB      *ledger.DB
-	Pike    batch.Pike     // pays approved batches
-	Intake  *batch.Intake  // webhooks stored by the listener (may be nil: polling)
-	Uploads *Uploads       // encrypted manifests
-	Engine  batch.Config   // base engine configuration (fingerprinter, logger, timings); Confirm is always auto
-	Owner   ledger.Owner   // identifies the server in batch leases
-	Logger  *slog.Logger   // nil: discard
+	Pike    batch.Pike    // pays approved batches
+	Intake  *batch.Intake // webhooks stored by the listener (may be nil: polling)
+	Uploads *Uploads      // encrypted manifests
+	Engine  batch.Config  // base engine configuration (fingerprinter, logger, timings); Confirm is always auto
+	Owner   ledger.Owner  // identifies the server in batch leases
+	Logger  *slog.Logger  // nil: discard
 	// ManifestOptions are the options every upload is validated with:
 	// serve's safety caps (MaxAmount, MaxTotal), AllowExtraColumns, ...
 	ManifestOptions manifest.Options

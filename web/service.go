@@ -26,20 +26,20 @@ var readers = []ledger.Role{ledger.RoleViewer, ledger.RoleMaker, ledger.RoleAppr
 
 // BatchView is a batch as the console shows it (and the API answers).
 type BatchView struct {
-	ID          string           `json:"id"`
-	State       string           `json:"state"` // console state; for batches run from the CLI: paying or done
-	Source      string           `json:"source"` // "console" or "cli"
-	Pending     string           `json:"pending,omitempty"`
-	FileName    string           `json:"file_name"`
-	Rows        int              `json:"rows"`
+	ID          string            `json:"id"`
+	State       string            `json:"state"`  // console state; for batches run from the CLI: paying or done
+	Source      string            `json:"source"` // "console" or "cli"
+	Pending     string            `json:"pending,omitempty"`
+	FileName    string            `json:"file_name"`
+	Rows        int               `json:"rows"`
 	Totals      map[string]string `json:"totals"`
-	Counts      map[string]int   `json:"counts"`
-	Settled     int              `json:"settled"`
-	UploadedBy  string           `json:"uploaded_by,omitempty"`
-	RequestedBy string           `json:"requested_by,omitempty"`
-	ApprovedBy  string           `json:"approved_by,omitempty"`
-	CreatedAt   time.Time        `json:"created_at"`
-	Lines       []SummaryView    `json:"summary"`
+	Counts      map[string]int    `json:"counts"`
+	Settled     int               `json:"settled"`
+	UploadedBy  string            `json:"uploaded_by,omitempty"`
+	RequestedBy string            `json:"requested_by,omitempty"`
+	ApprovedBy  string            `json:"approved_by,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	Lines       []SummaryView     `json:"summary"`
 }
 
 // SummaryView is the count and sum of rows in one state and currency.

@@ -22,8 +22,10 @@ type userCommand struct {
 	stdin  bool
 }
 
-func (c *userCommand) Name() string     { return "user" }
-func (c *userCommand) Synopsis() string { return "console users and roles (add, list, disable, passwd)" }
+func (c *userCommand) Name() string { return "user" }
+func (c *userCommand) Synopsis() string {
+	return "console users and roles (add, list, disable, passwd)"
+}
 func (c *userCommand) Usage() string {
 	return `Usage: payouts user add NAME --role ROLE[,ROLE] --password-stdin
        payouts user list
