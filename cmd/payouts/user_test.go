@@ -70,3 +70,35 @@ func TestUserCommand(t *testing.T) {
 		t.Fatalf("audit log: %+v, want 4 entries by the cli", log)
 	}
 }
+
+func TestServeWebRefusals(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PAYOUTS_LEDGER": filepath.Join(dir, "payouts.db")}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--web", "0.0.0.0:8443"}, "refusing plain HTTP on a non-loopback address"},
+		{[]string{"serve", "--web", ":8443"}, "refusing plain HTTP"},
+		{[]string{"serve", "--web", "127.0.0.1:8443", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{[]string{"serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, "add --web ADDR"},
+		{[]string{"serve", "--web", "nonsense"}, "give HOST:PORT"},
+		{[]string{"serve", "--web", "127.0.0.1:8443", "--upload-limit", "0"}, "must be positive"},
+	}
+	for _, c := range cases {
+		code, stdout, stderr := runApp(t, env, c.args...)
+		if code != ExitUsage || !strings.Contains(stdout+stderr, c.want) {
+			t.Errorf("%v: exit %d, want 2 with %q; got %s%s", c.args, code, c.want, stdout, stderr)
+		}
+	}
+	for _, ok := range []string{"127.0.0.1:0", "localhost:0", "[::1]:0"} {
+		f := consoleFlags{addr: ok, uploadLimit: 1, sessionIdle: 1, sessionMax: 1}
+		if err := f.check(); err != nil {
+			t.Errorf("--web %s: %v", ok, err)
+		}
+	}
+	f := consoleFlags{addr: "10.1.2.3:8443", behindProxy: true, uploadLimit: 1, sessionIdle: 1, sessionMax: 1}
+	if err := f.check(); err != nil {
+		t.Errorf("behind a TLS proxy: %v", err)
+	}
+}
