@@ -207,20 +207,25 @@ func (s *Server) problemsCSV(w http.ResponseWriter, r *http.Request, u user) {
 	cw.Flush()
 }
 
+// maxFindings is how many findings a batch page lists.
+const maxFindings = 50
+
 type batchData struct {
-	Batch      BatchView
-	Rows       []RowView
-	RowsTotal  int
-	Page       int
-	Pages      int
-	State      string
-	States     []string
-	Findings   []report.Finding
-	Audit      []ledger.AuditEntry
-	CanApprove bool
-	OwnRequest bool // the user asked for what is pending: she cannot approve it
-	CanRerun   bool
-	Failed     int
+	Batch     BatchView
+	Rows      []RowView
+	RowsTotal int
+	Page      int
+	Pages     int
+	State     string
+	States    []string
+	Findings  []report.Finding
+	// MoreFindings counts findings beyond maxFindings (the report has all).
+	MoreFindings int
+	Audit        []ledger.AuditEntry
+	CanApprove   bool
+	OwnRequest   bool // the user asked for what is pending: she cannot approve it
+	CanRerun     bool
+	Failed       int
 }
 
 func (s *Server) batchPage(w http.ResponseWriter, r *http.Request, u user) {
@@ -246,9 +251,20 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request, u user) {
 		}
 	}
 	if sum, err := report.BuildSummary(ctx, s.db, id, s.cfg.Now()); err == nil {
-		d.Findings = sum.Findings
-		if len(d.Findings) > 100 {
-			d.Findings = d.Findings[:100]
+		// While a console batch waits for approval or is being paid, rows
+		// not sent yet or in flight are what is expected, not findings;
+		// the report's advice for them (run the manifest again) is the
+		// CLI's.
+		inProgress := cb != nil && (cb.State == ledger.ConsoleAwaitingApproval || cb.State == ledger.ConsolePaying)
+		for _, f := range sum.Findings {
+			if inProgress && (f.Kind == report.FindingNotSent || f.Kind == report.FindingPending) {
+				continue
+			}
+			if len(d.Findings) == maxFindings {
+				d.MoreFindings++
+				continue
+			}
+			d.Findings = append(d.Findings, f)
 		}
 	}
 	if d.Audit, err = s.db.AuditLog(ctx, ledger.AuditFilter{BatchID: id, Limit: 100}); err != nil {
