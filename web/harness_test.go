@@ -62,7 +62,7 @@ func (s *syncBuffer) Bytes() []byte {
 // rig is a console on an httptest server, over a real ledger in a
 // temporary directory and the Pike sandbox.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	db      *ledger.DB
 	sb      *sandbox.Sandbox
@@ -79,7 +79,7 @@ type rig struct {
 
 type rigOption func(*web.Config)
 
-func newRig(t *testing.T, sbcfg sandbox.Config, opts ...rigOption) *rig {
+func newRig(t testing.TB, sbcfg sandbox.Config, opts ...rigOption) *rig {
 	t.Helper()
 	r := &rig{t: t, dir: t.TempDir(), log: &syncBuffer{}, seen: &syncBuffer{}}
 	sbcfg.PartnerKey = partnerKey().Public()

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -307,7 +308,7 @@ func ValidateManifest(fileName string, data []byte, opts manifest.Options) (mani
 	if strings.EqualFold(filepath.Ext(fileName), ".xlsx") {
 		return manifest.Summary{}, &ProblemsError{Total: 1, Problems: []Problem{{Column: "file", Message: "XLSX files are not read by this version of the console — save the sheet as CSV (UTF-8) and upload that"}}}
 	}
-	sum, err := manifest.Read(strings.NewReader(string(data)), opts, nil)
+	sum, err := manifest.Read(bytes.NewReader(data), opts, nil)
 	var ve *manifest.ValidationError
 	if errors.As(err, &ve) {
 		pe := &ProblemsError{Total: ve.Total}
@@ -494,7 +495,7 @@ func (s *Server) rerun(ctx context.Context, u user, id string, up upload) (Batch
 	}
 	// Every reference must be a row of the batch: a rerun never adds rows.
 	var problems []Problem
-	if _, err := manifest.Read(strings.NewReader(string(up.data)), up.opts, func(mr manifest.Row) error {
+	if _, err := manifest.Read(bytes.NewReader(up.data), up.opts, func(mr manifest.Row) error {
 		if _, err := s.db.RowByReference(ctx, id, mr.Reference); errors.Is(err, ledger.ErrNotFound) {
 			problems = append(problems, Problem{Line: mr.Line, Column: "reference", Message: fmt.Sprintf("%q is not in batch %s — a new row belongs in a new upload", mr.Reference, id)})
 		} else if err != nil {
