@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -158,4 +159,33 @@ func (c *console) close() {
 	_ = c.http.Shutdown(ctx)
 	c.srv.Close()
 	<-c.done
+}
+
+// writeDataKey is `payouts keygen --data-key FILE`.
+func writeDataKey(a *App, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return usageErrorf("%s already exists: refusing to overwrite a data key (the uploads it encrypts would be lost) — choose another --data-key", path)
+	}
+	if _, err := web.CreateDataKey(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stdout, "Wrote the console data key %s (mode 0600). Point serve at it with --data-key (PAYOUTS_DATA_KEY),\nand back it up apart from the uploads it encrypts.\n", path)
+	return nil
+}
+
+// refuseConsoleBatch refuses to pay, from the CLI, a batch uploaded through
+// the console that is not approved: four eyes would be bypassed (the same
+// file is the same batch).
+func refuseConsoleBatch(ctx context.Context, db *ledger.DB, batchID string) error {
+	cb, err := db.ConsoleBatch(ctx, batchID)
+	if err != nil {
+		return nil // not a console batch (or unreadable: the run's own checks follow)
+	}
+	switch cb.State {
+	case ledger.ConsoleAwaitingApproval:
+		return usageErrorf("batch %s was uploaded to the console by %s and waits for another person's approval there; nothing was sent", batchID, cb.RequestedBy)
+	case ledger.ConsoleRejected:
+		return usageErrorf("batch %s was rejected in the console; nothing was sent — correct the file and upload it again", batchID)
+	}
+	return nil
 }

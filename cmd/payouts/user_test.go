@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/batch/manifest"
 	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike/sandbox"
 	"github.com/payouts/payouts/web"
 )
 
@@ -100,5 +103,50 @@ func TestServeWebRefusals(t *testing.T) {
 	f := consoleFlags{addr: "10.1.2.3:8443", behindProxy: true, uploadLimit: 1, sessionIdle: 1, sessionMax: 1}
 	if err := f.check(); err != nil {
 		t.Errorf("behind a TLS proxy: %v", err)
+	}
+}
+
+// TestRunRefusesConsoleBatchAwaitingApproval: the same file is the same
+// batch, so `payouts run` of a file uploaded to the console must not pay
+// it before a second person approved it there.
+func TestRunRefusesConsoleBatchAwaitingApproval(t *testing.T) {
+	p := newCLIPike(t, sandbox.Config{})
+	path := p.manifest("console.csv", okRows()...)
+	sum, err := manifest.ReadFile(path, manifest.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := batch.BatchIDFor(sum.SHA256)
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, p.env["PAYOUTS_LEDGER"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.CreateBatch(ctx, ledger.Batch{ID: id, ManifestName: "upload console.csv", ManifestSHA256: sum.SHA256, RowCount: sum.Rows, Totals: sum.Totals}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateConsoleBatch(ctx, ledger.ConsoleBatch{BatchID: id, FileName: "console.csv", UploadedBy: "mila"}, ledger.AuditEntry{Actor: "mila", Action: "upload"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, _, stderr := p.run("run", path)
+	if code != ExitUsage || !strings.Contains(stderr, "waits for another person's approval") {
+		t.Fatalf("run of a console batch awaiting approval: exit %d\n%s", code, stderr)
+	}
+	if n := p.requests(); n != 0 {
+		t.Fatalf("%d requests reached Pike, want none", n)
+	}
+}
+
+func TestKeygenDataKey(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "k", "console-data.key")
+	if code, stdout, stderr := runApp(t, nil, "keygen", "--data-key", p); code != ExitOK || !strings.Contains(stdout, "data key") {
+		t.Fatalf("keygen --data-key: exit %d %s%s", code, stdout, stderr)
+	}
+	if _, err := web.ReadDataKey(p); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runApp(t, nil, "keygen", "--data-key", p); code != ExitUsage || !strings.Contains(stderr, "refusing to overwrite") {
+		t.Fatalf("second keygen --data-key: exit %d %s", code, stderr)
 	}
 }
