@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/payouts/payouts/batch"
@@ -20,10 +21,40 @@ func (s *Server) Resume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resume console batches: %w", err)
 	}
+	if err := s.sweepUploads(cbs); err != nil {
+		return err
+	}
 	for id, cb := range cbs {
 		if cb.State == ledger.ConsolePaying {
 			s.log.Info("resuming an approved batch", "batch", id)
 			s.startPaying(id)
+		}
+	}
+	return nil
+}
+
+// sweepUploads destroys stored uploads no batch needs any more: left by an
+// upload cut short before it was recorded, or by a stop between a batch's
+// end and the deletion of its file.
+func (s *Server) sweepUploads(cbs map[string]ledger.ConsoleBatch) error {
+	names, err := s.cfg.Uploads.Names()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		id, rerun := strings.CutSuffix(n, ".rerun")
+		cb, ok := cbs[id]
+		needed := ok && (cb.State == ledger.ConsoleAwaitingApproval || cb.State == ledger.ConsolePaying)
+		if rerun {
+			needed = needed && cb.Pending == ledger.PendingRerun
+		} else {
+			needed = needed && cb.Pending == ledger.PendingUpload
+		}
+		if !needed {
+			s.log.Info("destroying an upload no batch needs", "name", n)
+			if err := s.cfg.Uploads.Delete(n); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -55,11 +55,12 @@ type Server struct {
 	handler http.Handler
 	pages   *pages
 
-	ctx    context.Context // ends when the server is closed
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	paying map[string]bool // batches with a payer running
+	ctx       context.Context // ends when the server is closed
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	paying    map[string]bool // batches with a payer running
+	uploading map[string]bool // batches being uploaded
 }
 
 // New returns a console server. Call Resume to pick up batches that were
@@ -93,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, pages: p, paying: map[string]bool{}}
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, pages: p, paying: map[string]bool{}, uploading: map[string]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.handler = s.routes()
 	return s, nil

@@ -357,9 +357,11 @@ func (s *Server) create(ctx context.Context, u user, up upload) (BatchView, erro
 		return BatchView{}, err
 	}
 	id := batch.BatchIDFor(sum.SHA256)
-	if _, err := s.db.Batch(ctx, id); err == nil {
-		return BatchView{}, fmt.Errorf("%w: this file was already uploaded or run as batch %s", errConflict, id)
-	} else if !errors.Is(err, ledger.ErrNotFound) {
+	if !s.claimUpload(id) {
+		return BatchView{}, fmt.Errorf("%w: this file is being uploaded right now as batch %s", errConflict, id)
+	}
+	defer s.releaseUpload(id)
+	if err := s.checkNewBatch(ctx, id); err != nil {
 		return BatchView{}, err
 	}
 	opts, err := json.Marshal(consoleOptions{Manifest: up.opts, SHA256: sum.SHA256})
@@ -381,6 +383,58 @@ func (s *Server) create(ctx context.Context, u user, up upload) (BatchView, erro
 	}
 	v, _, err := s.batch(ctx, u, id)
 	return v, err
+}
+
+// claimUpload marks batch id as being uploaded by this process, or
+// reports false if it already is (the same file sent twice at once).
+func (s *Server) claimUpload(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.uploading[id] {
+		return false
+	}
+	s.uploading[id] = true
+	return true
+}
+
+func (s *Server) releaseUpload(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.uploading, id)
+}
+
+// checkNewBatch refuses a file whose batch already exists (the same file
+// is the same batch), except the remains of an upload of it cut short (the
+// server stopped between loading its rows and recording it for approval):
+// no console record, rows all planned, named as an upload. Such a batch is
+// completed by this upload.
+func (s *Server) checkNewBatch(ctx context.Context, id string) error {
+	b, err := s.db.Batch(ctx, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	taken := fmt.Errorf("%w: this file was already uploaded or run as batch %s", errConflict, id)
+	if _, err := s.db.ConsoleBatch(ctx, id); err == nil || !errors.Is(err, ledger.ErrNotFound) {
+		return taken
+	}
+	if !strings.HasPrefix(b.ManifestName, "upload ") {
+		return taken
+	}
+	all, err := s.db.CountRows(ctx, id)
+	if err != nil {
+		return err
+	}
+	planned, err := s.db.CountRows(ctx, id, ledger.StatePlanned)
+	if err != nil {
+		return err
+	}
+	if all != planned {
+		return taken
+	}
+	return nil
 }
 
 func totalsText(t map[string]int64) string {

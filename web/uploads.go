@@ -215,6 +215,26 @@ func (u *Uploads) Delete(name string) error {
 	return syncDir(u.dir)
 }
 
+// Names lists the names stored, and removes leftover temporary files of
+// writes cut short (ciphertext only).
+func (u *Uploads) Names() ([]string, error) {
+	ents, err := os.ReadDir(u.dir)
+	if err != nil {
+		return nil, fmt.Errorf("upload store: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		switch {
+		case strings.HasPrefix(n, ".tmp-"):
+			_ = os.Remove(filepath.Join(u.dir, n))
+		case strings.HasSuffix(n, ".enc") && !e.IsDir():
+			out = append(out, strings.TrimSuffix(n, ".enc"))
+		}
+	}
+	return out, nil
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

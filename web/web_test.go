@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
 	"github.com/payouts/payouts/pike/sandbox"
 	"github.com/payouts/payouts/web"
@@ -401,9 +402,7 @@ func TestFourEyesApprovePayReport(t *testing.T) {
 	if n := len(r.journalCounts()); n != 5 {
 		t.Fatalf("%d references paid, want 5", n)
 	}
-	if got := r.uploadFiles(); len(got) != 0 {
-		t.Fatalf("upload store after done: %v, want empty (destroyed)", got)
-	}
+	poll.Until(t, "the upload destroyed once every row is final", func() bool { return len(r.uploadFiles()) == 0 })
 	rep := r.get(approver, "/api/v1/batches/"+id+"/report")
 	if rep.StatusCode != http.StatusOK || len(regexp.MustCompile(`(?m)^\d+,P-\d+,succeeded,`).FindAllString(rep.Body, -1)) != 5 || !strings.Contains(rep.Header.Get("Content-Disposition"), "attachment") {
 		t.Fatalf("report: %d\n%s", rep.StatusCode, rep.Body)
