@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/payouts/payouts/ledger"
 )
@@ -99,7 +100,20 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request, u user) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"audit": log})
+	type entry struct {
+		ID         int64     `json:"id"`
+		At         time.Time `json:"at"`
+		Actor      string    `json:"actor"`
+		RemoteAddr string    `json:"remote_addr"`
+		Action     string    `json:"action"`
+		BatchID    string    `json:"batch_id,omitempty"`
+		Detail     string    `json:"detail,omitempty"`
+	}
+	out := make([]entry, len(log))
+	for i, e := range log {
+		out[i] = entry{e.ID, e.At, e.Actor, e.RemoteAddr, e.Action, e.BatchID, e.Detail}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audit": out})
 }
 
 // report is GET .../batches/{id}/report: the API's and the page's download.

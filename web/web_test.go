@@ -508,3 +508,23 @@ func readFile(p string) (string, error) {
 	b, err := readAll(p)
 	return string(b), err
 }
+
+func TestAuditAPI(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	r.addUser("vera", "viewer")
+	c := r.login("vera")
+	a := r.get(c, "/api/v1/audit")
+	var raw map[string][]map[string]any
+	if err := json.Unmarshal([]byte(a.Body), &raw); err != nil || a.StatusCode != http.StatusOK {
+		t.Fatalf("audit API: %d %v", a.StatusCode, err)
+	}
+	var login map[string]any
+	for _, e := range raw["audit"] {
+		if e["action"] == "login" {
+			login = e
+		}
+	}
+	if login == nil || login["actor"] != "vera" || login["remote_addr"] == "" {
+		t.Fatalf("no login of vera with a remote address in %v", raw["audit"])
+	}
+}
