@@ -52,8 +52,11 @@ func (f *consoleFlags) register(fs *flagSet) {
 // check validates the console flags before anything is opened.
 func (f *consoleFlags) check() error {
 	if f.addr == "" {
-		if f.tlsCert != "" || f.tlsKey != "" || f.behindProxy {
-			return usageErrorf("--tls-cert, --tls-key and --web-behind-tls-proxy are for the console: add --web ADDR")
+		if f.tlsCert != "" || f.tlsKey != "" || f.behindProxy || f.dataKey != "" {
+			return usageErrorf("--tls-cert, --tls-key, --web-behind-tls-proxy and --data-key are for the console: add --web ADDR")
+		}
+		if len(f.caps.maxAmount)+len(f.caps.maxTotal) > 0 {
+			return usageErrorf("serve's --max-amount and --max-total cap the console's uploads: add --web ADDR (a run's caps go to payouts run)")
 		}
 		return nil
 	}

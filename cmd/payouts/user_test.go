@@ -86,6 +86,7 @@ func TestServeWebRefusals(t *testing.T) {
 		{[]string{"serve", "--web", "127.0.0.1:8443", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
 		{[]string{"serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, "add --web ADDR"},
 		{[]string{"serve", "--web", "nonsense"}, "give HOST:PORT"},
+		{[]string{"serve", "--max-amount", "RUB:100"}, "add --web ADDR"},
 		{[]string{"serve", "--web", "127.0.0.1:8443", "--upload-limit", "0"}, "must be positive"},
 	}
 	for _, c := range cases {
