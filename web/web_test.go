@@ -528,3 +528,15 @@ func TestAuditAPI(t *testing.T) {
 		t.Fatalf("no login of vera with a remote address in %v", raw["audit"])
 	}
 }
+
+// TestSessionSurvivesRestart: sessions are in the ledger, not in memory.
+func TestSessionSurvivesRestart(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	r.addUser("vera", "viewer")
+	c := r.login("vera")
+	r.stop()
+	r.start()
+	if a := r.get(c, "/api/v1/batches"); a.StatusCode != http.StatusOK {
+		t.Fatalf("the session after a restart: %d, want 200", a.StatusCode)
+	}
+}
