@@ -128,7 +128,7 @@ func (f *consoleFlags) start(ctx context.Context, pay *paying, lf *ledgerFlag, e
 		return nil, fmt.Errorf("console listener on %s: %w — pass --web with a free address", f.addr, err)
 	}
 	c := &console{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1),
-		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		http: &http.Server{Handler: srv, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}}
 	go func() {
 		var err error
