@@ -189,6 +189,7 @@ type ProblemsError struct {
 	Total    int       `json:"total"`
 }
 
+// Error says how many problems there are.
 func (e *ProblemsError) Error() string {
 	return fmt.Sprintf("the manifest has %d problems; nothing was stored", e.Total)
 }

@@ -221,6 +221,16 @@ func TestTortureConsoleKilledMidPayment(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.out, "uploads", id+".enc")); !os.IsNotExist(err) {
 		t.Errorf("the upload was not destroyed after the batch was done: %v", err)
 	}
+	// The product's TMPDIR (in/) holds only what the test put there: no
+	// upload was spilled to a temporary file.
+	ents, _ := os.ReadDir(r.in)
+	for _, e := range ents {
+		switch e.Name() {
+		case "partner.pem", "pike.pem", "console.csv":
+		default:
+			t.Errorf("the product wrote %s into its TMPDIR", e.Name())
+		}
+	}
 	// No card number anywhere the product wrote, nor in any answer.
 	scan := newPANScanner(t, path)
 	scan.known = []string{id}
