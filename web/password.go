@@ -46,9 +46,15 @@ func HashPassword(password string) (string, error) {
 
 var errBadHash = errors.New("unrecognised password hash")
 
+// hashing bounds how many argon2id computations run at once: each takes
+// argonMemory KiB, so a flood of sign-ins must queue, not exhaust memory.
+var hashing = make(chan struct{}, 4)
+
 // CheckPassword reports whether password matches hash (made by
 // HashPassword), in time independent of where they differ.
 func CheckPassword(hash, password string) (bool, error) {
+	hashing <- struct{}{}
+	defer func() { <-hashing }()
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, errBadHash
