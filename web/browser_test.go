@@ -64,7 +64,7 @@ func TestBrowser(t *testing.T) {
 		t.Skip("browser test skipped in -short mode")
 	}
 	chromiumPath(t)
-	r := newRig(t, sandbox.Config{SlowDelay: 1500 * time.Millisecond})
+	r := newRig(t, sandbox.Config{SlowDelay: 3 * time.Second}) // the page must load while slow rows are still paying
 	r.addUser("mila", "maker,viewer")
 	r.addUser("petr", "approver,viewer")
 	shots := t.TempDir()
@@ -187,9 +187,13 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("username")),
 		signIn("petr"),
 		chromedp.Navigate(r.ts.URL+"/batches/"+id),
-		chromedp.WaitVisible(chromedp.ID("approve")),
-		chromedp.Click(chromedp.ID("approve")),
-		chromedp.WaitVisible(chromedp.ID("batch")))
+		chromedp.WaitVisible(chromedp.ID("approve")))
+	// The approve form posts and the server redirects back to the batch's
+	// page: wait for that navigation, not for the old page's elements.
+	if resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("approve"))); err != nil || resp.Status != 200 {
+		t.Fatalf("approve: %v %v", resp, err)
+	}
+	do(chromedp.WaitVisible(chromedp.ID("batch")))
 	first := text("#state")
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__page = "this page"`)); err != nil {
 		t.Fatal(err)
