@@ -213,7 +213,8 @@ func TestReadRowRules(t *testing.T) {
 		{"reference not NFC", "Pe\u0301tr-1,1500,RUB,4242424242424242,Ivan,,", []problem{{2, "reference", manifest.ErrReference}}},
 		{"reference is a card number", "5555 5555 5555 4444,1500,RUB,4242424242424242,Ivan,,", []problem{{2, "reference", manifest.ErrReference}}},
 		{"reference with a long number is fine", "INV-4081781009991234567,1500,RUB,4242424242424242,Ivan,,", nil},
-		{"amount both separators", `R-1,"1,500.50",RUB,4242424242424242,Ivan,,`, []problem{{2, "amount", manifest.ErrAmount}}},
+		{"amount with thousands separators", `R-1,"1,500.50",RUB,4242424242424242,Ivan,,`, nil},
+		{"amount ambiguous", `R-1,"1,500",RUB,4242424242424242,Ivan,,`, []problem{{2, "amount", manifest.ErrAmount}}},
 		{"amount too many decimals", "R-1,1500.505,RUB,4242424242424242,Ivan,,", []problem{{2, "amount", manifest.ErrAmount}}},
 		{"amount decimals in JPY", "R-1,1500.5,JPY,4242424242424242,Ivan,,", []problem{{2, "amount", manifest.ErrAmount}}},
 		{"amount zero", "R-1,0,RUB,4242424242424242,Ivan,,", []problem{{2, "amount", manifest.ErrAmount}}},
@@ -601,9 +602,9 @@ func TestReadOptions(t *testing.T) {
 }
 
 func TestRowErrorFormat(t *testing.T) {
-	_, _, ve := readString(t, manifestHeader+`R-1,"1,500.50",RUB,4242424242424242,Ivan,,`+"\n", manifest.Options{})
+	_, _, ve := readString(t, manifestHeader+`R-1,"1,500",RUB,4242424242424242,Ivan,,`+"\n", manifest.Options{})
 	got := ve.Errors[0].Error()
-	want := `line 2, column amount: "1,500.50": amount has both '.' and ',' — write 1500.50 or 1500,50`
+	want := `line 2, column amount: "1,500": amount is ambiguous: 1500.00 if ',' separates thousands, 1.50 if it is the decimal mark — write 1500.00 without the separator (or 1,500.00 with the decimals) if thousands are meant; write 1.50 if not`
 	if got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
