@@ -41,6 +41,13 @@ func ParseAmount(s, currency string) (int64, error) {
 // amountParse parses s with digits minor digits; digits < 0 checks only the
 // syntax (for rows whose currency is itself invalid) and returns 0.
 func amountParse(s string, digits int, code string) (int64, error) {
+	return amountParseAs(s, digits, code, false)
+}
+
+// amountParseAs is amountParse; number says that s is the value of a
+// spreadsheet cell stored as a number, whose '.' is the decimal mark: never
+// ambiguous.
+func amountParseAs(s string, digits int, code string, number bool) (int64, error) {
 	t := strings.TrimFunc(s, isSpace)
 	const plain = "write the amount in major units with at most one decimal separator, e.g. 1500.50 or 1500,50"
 	if t == "" {
@@ -150,7 +157,7 @@ func amountParse(s string, digits int, code string) (int64, error) {
 	// grouping: "1,500" is 1500 to an American and 1.5 to a Russian. Only
 	// "1.500" in a currency with three decimals (KWD) is not ambiguous: it
 	// is how such amounts are written, and what FormatAmount prints.
-	if digits >= 0 && thousands == 0 && mark >= 0 && len(frac) == 3 && group == 0 && len(ip) <= 3 && ip[0] != '0' &&
+	if !number && digits >= 0 && thousands == 0 && mark >= 0 && len(frac) == 3 && group == 0 && len(ip) <= 3 && ip[0] != '0' &&
 		!(digits == 3 && t[mark] == '.') {
 		return 0, ambiguous(t, ip, frac, digits, code)
 	}

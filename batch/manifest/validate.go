@@ -74,11 +74,11 @@ func (m *reader) checkRow(rec *record, line int) (Row, bool) {
 		}
 	}
 	if utf("amount", rec.Amount) {
-		amount := rec.Amount
+		amount, number := rec.Amount, false
 		if rec.xl != nil && rec.xl.amountNumber != "" {
-			amount = rec.xl.amountNumber
+			amount, number = rec.xl.amountNumber, true
 		}
-		v, err := amountParse(amount, digits, row.Currency)
+		v, err := amountParseAs(amount, digits, row.Currency, number)
 		switch {
 		case err != nil:
 			fail("amount", amount, err)
