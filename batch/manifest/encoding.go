@@ -48,6 +48,14 @@ func encodingOf(s string) (textEncoding, error) {
 	return textEncoding{}, fmt.Errorf("manifest options: unknown encoding %q: want utf-8, windows-1251 or windows-1252", s)
 }
 
+// EncodingName returns the canonical name of an encoding Options.Encoding
+// accepts ("cp1251" is "windows-1251", "" is "utf-8"), or an error naming
+// the ones accepted.
+func EncodingName(s string) (string, error) {
+	e, err := encodingOf(s)
+	return e.name, err
+}
+
 // decode puts the decoder of Options.Encoding between the file and the
 // CSV reader. The SHA-256 stays that of the file's bytes.
 func (m *reader) decode(br **bufio.Reader) *reason {

@@ -143,6 +143,7 @@ func Read(r io.Reader, opts Options, fn func(Row) error) (Summary, error) {
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	if head, _ := br.Peek(len(zipMagic)); string(head) == zipMagic {
+		m.sum.Format = "xlsx"
 		data, err := io.ReadAll(io.LimitReader(br, m.opts.MaxXLSXBytes+1))
 		if err != nil {
 			return m.finish(fmt.Errorf("read manifest: %w", err))
@@ -177,6 +178,7 @@ func (m *reader) readAt(name string, r io.ReaderAt, size int64) error {
 	head := make([]byte, len(zipMagic))
 	n, _ := r.ReadAt(head, 0)
 	if string(head[:n]) == zipMagic {
+		m.sum.Format = "xlsx"
 		if size > m.opts.MaxXLSXBytes {
 			m.addError(newRowError(0, "", "", tooLarge(size, m.opts.MaxXLSXBytes)))
 			return nil

@@ -135,14 +135,14 @@ func TestXLSXProblems(t *testing.T) {
 	data := makeXLSX(t, xlsxSheet{name: "Sheet1", rows: [][]any{
 		nil,        // row 1 blank: the header is the first row with values
 		xlsxHeader, // row 2
-		{"R-1", 10, "RUB", 4242424242424242, "Ivan"},                          // 3: card as a number
-		{"R-2", 10, "RUB", "4.24242E+15", "Ivan"},                             // 4: card text damaged
-		{"R-3", "1,500", "RUB", "5555555555554444", "Ivan"},                   // 5: ambiguous
-		{"R-4", 10, "RUB", "4111111111111111", "Ivan\nPetrov"},                // 6: line break in a name
-		{"R-5", 10, "RUB", "2200000000000004", "Ivan", nil, nil, "note"},      // 7: right of the header
-		{"R-6", -5, "RUB", "4242424242424242", "Ivan"},                        // 8: negative number
-		{"R-6", 10.005, "RUB", "5555555555554444", "Ivan"},                    // 9: duplicate ref, 3 decimals
-		{"R-8", 10, "RUB", "378282246310005", "Ivan", nil, "tab\there"}, // 10: control character
+		{"R-1", 10, "RUB", 4242424242424242, "Ivan"},                     // 3: card as a number
+		{"R-2", 10, "RUB", "4.24242E+15", "Ivan"},                        // 4: card text damaged
+		{"R-3", "1,500", "RUB", "5555555555554444", "Ivan"},              // 5: ambiguous
+		{"R-4", 10, "RUB", "4111111111111111", "Ivan\nPetrov"},           // 6: line break in a name
+		{"R-5", 10, "RUB", "2200000000000004", "Ivan", nil, nil, "note"}, // 7: right of the header
+		{"R-6", -5, "RUB", "4242424242424242", "Ivan"},                   // 8: negative number
+		{"R-6", 10.005, "RUB", "5555555555554444", "Ivan"},               // 9: duplicate ref, 3 decimals
+		{"R-8", 10, "RUB", "378282246310005", "Ivan", nil, "tab\there"},  // 10: control character
 	}})
 	_, rows, ve := readXLSX(t, data, manifest.Options{})
 	if len(rows) != 0 {
