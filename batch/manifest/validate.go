@@ -58,6 +58,9 @@ func (m *reader) checkRow(rec *record, line int) (Row, bool) {
 	refOK, curOK, amountOK, cardOK := false, false, false, false
 	if utf("reference", rec.Reference) {
 		ref, err := checkReference(rec.Reference)
+		if rec.xl != nil && rec.xl.refNumber {
+			err = refStoredAsNumber
+		}
 		if err != nil {
 			fail("reference", rec.Reference, err)
 		} else {

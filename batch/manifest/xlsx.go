@@ -43,6 +43,7 @@ var noTempDir = filepath.Join(os.DevNull, "payouts-writes-no-temporary-files")
 type xlsxCells struct {
 	amountNumber string            // the amount cell's value when it is stored as a number
 	cardNumber   bool              // the card cell is stored as a number
+	refNumber    bool              // the reference cell is a number too long for a spreadsheet (over 15 digits, or shown with an exponent)
 	errorCell    map[string]string // column → the error a cell holds (#N/A)
 }
 
@@ -253,6 +254,8 @@ func (m *reader) xlsxRecord(cells []string, kinds map[int]cellInfo, canonical []
 			rec.xl.cardNumber = true
 		case k.kind == 'n' && name == "amount":
 			rec.xl.amountNumber = numberText(k.raw)
+		case k.kind == 'n' && name == "reference":
+			rec.xl.refNumber = strings.ContainsAny(v, "Ee") || significantDigits(k.raw) > 15
 		}
 		switch name {
 		case "reference":
@@ -277,6 +280,27 @@ func (m *reader) xlsxRecord(cells []string, kinds map[int]cellInfo, canonical []
 	}
 	return rec, true
 }
+
+// significantDigits counts the significant digits of a number as written
+// in a cell's XML (an exponent or a sign ends it).
+func significantDigits(raw string) int {
+	n, started := 0, false
+	for _, c := range raw {
+		switch {
+		case c >= '1' && c <= '9', c == '0' && started:
+			n++
+			started = true
+		case c == 'E' || c == 'e':
+			return n
+		}
+	}
+	return n
+}
+
+// refStoredAsNumber is the problem of a reference stored as a number that a
+// spreadsheet cannot hold exactly.
+var refStoredAsNumber = newReason("reference is stored as a number too long for the spreadsheet, which keeps only 15 digits",
+	"format the reference column as Text, type the references again, and save", ErrSpreadsheetDamage, ErrReference)
 
 // numberText writes the value of a number cell as a spreadsheet shows it at
 // most: 15 significant digits, no exponent ("1500.5"). A value that is not

@@ -143,6 +143,7 @@ func TestXLSXProblems(t *testing.T) {
 		{"R-6", -5, "RUB", "4242424242424242", "Ivan"},                   // 8: negative number
 		{"R-6", 10.005, "RUB", "5555555555554444", "Ivan"},               // 9: duplicate ref, 3 decimals
 		{"R-8", 10, "RUB", "378282246310005", "Ivan", nil, "tab\there"},  // 10: control character
+		{12345678901234567, 10, "RUB", "4242424242424242", "Ivan"},       // 11: reference number over 15 digits
 	}})
 	_, rows, ve := readXLSX(t, data, manifest.Options{})
 	if len(rows) != 0 {
@@ -158,6 +159,7 @@ func TestXLSXProblems(t *testing.T) {
 		{9, "amount", manifest.ErrAmount},
 		{9, "reference", manifest.ErrDuplicateReference},
 		{10, "description", manifest.ErrDescription},
+		{11, "reference", manifest.ErrSpreadsheetDamage},
 	}
 	if got := problems(ve); !reflect.DeepEqual(got, want) {
 		t.Errorf("problems = %v\nwant %v\n%v", got, want, ve)
