@@ -83,8 +83,23 @@ func tooLarge(size, limit int64) *reason {
 		"split the payouts into smaller workbooks", ErrTooLarge)
 }
 
-// readXLSX does the pass over a workbook held in data.
-func (m *reader) readXLSX(data []byte) error {
+// readXLSX does the pass over a workbook held in data. A panic in the
+// workbook library (a malformed file it does not expect) is the file's
+// problem, not the process's end: the upload of a web console must not
+// bring it down.
+func (m *reader) readXLSX(data []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.sum.SHA256 = ""
+			m.addError(newRowError(0, "", "", newReason(fmt.Sprintf("workbook cannot be read (%v)", p),
+				"open it in the spreadsheet and save it again as \"Excel Workbook (*.xlsx)\"", ErrEncoding)))
+			err = nil
+		}
+	}()
+	return m.readXLSXPass(data)
+}
+
+func (m *reader) readXLSXPass(data []byte) error {
 	m.sum.Format, m.sum.Encoding, m.sum.Delimiter = "xlsx", "", ','
 	limit := m.opts.MaxXLSXBytes
 	if int64(len(data)) > limit {
