@@ -38,7 +38,7 @@ func TestDescriptionLineBreaks(t *testing.T) {
 		t.Fatal(ve)
 	}
 	type got struct {
-		Line        int
+		Line       int
 		Ref, Descr string
 	}
 	var g []got

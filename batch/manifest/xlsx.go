@@ -189,9 +189,47 @@ func (m *reader) readXLSXPass(data []byte) error {
 		m.addError(newRowError(headerLine, "", "", newReason("manifest has a header but no rows", "add the payouts below the header row", ErrEmpty)))
 	}
 	m.sum.SHA256 = hex.EncodeToString(sum[:])
+	if len(m.dupPays)+len(m.dupRefs) > 0 {
+		m.nameFirstXLSXReferences(f, sheet)
+	}
 	m.checkControlTotals()
 	m.checkMaxTotals()
 	return nil
+}
+
+// nameFirstXLSXReferences names the first reference of every duplicate
+// payout and duplicate reference, reading the sheet (in memory) again.
+func (m *reader) nameFirstXLSXReferences(f *excelize.File, sheet string) {
+	want := map[int]string{}
+	for _, d := range m.dupPays {
+		want[d.firstLine] = ""
+	}
+	for _, d := range m.dupRefs {
+		want[d.firstLine] = ""
+	}
+	rows, err := f.Rows(sheet)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for line := 1; rows.Next(); line++ {
+		if _, ok := want[line]; !ok {
+			continue
+		}
+		cells, err := rows.Columns()
+		if err != nil {
+			return
+		}
+		if i := m.header.refIndex; i >= 0 && i < len(cells) {
+			want[line] = trim(cells[i])
+		}
+	}
+	for _, d := range m.dupPays {
+		d.name(want[d.firstLine])
+	}
+	for _, d := range m.dupRefs {
+		d.name(want[d.firstLine])
+	}
 }
 
 // workbookProblem explains why excelize could not open a zip file.

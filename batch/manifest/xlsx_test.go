@@ -178,6 +178,9 @@ func TestXLSXProblems(t *testing.T) {
 	if e := ve.Errors[6].Error(); !strings.Contains(e, `"10.005": amount has 3 decimals, RUB has 2`) {
 		t.Errorf("a number amount is quoted as its value: %s", e)
 	}
+	if e := ve.Errors[7].Error(); !strings.Contains(e, `same reference as "R-6" on line 8`) {
+		t.Errorf("duplicate reference does not name the first spelling: %s", e)
+	}
 	// With extra columns allowed, the value right of the header is ignored.
 	_, _, ve = readXLSX(t, makeXLSX(t, xlsxSheet{name: "S", rows: [][]any{xlsxHeader, {"R-5", 10, "RUB", "2200000000000004", "Ivan", nil, nil, "note"}}}), manifest.Options{AllowExtraColumns: true})
 	if ve != nil {
@@ -361,5 +364,58 @@ func TestXLSXNoTempFiles(t *testing.T) {
 	left, _ := os.ReadDir(tmp)
 	if len(left) != 0 {
 		t.Errorf("$TMPDIR has %d entries after reading, want none: %v", len(left), left)
+	}
+}
+
+// rewriteSheet returns data with f applied to the XML of its first sheet.
+func rewriteSheet(t *testing.T, data []byte, f func(string) string) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	for _, zf := range zr.File {
+		if zf.Name != "xl/worksheets/sheet1.xml" {
+			if err := zw.Copy(zf); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		b.ReadFrom(rc)
+		rc.Close()
+		w, _ := zw.Create(zf.Name)
+		w.Write([]byte(f(b.String())))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestXLSXErrorCell: a cell holding a spreadsheet error (#N/A, a failed
+// formula) is spreadsheet damage of its column.
+func TestXLSXErrorCell(t *testing.T) {
+	data := makeXLSX(t, xlsxSheet{name: "S", rows: [][]any{xlsxHeader, {"R-1", 10, "RUB", "4242424242424242", "Ivan"}}})
+	data = rewriteSheet(t, data, func(x string) string {
+		i := strings.Index(x, `<c r="B2"`)
+		j := strings.Index(x[i:], "</c>")
+		if i < 0 || j < 0 {
+			t.Fatalf("no cell B2 in %s", x)
+		}
+		return x[:i] + `<c r="B2" t="e"><f>VLOOKUP(A2,Rates!A:B,2,FALSE)</f><v>#N/A</v></c>` + x[i+j+len("</c>"):]
+	})
+	_, _, ve := readXLSX(t, data, manifest.Options{})
+	if got, want := problems(ve), []problem{{2, "amount", manifest.ErrSpreadsheetDamage}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("problems %v, want %v\n%v", got, want, ve)
+	}
+	if e := ve.Errors[0].Error(); !strings.Contains(e, `"#N/A": cell holds the spreadsheet error #N/A`) || !errors.Is(ve.Errors[0], manifest.ErrAmount) {
+		t.Errorf("error cell: %s", e)
 	}
 }
