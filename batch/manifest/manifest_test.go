@@ -172,6 +172,7 @@ func TestReadHeader(t *testing.T) {
 		{"tab separated", strings.ReplaceAll(manifestHeader, ",", "\t") + strings.ReplaceAll(row, ",", "\t"), manifest.Options{}, []problem{{1, "", manifest.ErrHeader}}},
 		{"UTF-16", "\xff\xfe" + "r\x00e\x00f\x00", manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
 		{"workbook", "PK\x03\x04\x14\x00", manifest.Options{}, []problem{{0, "", manifest.ErrEncoding}}}, // a zip, but not a workbook
+		{"old or password-protected workbook", "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00\x00", manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
 		{"NUL bytes", "reference\x00,amount\n", manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
 		{"CR line breaks", strings.ReplaceAll(manifestHeader+row, "\n", "\r"), manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
 		{"invalid UTF-8 in header", "reference,amount,currency,card_number,recipient_name,\xff\n", manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
