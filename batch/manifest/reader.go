@@ -141,16 +141,22 @@ func Read(r io.Reader, opts Options, fn func(Row) error) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	return m.finish(m.readStream(r))
+}
+
+// readStream reads r by its content: a zip is an XLSX workbook, read into
+// memory (at most MaxXLSXBytes), anything else a CSV, streamed.
+func (m *reader) readStream(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if head, _ := br.Peek(len(zipMagic)); string(head) == zipMagic {
 		m.sum.Format = "xlsx"
 		data, err := io.ReadAll(io.LimitReader(br, m.opts.MaxXLSXBytes+1))
 		if err != nil {
-			return m.finish(fmt.Errorf("read manifest: %w", err))
+			return fmt.Errorf("read manifest: %w", err)
 		}
-		return m.finish(m.readXLSX(data))
+		return m.readXLSX(data)
 	}
-	return m.finish(m.read(br))
+	return m.read(br)
 }
 
 // ReadBytes is Read on data, the whole file named name (only its
@@ -215,7 +221,11 @@ func ReadFile(path string, opts Options, fn func(Row) error) (Summary, error) {
 		f.Close()
 		return Summary{}, fmt.Errorf("open manifest: %w", err)
 	}
-	err = m.readAt(path, f, fi.Size())
+	if fi.Mode().IsRegular() {
+		err = m.readAt(path, f, fi.Size())
+	} else {
+		err = m.readStream(f) // a pipe (/dev/stdin, <(…)) has no size
+	}
 	f.Close()
 	if err == nil && len(m.dupPays)+len(m.dupRefs) > 0 && m.sum.SHA256 != "" && m.sum.Format == "csv" {
 		m.nameFirstReferences(path)

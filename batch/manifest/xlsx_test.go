@@ -419,3 +419,24 @@ func TestXLSXErrorCell(t *testing.T) {
 		t.Errorf("error cell: %s", e)
 	}
 }
+
+// TestReadFilePipe: a path that is a pipe (no size) is streamed, CSV or
+// XLSX.
+func TestReadFilePipe(t *testing.T) {
+	data := makeXLSX(t, xlsxSheet{name: "S", rows: [][]any{xlsxHeader, {"R-1", 10, "RUB", "4242424242424242", "Ivan"}}})
+	for _, in := range [][]byte{data, []byte(manifestHeader + "R-1,10,RUB,4242424242424242,Ivan,,\n")} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			w.Write(in)
+			w.Close()
+		}()
+		sum, err := manifest.ReadFile("/dev/fd/"+strconv.Itoa(int(r.Fd())), manifest.Options{}, nil)
+		r.Close()
+		if err != nil || sum.Rows != 1 {
+			t.Errorf("ReadFile of a pipe: %+v, %v", sum, err)
+		}
+	}
+}
