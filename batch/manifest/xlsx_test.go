@@ -287,6 +287,9 @@ func TestXLSXCaps(t *testing.T) {
 	if _, _, ve := readXLSX(t, data, manifest.Options{MaxXLSXBytes: int64(len(data) - 1)}); ve == nil || !errors.Is(ve, manifest.ErrTooLarge) {
 		t.Errorf("file over MaxXLSXBytes: %v", ve)
 	}
+	if _, err := manifest.Read(bytes.NewReader(data), manifest.Options{MaxXLSXBytes: int64(len(data) - 1)}, nil); !errors.Is(err, manifest.ErrTooLarge) {
+		t.Errorf("Read of a stream over MaxXLSXBytes: %v", err)
+	}
 
 	// The bomb: a valid workbook plus 80 MiB of zeros, 80 KiB zipped.
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
@@ -438,5 +441,25 @@ func TestReadFilePipe(t *testing.T) {
 		if err != nil || sum.Rows != 1 {
 			t.Errorf("ReadFile of a pipe: %+v, %v", sum, err)
 		}
+	}
+}
+
+// TestXLSXFormulaCells: a formula cell gives its last computed value.
+func TestXLSXFormulaCells(t *testing.T) {
+	data := makeXLSX(t, xlsxSheet{name: "S", rows: [][]any{xlsxHeader, {"R-1", 10, "RUB", "4242424242424242", "Ivan"}}})
+	data = rewriteSheet(t, data, func(x string) string {
+		for _, c := range []struct{ cell, repl string }{
+			{"A2", `<c r="A2" t="str"><f>"EMP-"&amp;TEXT(7,"000")</f><v>EMP-007</v></c>`},
+			{"B2", `<c r="B2"><f>5*2.5</f><v>12.5</v></c>`},
+		} {
+			i := strings.Index(x, `<c r="`+c.cell+`"`)
+			j := strings.Index(x[i:], "</c>")
+			x = x[:i] + c.repl + x[i+j+len("</c>"):]
+		}
+		return x
+	})
+	_, rows, ve := readXLSX(t, data, manifest.Options{})
+	if ve != nil || len(rows) != 1 || rows[0].Reference != "EMP-007" || rows[0].Amount != 1250 {
+		t.Errorf("formula cells: %+v, %v; want EMP-007 12.50", rows, ve)
 	}
 }
