@@ -76,7 +76,11 @@ func TestParseFormat(t *testing.T) {
 		{"csv", report.CSV, true},
 		{"JSON", report.JSON, true},
 		{" json ", report.JSON, true},
-		{"xlsx", "", false},
+		{"xlsx", report.XLSX, true},
+		{"XLSX", report.XLSX, true},
+		{"excel-csv", report.ExcelCSV, true},
+		{"excel", "", false},
+		{"xls", "", false},
 		{"", "", false},
 	}
 	for _, tt := range tests {
