@@ -201,7 +201,7 @@ func benchLedger(b *testing.B, n int) (*ledger.DB, string) {
 func BenchmarkWrite(b *testing.B) {
 	const n = 10000
 	db, id := benchLedger(b, n)
-	for _, f := range []report.Format{report.CSV, report.JSON} {
+	for _, f := range []report.Format{report.CSV, report.JSON, report.XLSX} {
 		b.Run(string(f), func(b *testing.B) {
 			var size int
 			for b.Loop() {
