@@ -220,3 +220,7 @@ func checkXLSXTerminal(t *testing.T, p *cliPike, id string) {
 		t.Errorf("report --format xlsx on a terminal opened the ledger first: %q", errb.String())
 	}
 }
+
+// reportColumns is report.Columns, for tests where a variable named report
+// hides the package.
+var reportColumns = report.Columns
