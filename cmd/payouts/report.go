@@ -81,7 +81,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	if c.excel {
-		fmt.Fprintln(c.app.Stderr, excelDeprecation("--excel", "PAYOUTS_REPORT_EXCEL", "--format"))
+		fmt.Fprintln(c.app.Stderr, "payouts: "+excelDeprecation("--excel", "PAYOUTS_REPORT_EXCEL", "--format"))
 	}
 	if err := checkReportPath(c.output, format, "--output", "--format"); err != nil {
 		return err
@@ -131,10 +131,10 @@ func reportFormat(format string, excel bool, flagName, aliasName, aliasEnv strin
 	return "", usageErrorf("%s (or %s) asks for the Excel CSV; it cannot be combined with %s %s — use %s excel-csv alone", aliasName, aliasEnv, flagName, f, flagName)
 }
 
-// excelDeprecation is the one line printed when the deprecated boolean
-// spelling of excel-csv was used.
+// excelDeprecation is the one line (printed, or logged) when the
+// deprecated boolean spelling of excel-csv was used.
 func excelDeprecation(aliasName, aliasEnv, flagName string) string {
-	return fmt.Sprintf("payouts: %s (%s) is deprecated and will be removed: use %s excel-csv (PAYOUTS_REPORT_FORMAT=excel-csv)", aliasName, aliasEnv, flagName)
+	return fmt.Sprintf("%s (%s) is deprecated and will be removed: use %s excel-csv (PAYOUTS_REPORT_FORMAT=excel-csv)", aliasName, aliasEnv, flagName)
 }
 
 // checkReportPath refuses a report file named .xlsx in a text format: a
