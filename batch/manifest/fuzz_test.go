@@ -34,6 +34,7 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Add([]byte(manifestHeader+"R-1,1500,RUB,4242424242424242,Ivan,,\nR-2,1500,RUB,4242424242424242,Ivan,,\n"), uint8(1))
 	f.Add([]byte("reference;amount;currency;card_number;recipient_name\r\nR;\"1 500,5\";rub;2200000000000004;\"A\r\nB\"\r\n"), uint8(0))
+	f.Add(makeXLSX(f, xlsxSheet{name: "S", rows: [][]any{xlsxHeader, {"R-1", 1500.5, "RUB", "4242424242424242", "Ivan", nil, "a\nb"}, {7, "1,500", "RUB", 4242424242424242, "Ivan"}}}), uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, flags uint8) {
 		opts := manifest.Options{
 			AllowDuplicates:   flags&1 != 0,
