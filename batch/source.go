@@ -1,7 +1,6 @@
 package batch
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
 
@@ -47,7 +46,7 @@ func (f fileSource) Reread(opts manifest.Options, sha256 string, fn func(manifes
 }
 
 // MemorySource is a manifest held in memory (a decrypted upload), named
-// name. It is read with manifest.Read (CSV).
+// name. It is read with manifest.ReadBytes: CSV or XLSX, by content.
 //
 // Reading it runs the whole-file checks again, duplicates included; they
 // hold, since the bytes are those validated (the SHA-256 is compared).
@@ -61,14 +60,14 @@ type memSource struct {
 func (m memSource) Name() string { return m.name }
 
 func (m memSource) Read(opts manifest.Options, fn func(manifest.Row) error) (manifest.Summary, error) {
-	return manifest.Read(bytes.NewReader(m.data), opts, fn)
+	return manifest.ReadBytes(m.name, m.data, opts, fn)
 }
 
 func (m memSource) Reread(opts manifest.Options, sha256 string, fn func(manifest.Row) error) error {
 	if sha256 == "" {
 		return fmt.Errorf("reread manifest: the SHA-256 of the validated file is required")
 	}
-	sum, err := manifest.Read(bytes.NewReader(m.data), opts, fn)
+	sum, err := manifest.ReadBytes(m.name, m.data, opts, fn)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/internal/poll"
 	"github.com/payouts/payouts/ledger"
@@ -266,5 +268,62 @@ func TestUploadCutShort(t *testing.T) {
 	// A batch run from the CLI is never taken over by an upload.
 	if a := r.upload(c, "cut2-again.csv", cut); a.StatusCode != http.StatusConflict {
 		t.Fatalf("the same file a third time: %d, want 409", a.StatusCode)
+	}
+}
+
+// TestXLSXUploadAndReport: a workbook uploads like a CSV (validated, paid
+// from memory after approval), and the report downloads as XLSX.
+func TestXLSXUploadAndReport(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	r.addUser("mila", "maker")
+	r.addUser("petr", "approver")
+	mila, petr := r.login("mila"), r.login("petr")
+	book := func(rows [][]any) string {
+		f := excelize.NewFile()
+		defer f.Close()
+		for i, row := range rows {
+			cell, _ := excelize.CoordinatesToCellName(1, i+1)
+			if err := f.SetSheetRow("Sheet1", cell, &row); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var b bytes.Buffer
+		if err := f.Write(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	header := []any{"reference", "amount", "currency", "card_number", "recipient_name"}
+	bad := book([][]any{header, {"X-1", "10.00", "RUB", visa, "A"}, {"X-2", "abc", "RUB", visa, "B"}})
+	a := r.upload(mila, "payroll.xlsx", bad)
+	if a.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(a.Body, `"line": 3`) {
+		t.Fatalf("damaged workbook: %d %s", a.StatusCode, a.Body)
+	}
+	good := book([][]any{header, {"X-1", "10.00", "RUB", visa, "A"}, {"X-2", "12.00", "RUB", "5555555555554444", "B"}})
+	id := r.uploadOK(mila, "payroll.xlsx", good)
+	if a := r.post(petr, "/api/v1/batches/"+id+"/approve"); a.StatusCode != http.StatusOK {
+		t.Fatalf("approve: %d %s", a.StatusCode, a.Body)
+	}
+	r.waitState(id, "done")
+	if paid := r.journalCounts(); paid["X-1"] != 1 || paid["X-2"] != 1 {
+		t.Fatalf("journal %v", paid)
+	}
+	x := r.get(petr, "/api/v1/batches/"+id+"/report?format=xlsx")
+	if x.StatusCode != http.StatusOK || !strings.HasPrefix(x.Body, "PK") || !strings.Contains(x.Header.Get("Content-Type"), "spreadsheetml") {
+		t.Fatalf("XLSX report: %d %q", x.StatusCode, x.Header.Get("Content-Type"))
+	}
+	f, err := excelize.OpenReader(strings.NewReader(x.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, _ := f.GetRows(f.GetSheetList()[0])
+	if len(rows) < 3 {
+		t.Fatalf("XLSX report rows: %v", rows)
+	}
+	for _, fmtName := range []string{"excel-csv", "excel", "csv", "json"} {
+		if a := r.get(petr, "/api/v1/batches/"+id+"/report?format="+fmtName); a.StatusCode != http.StatusOK {
+			t.Errorf("report format %s: %d", fmtName, a.StatusCode)
+		}
 	}
 }

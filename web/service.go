@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -298,17 +297,11 @@ func smallField(p *multipart.Part) (string, error) {
 }
 
 // ValidateManifest validates a whole manifest held in memory exactly as
-// `payouts validate` does, choosing the reader by the file's name. Every
-// problem is in the returned *ProblemsError; other errors are the
-// reader's.
-//
-// Only CSV is read for now; an .xlsx name is refused with a problem until
-// batch/manifest reads XLSX from bytes (this is the one place to add it).
+// `payouts validate` does: CSV or XLSX, told by the content
+// (manifest.ReadBytes; the name is used for messages). Every problem is in
+// the returned *ProblemsError.
 func ValidateManifest(fileName string, data []byte, opts manifest.Options) (manifest.Summary, error) {
-	if strings.EqualFold(filepath.Ext(fileName), ".xlsx") {
-		return manifest.Summary{}, &ProblemsError{Total: 1, Problems: []Problem{{Column: "file", Message: "XLSX files are not read by this version of the console — save the sheet as CSV (UTF-8) and upload that"}}}
-	}
-	sum, err := manifest.Read(bytes.NewReader(data), opts, nil)
+	sum, err := manifest.ReadBytes(fileName, data, opts, nil)
 	var ve *manifest.ValidationError
 	if errors.As(err, &ve) {
 		pe := &ProblemsError{Total: ve.Total}
@@ -549,7 +542,7 @@ func (s *Server) rerun(ctx context.Context, u user, id string, up upload) (Batch
 	}
 	// Every reference must be a row of the batch: a rerun never adds rows.
 	var problems []Problem
-	if _, err := manifest.Read(bytes.NewReader(up.data), up.opts, func(mr manifest.Row) error {
+	if _, err := manifest.ReadBytes(up.fileName, up.data, up.opts, func(mr manifest.Row) error {
 		if _, err := s.db.RowByReference(ctx, id, mr.Reference); errors.Is(err, ledger.ErrNotFound) {
 			problems = append(problems, Problem{Line: mr.Line, Column: "reference", Message: fmt.Sprintf("%q is not in batch %s — a new row belongs in a new upload", mr.Reference, id)})
 		} else if err != nil {
@@ -587,17 +580,24 @@ func (s *Server) writeReport(w http.ResponseWriter, r *http.Request, u user) err
 	}
 	format := r.URL.Query().Get("format")
 	o := report.Options{Format: report.CSV}
-	ext, ctype := "csv", "text/csv; charset=utf-8"
-	switch format {
-	case "", "csv":
-	case "excel":
-		o.Excel = true
-	case "json":
-		o.Format, ext, ctype = report.JSON, "json", "application/json; charset=utf-8"
-	default:
-		return fmt.Errorf("%w: unknown report format %q: use csv, excel or json", errBadRequest, format)
+	if format == "excel" {
+		format = string(report.ExcelCSV)
 	}
-	if err := s.db.Audit(r.Context(), u.audit("report_download", id, "format "+string(o.Format)+map[bool]string{true: " (excel)"}[o.Excel])); err != nil {
+	if format != "" {
+		f, err := report.ParseFormat(format)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		o.Format = f
+	}
+	ext, ctype := "csv", "text/csv; charset=utf-8"
+	switch o.Format {
+	case report.JSON:
+		ext, ctype = "json", "application/json; charset=utf-8"
+	case report.XLSX:
+		ext, ctype = "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	}
+	if err := s.db.Audit(r.Context(), u.audit("report_download", id, "format "+string(o.Format))); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", ctype)
@@ -606,5 +606,7 @@ func (s *Server) writeReport(w http.ResponseWriter, r *http.Request, u user) err
 }
 
 // DefaultManifestOptions are the manifest options of uploads before serve's
-// caps are applied: the strict defaults of `payouts validate`.
-func DefaultManifestOptions() manifest.Options { return manifest.Options{} }
+// caps are applied: the strict defaults of `payouts validate`, with an
+// unzipped XLSX bounded to 256 MiB (the upload itself is bounded by
+// Config.MaxUploadBytes).
+func DefaultManifestOptions() manifest.Options { return manifest.Options{MaxXLSXBytes: 256 << 20} }
