@@ -100,7 +100,7 @@ func TestBrowser(t *testing.T) {
 	damaged := filepath.Join(in, "payroll-november.csv")
 	os.WriteFile(damaged, []byte("reference,amount,currency,card_number,recipient_name\n"+
 		"NOV-001,1500.00,RUB,4242424242424242,Анна Смирнова\n"+
-		"NOV-002,\"1,500.50\",RUB,4242424242424242,Пётр Иванов\n"+
+		"NOV-002,15O0.00,RUB,4242424242424242,Пётр Иванов\n"+
 		"NOV-003,2300.00,RBL,5555555555554444,Ольга Кузнецова\n"+
 		"NOV-004,990.00,RUB,4.24242E+15,Иван Петров\n"), 0o600)
 	good := filepath.Join(in, "payroll-november-fixed.csv")

@@ -43,6 +43,12 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
 	"add": func(a, b int) int { return a + b },
+	"mib": func(n int64) string {
+		if n%(1<<20) == 0 {
+			return fmt.Sprintf("%d MiB", n>>20)
+		}
+		return fmt.Sprintf("%d bytes", n)
+	},
 }
 
 func loadPages() (*pages, error) {
@@ -138,6 +144,8 @@ type uploadData struct {
 	Problems     *ProblemsError
 	ProblemsJSON string
 	MaxBytes     int64
+	Action       string // where the form posts: /upload, or a batch's rerun
+	Rerun        string // the batch id of a rerun's form
 }
 
 func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request, u user) {
@@ -145,7 +153,7 @@ func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request, u user) {
 		s.failPage(w, r, u, err)
 		return
 	}
-	s.render(w, http.StatusOK, "upload", pageData{Title: "Upload", User: &u, Data: uploadData{MaxBytes: s.cfg.MaxUploadBytes}})
+	s.render(w, http.StatusOK, "upload", pageData{Title: "Upload", User: &u, Data: uploadData{MaxBytes: s.cfg.MaxUploadBytes, Action: "/upload"}})
 }
 
 func (s *Server) uploadForm(w http.ResponseWriter, r *http.Request, u user) {
@@ -159,15 +167,19 @@ func (s *Server) uploadForm(w http.ResponseWriter, r *http.Request, u user) {
 		v, err = s.create(r.Context(), u, up)
 	}
 	if err != nil {
-		s.uploadFailed(w, r, u, "upload", err)
+		s.uploadFailed(w, r, u, "", err)
 		return
 	}
 	http.Redirect(w, r, "/batches/"+v.ID, http.StatusSeeOther)
 }
 
-// uploadFailed shows the upload page again with every problem.
-func (s *Server) uploadFailed(w http.ResponseWriter, r *http.Request, u user, page string, err error) {
-	d := uploadData{MaxBytes: s.cfg.MaxUploadBytes}
+// uploadFailed shows the upload form again with every problem: the
+// upload page, or the rerun form of batch rerun.
+func (s *Server) uploadFailed(w http.ResponseWriter, r *http.Request, u user, rerun string, err error) {
+	d := uploadData{MaxBytes: s.cfg.MaxUploadBytes, Action: "/upload", Rerun: rerun}
+	if rerun != "" {
+		d.Action = "/batches/" + rerun + "/rerun"
+	}
 	var pe *ProblemsError
 	msg := ""
 	if errors.As(err, &pe) {
@@ -181,7 +193,7 @@ func (s *Server) uploadFailed(w http.ResponseWriter, r *http.Request, u user, pa
 			s.log.Error("upload failed", "err", err)
 		}
 	}
-	s.render(w, httpStatus(err), page, pageData{Title: "Upload", User: &u, Error: msg, Data: d})
+	s.render(w, httpStatus(err), "upload", pageData{Title: "Upload", User: &u, Error: msg, Data: d})
 }
 
 // problemsCSV turns the problems shown on a page back into a CSV download
@@ -304,7 +316,7 @@ func (s *Server) rerunForm(w http.ResponseWriter, r *http.Request, u user) {
 		_, err = s.rerun(r.Context(), u, id, up)
 	}
 	if err != nil {
-		s.uploadFailed(w, r, u, "upload", err)
+		s.uploadFailed(w, r, u, id, err)
 		return
 	}
 	http.Redirect(w, r, "/batches/"+id, http.StatusSeeOther)
