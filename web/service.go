@@ -40,6 +40,10 @@ type BatchView struct {
 	ApprovedBy  string            `json:"approved_by,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 	Lines       []SummaryView     `json:"summary"`
+	// AllowDuplicates and Warnings: the uploader allowed the same card,
+	// amount and currency under several references; these are they.
+	AllowDuplicates bool      `json:"allow_duplicates,omitempty"`
+	Warnings        []Problem `json:"warnings,omitempty"`
 }
 
 // SummaryView is the count and sum of rows in one state and currency.
@@ -77,6 +81,10 @@ func (s *Server) view(ctx context.Context, b ledger.Batch, cb *ledger.ConsoleBat
 	if cb != nil {
 		v.Source, v.State, v.Pending, v.FileName = "console", string(cb.State), cb.Pending, cb.FileName
 		v.UploadedBy, v.RequestedBy, v.ApprovedBy = cb.UploadedBy, cb.RequestedBy, cb.ApprovedBy
+		var co consoleOptions
+		if json.Unmarshal([]byte(cb.Options), &co) == nil {
+			v.AllowDuplicates, v.Warnings = co.Manifest.AllowDuplicates, co.Warnings
+		}
 	} else if open > 0 {
 		v.State = string(ledger.ConsolePaying)
 	} else {
@@ -236,6 +244,10 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (upload, err
 			expectRows, err = smallField(part)
 		case "expect_total":
 			expectTotal, err = smallField(part)
+		case "allow_duplicates":
+			var v string
+			v, err = smallField(part)
+			up.opts.AllowDuplicates = truthy(v)
 		default:
 			_, err = io.Copy(io.Discard, part)
 		}
@@ -291,6 +303,15 @@ func bodyError(err error) error {
 	return fmt.Errorf("%w: reading the upload: %v", errBadRequest, err)
 }
 
+// truthy reads a form checkbox or an API flag.
+func truthy(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "on", "true", "yes":
+		return true
+	}
+	return false
+}
+
 func smallField(p *multipart.Part) (string, error) {
 	b, err := io.ReadAll(io.LimitReader(p, 4096))
 	return string(b), err
@@ -335,6 +356,17 @@ func problemOf(e *manifest.RowError) Problem {
 type consoleOptions struct {
 	Manifest manifest.Options `json:"manifest"`
 	SHA256   string           `json:"sha256"`
+	// Warnings are the duplicate payouts the uploader allowed
+	// (allow_duplicates), for the approver to see; values are masked.
+	Warnings []Problem `json:"warnings,omitempty"`
+}
+
+func warningsOf(sum manifest.Summary) []Problem {
+	var out []Problem
+	for _, w := range sum.Warnings {
+		out = append(out, problemOf(w))
+	}
+	return out
 }
 
 // create validates an upload and, if it is valid, stores it encrypted,
@@ -357,7 +389,7 @@ func (s *Server) create(ctx context.Context, u user, up upload) (BatchView, erro
 	if err := s.checkNewBatch(ctx, id); err != nil {
 		return BatchView{}, err
 	}
-	opts, err := json.Marshal(consoleOptions{Manifest: up.opts, SHA256: sum.SHA256})
+	opts, err := json.Marshal(consoleOptions{Manifest: up.opts, SHA256: sum.SHA256, Warnings: warningsOf(sum)})
 	if err != nil {
 		return BatchView{}, err
 	}
@@ -370,6 +402,9 @@ func (s *Server) create(ctx context.Context, u user, up upload) (BatchView, erro
 		return BatchView{}, err
 	}
 	detail := fmt.Sprintf("uploaded %s: %d rows, %s", up.fileName, sum.Rows, totalsText(sum.Totals))
+	if up.opts.AllowDuplicates {
+		detail += fmt.Sprintf("; duplicates allowed (%d duplicate payouts)", len(sum.Warnings))
+	}
 	cb := ledger.ConsoleBatch{BatchID: id, FileName: up.fileName, Options: string(opts), UploadedBy: u.Name}
 	if err := s.db.CreateConsoleBatch(ctx, cb, u.audit("upload", id, detail)); err != nil {
 		return BatchView{}, err
@@ -555,7 +590,7 @@ func (s *Server) rerun(ctx context.Context, u user, id string, up upload) (Batch
 	if len(problems) > 0 {
 		return v, &ProblemsError{Problems: problems, Total: len(problems)}
 	}
-	opts, err := json.Marshal(consoleOptions{Manifest: up.opts, SHA256: sum.SHA256})
+	opts, err := json.Marshal(consoleOptions{Manifest: up.opts, SHA256: sum.SHA256, Warnings: warningsOf(sum)})
 	if err != nil {
 		return v, err
 	}

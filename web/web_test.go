@@ -540,3 +540,36 @@ func TestSessionSurvivesRestart(t *testing.T) {
 		t.Fatalf("the session after a restart: %d, want 200", a.StatusCode)
 	}
 }
+
+// TestAllowDuplicates: the same card and amount under two references is
+// refused unless the uploader allows it; then the approver sees each one.
+func TestAllowDuplicates(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	r.addUser("mila", "maker")
+	r.addUser("petr", "approver")
+	mila, petr := r.login("mila"), r.login("petr")
+	dup := manifestCSV([5]string{"DUP-1", "50.00", "RUB", visa, "A"}, [5]string{"DUP-2", "50.00", "RUB", visa, "A"})
+	if a := r.upload(mila, "dup.csv", dup); a.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("duplicates not allowed: %d, want 422", a.StatusCode)
+	}
+	a := r.upload(mila, "dup.csv", dup, "allow_duplicates", "on")
+	if a.StatusCode != http.StatusCreated {
+		t.Fatalf("duplicates allowed: %d %s", a.StatusCode, a.Body)
+	}
+	var v web.BatchView
+	json.Unmarshal([]byte(a.Body), &v)
+	if !v.AllowDuplicates || len(v.Warnings) != 1 || v.Warnings[0].Line != 3 || strings.Contains(a.Body, visa) {
+		t.Fatalf("view: %+v", v)
+	}
+	page := r.get(petr, "/batches/"+v.ID)
+	if !strings.Contains(page.Body, `id="duplicates"`) || !strings.Contains(page.Body, "DUP-2") {
+		t.Fatal("the approver's page does not show the allowed duplicates")
+	}
+	if a := r.post(petr, "/api/v1/batches/"+v.ID+"/approve"); a.StatusCode != http.StatusOK {
+		t.Fatalf("approve: %d", a.StatusCode)
+	}
+	r.waitState(v.ID, "done")
+	if paid := r.journalCounts(); paid["DUP-1"] != 1 || paid["DUP-2"] != 1 {
+		t.Fatalf("journal %v", paid)
+	}
+}
