@@ -331,3 +331,56 @@ func TestXLSXUploadAndReport(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldCLIBatch: a batch run from the command line with --confirm hold
+// shows as awaiting approval; an approver confirms (or rejects) its held
+// rows from the console, like `payouts approve` (`reject`).
+func TestHeldCLIBatch(t *testing.T) {
+	for _, approve := range []bool{true, false} {
+		r := newRig(t, sandbox.Config{})
+		r.addUser("vera", "viewer")
+		r.addUser("petr", "approver")
+		viewer, petr := r.login("vera"), r.login("petr")
+		data := []byte(manifestCSV([5]string{"HC-1", "10.00", "RUB", visa, "A"}, [5]string{"HC-2", "11.00", "RUB", visa, "B"}))
+		sum, err := web.ValidateManifest("held.csv", data, web.DefaultManifestOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := r.cfg.Engine
+		cfg.Confirm = batch.ConfirmHold
+		res, err := batch.Run(context.Background(), r.db, r.client, batch.RunOptions{Source: batch.MemorySource("held.csv", data), Summary: sum, Config: cfg})
+		if err != nil || res.Held != 2 {
+			t.Fatalf("hold run: %+v %v", res, err)
+		}
+		id := res.Batch.ID
+		v := r.batchView(petr, id)
+		if v.State != "awaiting_approval" || v.Pending != web.PendingHeld || v.Source != "cli" {
+			t.Fatalf("held CLI batch: %+v", v)
+		}
+		if !strings.Contains(r.get(petr, "/batches/"+id).Body, `id="approve"`) {
+			t.Fatal("no approve button for the approver")
+		}
+		if a := r.post(viewer, "/api/v1/batches/"+id+"/approve"); a.StatusCode != http.StatusForbidden {
+			t.Fatalf("viewer approves: %d", a.StatusCode)
+		}
+		path := map[bool]string{true: "/approve", false: "/reject"}[approve]
+		if a := r.post(petr, "/api/v1/batches/"+id+path); a.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, a.StatusCode, a.Body)
+		}
+		want := map[bool]ledger.State{true: ledger.StateSucceeded, false: ledger.StateCancelled}[approve]
+		poll.Until(t, "held rows settled", func() bool {
+			n, _ := r.db.CountRows(context.Background(), id, want)
+			return n == 2
+		})
+		if v := r.batchView(petr, id); v.State != "done" {
+			t.Fatalf("after %s: %s", path, v.State)
+		}
+		paid := r.journalCounts()
+		if approve && (paid["HC-1"] != 1 || paid["HC-2"] != 1) || !approve && len(paid) != 0 {
+			t.Fatalf("%s: journal %v", path, paid)
+		}
+		if a := r.post(petr, "/api/v1/batches/"+id+"/approve"); a.StatusCode != http.StatusConflict {
+			t.Fatalf("approve a settled CLI batch: %d, want 409", a.StatusCode)
+		}
+	}
+}

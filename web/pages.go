@@ -284,6 +284,9 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request, u user) {
 		return
 	}
 	d.Failed = v.Counts[string(ledger.StateFailed)] + v.Counts[string(ledger.StateCancelled)] + v.Counts[string(ledger.StateMismatch)]
+	if cb == nil && v.Pending == PendingHeld {
+		d.CanApprove = u.Has(ledger.RoleApprover)
+	}
 	if cb != nil {
 		own := u.Name == cb.UploadedBy || u.Name == cb.RequestedBy
 		awaiting := cb.State == ledger.ConsoleAwaitingApproval

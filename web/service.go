@@ -87,6 +87,10 @@ func (s *Server) view(ctx context.Context, b ledger.Batch, cb *ledger.ConsoleBat
 		}
 	} else if open > 0 {
 		v.State = string(ledger.ConsolePaying)
+		if batch.ParseBatchOptions(b.Options).Confirm == batch.ConfirmHold && v.Counts[string(ledger.StateAwaitingConfirm)] > 0 {
+			// A run with --confirm hold: its rows wait for a person.
+			v.State, v.Pending = string(ledger.ConsoleAwaitingApproval), PendingHeld
+		}
 	} else {
 		v.State = string(ledger.ConsoleDone)
 	}
@@ -518,7 +522,10 @@ func (s *Server) decide(ctx context.Context, u user, id string, approve bool) (B
 		return refuse("the approver role is needed")
 	}
 	if cb == nil {
-		return v, fmt.Errorf("%w: batch %s was not uploaded through the console; use `payouts approve`/`reject` for held CLI batches", errConflict, id)
+		if v.Pending != PendingHeld {
+			return v, fmt.Errorf("%w: batch %s was run from the command line and has no rows waiting for approval", errConflict, id)
+		}
+		return s.settleHeld(ctx, u, v, approve)
 	}
 	if u.Name == cb.UploadedBy || u.Name == cb.RequestedBy {
 		return refuse("four eyes: " + u.Name + " asked for this and cannot " + action + " it; another approver must")
@@ -548,6 +555,56 @@ func (s *Server) decide(ctx context.Context, u user, id string, approve bool) (B
 	}
 	v, _, err = s.batch(ctx, u, id)
 	return v, err
+}
+
+// PendingHeld marks a batch run from the CLI with --confirm hold whose rows
+// wait for approval: the console approves or rejects them like
+// `payouts approve`/`reject` (the runner is not a console user, so any
+// approver may).
+const PendingHeld = "held"
+
+// settleHeld approves (confirms) or rejects (cancels) the held rows of a
+// CLI batch in the background, with the engine of `payouts approve` and
+// `reject`.
+func (s *Server) settleHeld(ctx context.Context, u user, v BatchView, approve bool) (BatchView, error) {
+	action := map[bool]string{true: "approve", false: "reject"}[approve]
+	s.mu.Lock()
+	busy := s.paying[v.ID] || s.ctx.Err() != nil
+	if !busy {
+		s.paying[v.ID] = true
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if busy {
+		return v, fmt.Errorf("%w: batch %s is being settled already", errConflict, v.ID)
+	}
+	n := v.Counts[string(ledger.StateAwaitingConfirm)]
+	if err := s.db.Audit(ctx, u.audit(action, v.ID, fmt.Sprintf("%sd the %d held rows of a batch run from the command line", action, n))); err != nil {
+		s.releasePaying(v.ID)
+		return v, err
+	}
+	go func() {
+		defer s.releasePaying(v.ID)
+		o := batch.SettleOptions{Config: s.engineConfig(), Owner: s.cfg.Owner, Intake: s.cfg.Intake}
+		settle := batch.Approve
+		if !approve {
+			settle = batch.Reject
+		}
+		res, err := settle(s.ctx, s.db, s.cfg.Pike, v.ID, o)
+		if err != nil {
+			s.log.Error("settling held rows failed", "batch", v.ID, "action", action, "err", pan.Scrub(err.Error()))
+			return
+		}
+		s.log.Info("held rows settled", "batch", v.ID, "action", action, "succeeded", res.Counts[ledger.StateSucceeded], "open", res.Counts.Open())
+	}()
+	return v, nil
+}
+
+func (s *Server) releasePaying(id string) {
+	s.mu.Lock()
+	delete(s.paying, id)
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 // uploadName is the name of a batch's file in the upload store.
