@@ -18,6 +18,9 @@ type SettleOptions struct {
 	LeaseTTL time.Duration
 	Intake   *Intake
 	Progress func(Counts)
+	// Watch, when set, is called like Progress with the engine's Progress
+	// (counts and what the open rows wait for).
+	Watch func(Progress)
 }
 
 // Approve confirms every row of a held batch that waits for confirmation,
@@ -82,7 +85,7 @@ func settle(ctx context.Context, store Store, pk Pike, batchID string, cfg Confi
 		if err := e.Adopt(ctx); err != nil {
 			return err
 		}
-		c, err := e.Wait(ctx, o.Wait, o.Progress)
+		c, err := e.WaitProgress(ctx, o.Wait, watchOf(o.Progress, o.Watch))
 		res.Counts, res.Held = c, e.Held()
 		return err
 	})

@@ -80,7 +80,7 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 	pay.log.Info(c.Name()+" batch", "batch", c.batch, "awaiting_confirm", n)
 	progress := c.app.progress(pay.log, 0)
 	o := batch.SettleOptions{
-		Config: c.flags.config(pay), Wait: c.flags.wait, Intake: pay.intake, Progress: progress.update,
+		Config: c.flags.config(pay), Wait: c.flags.wait, Intake: pay.intake, Watch: progress.watch,
 		Owner: ledger.CurrentOwner("payouts " + c.Name()),
 	}
 	run := batch.Approve

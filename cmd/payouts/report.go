@@ -86,7 +86,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	if err := writeReportFile(ctx, db, c.batch, c.output, string(format), c.excel); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.app.Stderr, "report of batch %s written to %s\n", c.batch, c.output)
+	fmt.Fprintf(c.app.errw(), "report of batch %s written to %s\n", c.batch, c.output)
 	return nil
 }
 

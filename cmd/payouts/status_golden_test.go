@@ -69,8 +69,8 @@ func TestStatusGolden(t *testing.T) {
 	held := p.manifest("bonus.csv", [5]string{"BONUS-1", "5000", "RUB", sandbox.CardMir, "Иванов Иван Иванович"},
 		[5]string{"BONUS-2", "7000", "RUB", sandbox.CardVisa, "Petrova Anna"})
 	code, stdout, stderr = p.run("run", held, "--confirm", "hold")
-	if code != ExitPartial {
-		t.Fatalf("hold run: got exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	if code != ExitOK {
+		t.Fatalf("hold run: got exit %d, want 0 (stopped for approval as asked)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	heldID := batchIDOf(t, stdout)
 
