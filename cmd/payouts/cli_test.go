@@ -198,7 +198,7 @@ func TestExitCodes(t *testing.T) {
 			t.Fatalf("hold run: got exit %d, want 0 (stopped for approval as asked)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}
 		// The confirm deadline, once, as a clock time.
-		if n := strings.Count(stdout+stderr, "waiting for approval"); n != 1 || !regexp.MustCompile(`waiting for approval; approve by \d{4}-\d\d-\d\d \d\d:\d\d UTC`).MatchString(stdout) {
+		if n := strings.Count(stdout+stderr, "waiting for approval"); n != 1 || !regexp.MustCompile(`waiting for approval; approve by \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC`).MatchString(stdout) {
 			t.Errorf("hold run: got %d deadlines, want one saying by when (UTC) to approve:\n%s", n, stdout)
 		}
 		id := batchIDOf(t, stdout)

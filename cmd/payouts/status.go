@@ -61,7 +61,7 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 		if err := printBatchSummary(ctx, c.app.Stdout, db, c.batch); err != nil {
 			return err
 		}
-		return nil
+		return c.app.statusNext(ctx, db, c.batch)
 	}
 	batches, err := db.Batches(ctx)
 	if err != nil {
@@ -98,4 +98,22 @@ func batchExists(ctx context.Context, db *ledger.DB, id string) error {
 		return usageErrorf("no batch %s in ledger %s — `payouts status` lists the batches", id, db.Path())
 	}
 	return fmt.Errorf("batch %s: %w", id, err)
+}
+
+// statusNext ends `status --batch` with the next steps, as a run of the
+// batch would: rows held for approval (hold mode) wait for a person.
+func (a *App) statusNext(ctx context.Context, db *ledger.DB, id string) error {
+	b, err := db.Batch(ctx, id)
+	if err != nil {
+		return fmt.Errorf("batch %s: %w", id, err)
+	}
+	counts, err := batch.CountsOf(ctx, db, id)
+	if err != nil {
+		return err
+	}
+	res := batch.Result{Batch: b, Counts: counts}
+	if batch.ParseBatchOptions(b.Options).Confirm == batch.ConfirmHold {
+		res.Held = counts[ledger.StateAwaitingConfirm]
+	}
+	return a.nextSteps(ctx, a.Stdout, db, res)
 }

@@ -21,10 +21,15 @@ const statusGoldenDir = "testdata/status"
 
 var clockRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`)
 
+// localClockRE is the local time beside a UTC clock time (see clock),
+// which depends on the machine's time zone.
+var localClockRE = regexp.MustCompile(` \(\d\d:\d\d:\d\d \S+ local\)`)
+
 // normalise replaces what changes from run to run: the temporary
 // directory and wall-clock times (same width, so columns stay aligned).
 func (p *cliPike) normalise(s string) string {
 	s = strings.ReplaceAll(s, p.dir, "$DIR")
+	s = localClockRE.ReplaceAllString(s, "")
 	return clockRE.ReplaceAllString(s, "YYYY-MM-DD hh:mm:ss")
 }
 

@@ -170,14 +170,14 @@ func (a *App) fail(err error, code int) {
 }
 
 // clock formats t as a clock time in UTC and in the local time zone, for a
-// person reading a deadline: "14:05 UTC (17:05 MSK)".
+// person reading a deadline: "2026-11-30 14:05:00 UTC (17:05:00 MSK local)".
 func clock(t time.Time) string {
-	u := t.UTC().Format("2006-01-02 15:04 UTC")
+	u := t.UTC().Format("2006-01-02 15:04:05 UTC")
 	l := t.Local()
 	if name, _ := l.Zone(); name == "UTC" {
 		return u
 	}
-	return u + " (" + l.Format("15:04 MST") + " local)"
+	return u + " (" + l.Format("15:04:05 MST") + " local)"
 }
 
 // startLine is the first line of `payouts run`: the batch, its rows, the
