@@ -43,7 +43,9 @@ func Reject(ctx context.Context, store Store, pk Pike, batchID string, o SettleO
 			if err != nil {
 				return fmt.Errorf("list rows awaiting confirmation: %w", err)
 			}
-			e.reject(row.ID)
+			if e.only == nil || e.only[row.ID] {
+				e.reject(row.ID)
+			}
 		}
 		return nil
 	})
@@ -61,7 +63,11 @@ func (e *Engine) reject(id int64) {
 	if row.State != ledger.StateAwaitingConfirm {
 		return
 	}
-	row, err = e.cancel(row, ledger.Failure{Code: ledger.CodeRejected, Description: "rejected by an operator (payouts reject)"})
+	who := "an operator"
+	if e.cfg.Actor != "" {
+		who = e.cfg.Actor
+	}
+	row, err = e.cancel(row, ledger.Failure{Code: ledger.CodeRejected, Description: "rejected by " + who + " (payouts reject)"})
 	if err != nil {
 		e.rowError(row, err)
 		return

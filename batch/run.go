@@ -234,6 +234,14 @@ func (e *Engine) Adopt(ctx context.Context) error {
 		switch row.State {
 		case ledger.StatePlanned, ledger.StateCreated:
 			continue
+		case ledger.StateAwaitingConfirm:
+			if e.only != nil && !e.only[row.ID] {
+				// Not this approval's: it stays held, unread.
+				e.mu.Lock()
+				e.held[row.ID] = true
+				e.mu.Unlock()
+				continue
+			}
 		}
 		e.schedule(row.ID, 0)
 	}

@@ -202,7 +202,7 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("hold run: got %d deadlines, want one saying by when (UTC) to approve:\n%s", n, stdout)
 		}
 		id := batchIDOf(t, stdout)
-		code, stdout, stderr = p.run("reject", "--batch", id)
+		code, stdout, stderr = p.run("reject", "--batch", id, "--yes")
 		if code != ExitPartial {
 			t.Fatalf("reject: got exit %d, want 1 (rows cancelled)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}

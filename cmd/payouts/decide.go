@@ -84,7 +84,7 @@ func (c *decideCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	if err := batchExists(ctx, db, c.batch); err != nil {
+	if c.batch, err = resolveBatch(ctx, db, c.batch); err != nil {
 		return err
 	}
 	row, err := batch.Decide(ctx, db, c.batch, c.ref, d, who, c.note)

@@ -157,3 +157,18 @@ func helpOK(err error) error {
 	}
 	return err
 }
+
+// listFlag is a repeatable flag whose values may also be comma-separated
+// lists (--row A --row B,C).
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}

@@ -75,6 +75,10 @@ type App struct {
 	// second SIGINT kills the process at once (default Go behaviour).
 	Interrupted func()
 
+	// StdinTerminal, when set, says whether Stdin is a terminal (tests of
+	// the approve prompt); by default the file is asked.
+	StdinTerminal *bool
+
 	logs    logFlags // --log-format and --log-level, on every command
 	log     *slog.Logger
 	con     *console

@@ -179,11 +179,15 @@ func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, log *s
 // so. A context cancelled for any other reason (the command ended, main's
 // stop) prints nothing: only a signal is an interruption.
 func (a *App) interruptible(ctx context.Context) context.Context {
-	context.AfterFunc(ctx, func() {
-		if a.Interrupted != nil && signalled(ctx) {
-			a.Interrupted()
-			a.say("\ninterrupted: no new rows are started or confirmed; calls in flight may finish (press Ctrl-C again to exit at once).")
-		}
-	})
+	context.AfterFunc(ctx, func() { a.ended(ctx) })
 	return ctx
+}
+
+// ended is what interruptible does once ctx is done: on a signal, stop
+// catching signals and say what an interruption does; nothing otherwise.
+func (a *App) ended(ctx context.Context) {
+	if a.Interrupted != nil && signalled(ctx) {
+		a.Interrupted()
+		a.say("\ninterrupted: no new rows are started or confirmed; calls in flight may finish (press Ctrl-C again to exit at once).")
+	}
 }

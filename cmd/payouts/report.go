@@ -74,7 +74,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	if err := batchExists(ctx, db, c.batch); err != nil {
+	if c.batch, err = resolveBatch(ctx, db, c.batch); err != nil {
 		return err
 	}
 	if c.output == "" {

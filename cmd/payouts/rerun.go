@@ -131,9 +131,11 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 // manifestOf returns the manifest of the rerun (path, or the batch's own
 // file) after validating it, and the batch.
 func (c *rerunCommand) manifestOf(ctx context.Context, db *ledger.DB, path string, mopts manifest.Options) (string, ledger.Batch, error) {
-	if err := batchExists(ctx, db, c.batch); err != nil {
+	id, err := resolveBatch(ctx, db, c.batch)
+	if err != nil {
 		return "", ledger.Batch{}, err
 	}
+	c.batch = id
 	b, err := db.Batch(ctx, c.batch)
 	if err != nil {
 		return "", ledger.Batch{}, err

@@ -141,7 +141,7 @@ func TestRerunHold(t *testing.T) {
 	if _, stdout, _ := p.run("status", "--batch", id); !strings.Contains(stdout, "held for approval") {
 		t.Errorf("status does not show BAD-1 held:\n%s", stdout)
 	}
-	if code, stdout, stderr := p.run("approve", "--batch", id); code != ExitOK {
+	if code, stdout, stderr := p.run("approve", "--batch", id, "--yes"); code != ExitOK {
 		t.Fatalf("approve: got exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	if r := p.ledgerRows(id)["BAD-1"]; r.State != ledger.StateSucceeded || r.Amount != 500000 {

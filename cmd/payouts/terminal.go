@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
@@ -225,4 +228,14 @@ func (w *recordWriter) Write(p []byte) (int, error) {
 		}
 		w.part = w.part[i+1:]
 	}
+}
+
+// stdinTerminal reports whether standard input is a terminal: a person who
+// can answer a prompt.
+func (a *App) stdinTerminal() bool {
+	if a.StdinTerminal != nil {
+		return *a.StdinTerminal
+	}
+	f, ok := a.Stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

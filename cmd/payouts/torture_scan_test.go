@@ -129,7 +129,7 @@ func TestNoCardNumberInAnyOutput(t *testing.T) {
 
 	// Hold mode, then approval.
 	expect(1, append(r.runArgs(semicolon, "--confirm", "hold", "--poll-after", "300ms", "--wait", "20s"), debug("text")...)...)
-	expect(0, append([]string{"approve", "--batch", semiID, "--pike-url", r.pikeURL, "--project", "torture",
+	expect(0, append([]string{"approve", "--yes", "--batch", semiID, "--pike-url", r.pikeURL, "--project", "torture",
 		"--private-key", r.priv, "--pike-public-key", r.pub, "--ledger", r.ledger, "--listen", r.listen,
 		"--poll-after", "300ms", "--wait", "20s"}, debug("json")...)...)
 
