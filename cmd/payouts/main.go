@@ -79,10 +79,11 @@ type App struct {
 	// the approve prompt); by default the file is asked.
 	StdinTerminal *bool
 
-	logs    logFlags // --log-format and --log-level, on every command
-	log     *slog.Logger
-	con     *console
-	conOnce sync.Once
+	logs      logFlags // --log-format and --log-level, on every command
+	listening bool     // a webhook listener runs (what the progress bar waits for)
+	log       *slog.Logger
+	con       *console
+	conOnce   sync.Once
 }
 
 // Command is one subcommand.

@@ -110,6 +110,7 @@ func (p *payingFlags) open(ctx context.Context, a *App) (*paying, error) {
 		env.close()
 		return nil, err
 	}
+	a.listening = lst != nil
 	if lst == nil {
 		log.Warn("no webhook listener (no --pike-public-key, or --listen ''): results come from polling", "poll_after", p.pollAfter)
 	}

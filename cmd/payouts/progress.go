@@ -49,11 +49,14 @@ func (a *App) progressOf(log *slog.Logger, verb string, total int) *progressView
 		}
 	}
 	p.bar = progressbar.NewOptions(max(total, 1),
+		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionSetWriter(barWriter{con}),
 		progressbar.OptionSetDescription(verb),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(20),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		// No throttle: the engine reports once a second, and a throttled
+		// Set after Describe would show a count behind its description.
+		progressbar.OptionThrottle(0),
 		progressbar.OptionUseANSICodes(true),
 		progressbar.OptionClearOnFinish(),
 	)
@@ -71,6 +74,13 @@ func (p *progressView) watch(pr batch.Progress) {
 		}
 		p.bar.Describe(p.describe(pr))
 		_ = p.bar.Set(settled)
+		if settled < p.max {
+			p.app.console().showBar()
+		} else {
+			// Every row final: the bar finished (and cleared itself); done
+			// removes it.
+			p.app.console().dropDrawn()
+		}
 		return
 	}
 	if p.log == nil || time.Since(p.last) < progressEvery {
@@ -106,18 +116,22 @@ func (p *progressView) describe(pr batch.Progress) string {
 		}
 	}
 	d := strings.Join(parts, " · ")
+	what := "webhooks"
+	if !p.app.listening {
+		what = "results" // no webhook listener: polling only
+	}
 	switch {
 	case pr.Waiting > 0 && !pr.NextPoll.IsZero():
-		d += fmt.Sprintf(" — waiting for %d webhooks; polling at %s", pr.Waiting, pr.NextPoll.Local().Format("15:04:05"))
+		d += fmt.Sprintf(" — waiting for %d %s; polling at %s", pr.Waiting, what, pr.NextPoll.Local().Format("15:04:05"))
 	case pr.Waiting > 0:
-		d += fmt.Sprintf(" — waiting for %d webhooks", pr.Waiting)
+		d += fmt.Sprintf(" — waiting for %d %s", pr.Waiting, what)
 	}
 	if pr.Held > 0 {
 		d += fmt.Sprintf(" — %d held for approval", pr.Held)
 	}
-	// The bar, the count and the times take about 50 columns; a line that
-	// wraps could not be redrawn in place.
-	if room := p.width - 52 - 2*len(fmt.Sprint(p.max)); len([]rune(d)) > room {
+	// The percentage, the bar and the count take about 40 columns; a line
+	// that wraps could not be redrawn in place.
+	if room := p.width - 40 - 2*len(fmt.Sprint(p.max)); len([]rune(d)) > room {
 		d = truncate(d, max(room, 8))
 	}
 	return d

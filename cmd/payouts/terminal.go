@@ -28,6 +28,10 @@ type console struct {
 	// bar is the progress bar's current line as last drawn ("" when no bar
 	// is shown): what is drawn again after a line is printed above it.
 	bar string
+	// drawn is what the progress bar rendered since it was last shown:
+	// the bar renders on each of Describe and Set, and only the drawing
+	// after both (showBar) has a count that agrees with its description.
+	drawn string
 }
 
 // write prints p (whole lines) above the progress bar, if one is shown.
@@ -50,21 +54,38 @@ func (c *console) write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// drawBar writes what the progress bar draws, remembering the line it
-// leaves on the screen.
+// drawBar takes what the progress bar renders; showBar draws it.
 func (c *console) drawBar(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := string(p)
-	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
-		c.bar = s[i+1:]
-	} else {
-		c.bar += s
+	c.drawn += string(p)
+	return len(p), nil
+}
+
+// showBar draws the progress bar's last rendering in place of the bar's
+// line.
+func (c *console) showBar() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	line := ""
+	for _, seg := range strings.Split(c.drawn, "\r") {
+		if strings.TrimSpace(strings.ReplaceAll(seg, "\033[0K", "")) != "" {
+			line = seg
+		}
 	}
-	if strings.TrimSpace(c.bar) == "" {
-		c.bar = ""
+	c.drawn = ""
+	if line == "" || line == c.bar {
+		return
 	}
-	return c.w.Write(p)
+	c.bar = line
+	io.WriteString(c.w, "\r"+line)
+}
+
+// dropDrawn forgets the bar's renderings not shown.
+func (c *console) dropDrawn() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drawn = ""
 }
 
 // endBar forgets the bar once it is finished and cleared.
