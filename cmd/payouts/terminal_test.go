@@ -202,6 +202,14 @@ func TestSmallRefusals(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr, "https://proxy-demo.pikepayments.com") {
 		t.Errorf("Pike URL without a scheme: got exit %d, %q; want 2 saying to write https://", code, stderr)
 	}
+	// --max-amount refusals come in line order, whatever the amounts.
+	caps := p.manifest("caps.csv", [5]string{"C-1", "900", "RUB", sandbox.CardMir, "A"}, [5]string{"C-2", "50", "RUB", sandbox.CardVisa, "B"},
+		[5]string{"C-3", "500", "RUB", sandbox.CardMastercard, "C"}, [5]string{"C-4", "700", "RUB", sandbox.CardExpired, "D"})
+	code, _, stderr = p.run("run", caps, "--max-amount", "RUB:100")
+	i2, i4, i5 := strings.Index(stderr, "line 2,"), strings.Index(stderr, "line 4,"), strings.Index(stderr, "line 5,")
+	if code != ExitUsage || i2 < 0 || i4 < i2 || i5 < i4 || strings.Contains(stderr, "line 3,") {
+		t.Errorf("--max-amount refusal: got exit %d, %q; want 2 listing lines 2, 4, 5 in that order", code, stderr)
+	}
 	if p.requests() != before {
 		t.Error("a refused run sent requests to Pike")
 	}
