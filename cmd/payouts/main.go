@@ -124,6 +124,9 @@ func (a *App) Main(ctx context.Context, args []string) int {
 	if a.Getenv == nil {
 		a.Getenv = func(string) string { return "" }
 	}
+	// Until a command's flags are parsed, the variable decides whether an
+	// error (an unknown command) is a JSON record.
+	a.logs.format = a.Getenv("PAYOUTS_LOG_FORMAT")
 	err := a.dispatch(ctx, args)
 	code := exitCode(err)
 	if err != nil {
@@ -137,7 +140,9 @@ func (a *App) Main(ctx context.Context, args []string) int {
 
 func (a *App) dispatch(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		a.printHelp(a.Stderr)
+		if !a.jsonLogs() {
+			a.printHelp(a.Stderr)
+		}
 		return usageErrorf("no command given")
 	}
 	name := args[0]
@@ -160,7 +165,9 @@ func (a *App) dispatch(ctx context.Context, args []string) error {
 		if s := a.suggest(name); s != "" {
 			return usageErrorf("unknown command %q — did you mean `payouts %s`? (`payouts help` lists them all)", name, s)
 		}
-		a.printHelp(a.Stderr)
+		if !a.jsonLogs() {
+			a.printHelp(a.Stderr)
+		}
 		return usageErrorf("unknown command %q: run `payouts help` for the list", name)
 	}
 	return c.Run(ctx, args[1:])

@@ -96,6 +96,17 @@ func TestStatusGolden(t *testing.T) {
 			checkTextGolden(t, filepath.Join(statusGoldenDir, tt.golden), p.normalise(stdout))
 		})
 	}
+	// approve: the preview and the outcome, then the batch's status with
+	// who approved.
+	code, stdout, stderr = p.run("approve", "--batch", heldID[:6], "--row", "BONUS-1", "--yes", "--as", "Golden Tester")
+	if code != ExitOK {
+		t.Fatalf("approve: got exit %d, want 0\n%s%s", code, stdout, stderr)
+	}
+	checkTextGolden(t, filepath.Join(statusGoldenDir, "approve-one-row.txt"), p.normalise(stdout))
+	if _, stdout, _ := p.run("status", "--batch", heldID); true {
+		checkTextGolden(t, filepath.Join(statusGoldenDir, "batch-approved.txt"), p.normalise(stdout))
+	}
+
 	// The batch from the environment, as approve and report read it.
 	p.env["PAYOUTS_BATCH"] = heldID
 	if _, stdout, _ := p.run("status"); !strings.Contains(stdout, "BONUS-1") {

@@ -127,8 +127,8 @@ func (a *App) logger() (*slog.Logger, error) {
 	if a.log != nil {
 		return a.log, nil
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(a.logs.level)); err != nil {
+	var lvl slog.Level // info before the flags are parsed
+	if err := lvl.UnmarshalText([]byte(a.logs.level)); a.logs.level != "" && err != nil {
 		return nil, usageErrorf("--log-level %q: use debug, info, warn or error", a.logs.level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationsAsText}

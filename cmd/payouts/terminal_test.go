@@ -333,6 +333,8 @@ func TestJSONLogs(t *testing.T) {
 		code int
 	}{
 		{[]string{"status", "--nope"}, ExitUsage},
+		{[]string{"stauts"}, ExitUsage},
+		{[]string{"nonsense"}, ExitUsage},
 		{[]string{"status", "--batch", "nope"}, ExitUsage},
 		{[]string{"run", p.manifest("bad.csv", [5]string{"B-1", "-5", "RUB", sandbox.CardMir, "X"})}, ExitUsage},
 		{[]string{"run", m, "--max-amount", "RUB:1"}, ExitUsage},
