@@ -116,6 +116,9 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 	if who == "" {
 		who = osIdentity()
 	}
+	if len(rows) == 0 {
+		c.app.say(fmt.Sprintf("no row of batch %s waits for confirmation: nothing to %s; rows still in flight are carried on", c.batch, c.Name()))
+	}
 	if len(rows) > 0 {
 		if err := c.preview(ctx, pay, rows); err != nil {
 			return err

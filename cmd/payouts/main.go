@@ -82,6 +82,7 @@ type App struct {
 	logs      logFlags // --log-format and --log-level, on every command
 	listening bool     // a webhook listener runs (what the progress bar waits for)
 	log       *slog.Logger
+	logMu     sync.Mutex
 	con       *console
 	conOnce   sync.Once
 }

@@ -124,6 +124,8 @@ func (a *App) jsonLogs() bool { return a.logs.format == "json" }
 // use: text or JSON records on stderr through the console. Durations are
 // written as strings ("1.5s"), in JSON too.
 func (a *App) logger() (*slog.Logger, error) {
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
 	if a.log != nil {
 		return a.log, nil
 	}
