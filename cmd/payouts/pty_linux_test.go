@@ -202,3 +202,83 @@ func TestProgressBarPTY(t *testing.T) {
 		os.WriteFile(os.Getenv("PTY_DUMP"), screen.Bytes(), 0o644)
 	}
 }
+
+// TestApprovePromptPTY: approve run by a person at a terminal (standard
+// input and error on a pseudo-terminal) shows its preview, asks, and acts
+// on "y"; its progress bar and log lines do not run into each other.
+func TestApprovePromptPTY(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	p := newCLIPike(t, sandbox.Config{})
+	m := p.manifest("held.csv", heldRows()...)
+	code, stdout, stderr := p.run("run", m, "--confirm", "hold")
+	if code != ExitOK {
+		t.Fatalf("hold run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	id := batchIDOf(t, stdout)
+	bin := filepath.Join(t.TempDir(), "payouts")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	master, tty := openPTY(t, 120)
+	cmd := exec.Command(bin, "approve", "--batch", id[:4], "--as", "Anna")
+	cmd.Env = os.Environ()
+	for k, v := range p.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &out, tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	var screen bytes.Buffer
+	prompted := make(chan struct{})
+	copied := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		asked := false
+		for {
+			n, err := master.Read(buf)
+			screen.Write(buf[:n])
+			if !asked && bytes.Contains(screen.Bytes(), []byte("[y/N] ")) {
+				asked = true
+				close(prompted)
+			}
+			if err != nil {
+				copied <- err
+				return
+			}
+		}
+	}()
+	select {
+	case <-prompted:
+		if _, err := master.Write([]byte("y\n")); err != nil {
+			t.Fatal(err)
+		}
+	case err := <-copied:
+		t.Fatalf("approve ended without asking (%v):\n%q\n%s", err, screen.String(), out.String())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("approve: %v\nterminal:\n%q\nstdout:\n%s", err, screen.String(), out.String())
+	}
+	<-copied
+	if want := "Approve 3 payouts totalling EUR 20.00, RUB 151,500.50? [y/N] "; !strings.Contains(screen.String(), want) {
+		t.Errorf("prompt: want %q in\n%q", want, screen.String())
+	}
+	if !strings.Contains(out.String(), "Approve 3 rows of batch "+id) {
+		t.Errorf("no preview on stdout:\n%s", out.String())
+	}
+	for ref, r := range p.ledgerRows(id) {
+		if r.State != "succeeded" {
+			t.Errorf("%s: got %s after approve, want succeeded", ref, r.State)
+		}
+	}
+	for _, l := range screenLines(screen.Bytes()) {
+		if strings.Contains(l, "level=") && !strings.HasPrefix(l, "time=") {
+			t.Errorf("log line run into the progress bar: %q", l)
+		}
+	}
+}
