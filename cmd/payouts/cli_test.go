@@ -394,7 +394,7 @@ func TestDemo(t *testing.T) {
 	states := map[string]int{}
 	rows := 0
 	for _, rec := range records[1:] {
-		if len(rec) != 14 {
+		if len(rec) != len(reportColumns) {
 			break
 		}
 		rows++

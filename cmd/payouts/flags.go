@@ -17,6 +17,9 @@ type flagSet struct {
 	app  *App
 	cmd  Command
 	envs map[string]string // flag name -> environment variable
+	// hidden flags still work but are left out of the help: deprecated
+	// spellings kept for old scripts.
+	hidden map[string]bool
 }
 
 // newFlagSet returns command c's empty flag set. Parse errors are returned,
@@ -26,6 +29,14 @@ func newFlagSet(a *App, c Command) *flagSet {
 	fs.SetOutput(io.Discard)
 	a.logs.register(fs)
 	return fs
+}
+
+// hide leaves flag name out of the help; it still works.
+func (f *flagSet) hide(name string) {
+	if f.hidden == nil {
+		f.hidden = map[string]bool{}
+	}
+	f.hidden[name] = true
 }
 
 // env records that flag name also reads environment variable env.
@@ -131,6 +142,9 @@ func (f *flagSet) printUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Flags:")
 	f.VisitAll(func(fl *flag.Flag) {
+		if f.hidden[fl.Name] {
+			return
+		}
 		name, usage := flag.UnquoteUsage(fl)
 		line := "  --" + fl.Name
 		if name != "" {

@@ -51,10 +51,21 @@ func (p *payingFlags) register(fs *flagSet, waits bool) {
 	fs.env("wait", "PAYOUTS_WAIT")
 	fs.StringVar(&p.reportPath, "report", "", "write the reconciliation report to `FILE` when the command ends")
 	fs.env("report", "PAYOUTS_REPORT")
-	fs.StringVar(&p.reportFmt, "report-format", "csv", "report format: csv or json")
+	fs.StringVar(&p.reportFmt, "report-format", "csv", "report `FORMAT`: "+formatList)
 	fs.env("report-format", "PAYOUTS_REPORT_FORMAT")
-	fs.BoolVar(&p.reportExcel, "report-excel", false, "write the CSV report for spreadsheets: UTF-8 BOM, ';' and decimal commas")
+	fs.BoolVar(&p.reportExcel, "report-excel", false, "deprecated: use --report-format excel-csv")
 	fs.env("report-excel", "PAYOUTS_REPORT_EXCEL")
+	fs.hide("report-excel")
+}
+
+// reportFormat is the format of the report --report writes: --report-format,
+// or excel-csv for the deprecated --report-excel.
+func (p *payingFlags) reportFormat() (report.Format, error) {
+	f, err := reportFormat(p.reportFmt, p.reportExcel, "--report-format", "--report-excel", "PAYOUTS_REPORT_EXCEL")
+	if err != nil {
+		return "", err
+	}
+	return f, checkReportPath(p.reportPath, f, "--report", "--report-format")
 }
 
 // registerCards adds --fingerprint-key, for the commands that read card
@@ -69,11 +80,10 @@ func (p *payingFlags) check() error {
 	if p.pollAfter <= 0 {
 		return usageErrorf("--poll-after must be positive")
 	}
-	if _, err := report.ParseFormat(p.reportFmt); p.reportFmt != "" && err != nil {
-		return usageErrorf("--report-format: %v", err)
-	}
-	if p.reportExcel && p.reportFmt == string(report.JSON) {
-		return usageErrorf("--report-excel is for CSV reports, not --report-format json")
+	if p.reportFmt != "" || p.reportExcel {
+		if _, err := p.reportFormat(); err != nil {
+			return err
+		}
 	}
 	return p.pike.check()
 }
@@ -100,6 +110,12 @@ func (p *payingFlags) open(ctx context.Context, a *App) (*paying, error) {
 	log, err := a.logger()
 	if err != nil {
 		return nil, err
+	}
+	if p.reportExcel {
+		// Fold the deprecated spelling into the format the report is written in.
+		f, _ := p.reportFormat()
+		p.reportFmt, p.reportExcel = string(f), false
+		log.Warn(excelDeprecation("--report-excel", "PAYOUTS_REPORT_EXCEL", "--report-format"))
 	}
 	env, err := a.connect(ctx, &p.pike, &p.ledger, log, p.cards)
 	if err != nil {

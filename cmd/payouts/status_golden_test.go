@@ -178,6 +178,9 @@ func checkReportCommand(t *testing.T, p *cliPike, id string) {
 	if code != ExitOK || stdout != "" || !strings.Contains(stderr, out) {
 		t.Fatalf("report --output: got exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	if !strings.Contains(stderr, "--excel (PAYOUTS_REPORT_EXCEL) is deprecated") {
+		t.Errorf("report --excel: stderr %q, want the note that --format excel-csv replaces it", stderr)
+	}
 	b := mustRead(t, out)
 	if !bytes.HasPrefix(b, []byte("\ufeffrow;reference;status;amount;")) || !bytes.Contains(b, []byte(";1500,50;RUB;")) {
 		t.Errorf("--excel: got %q..., want a BOM, ';' separators and decimal commas", b[:min(len(b), 120)])

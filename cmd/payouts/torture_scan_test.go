@@ -153,8 +153,8 @@ func TestNoCardNumberInAnyOutput(t *testing.T) {
 		expect(0, "status", "--ledger", r.ledger, "--batch", id)
 		expect(0, "report", "--ledger", r.ledger, "--batch", id)
 		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--format", "json")
-		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--excel")
-		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--excel", "--output", filepath.Join(r.out, id+"-excel.csv"))
+		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--format", "excel-csv")
+		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--format", "excel-csv", "--output", filepath.Join(r.out, id+"-excel.csv"))
 		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--format", "json", "--output", filepath.Join(r.out, id+".json"))
 	}
 	if code := demo.wait(t); code != 0 {
