@@ -27,11 +27,12 @@ type approveCommand struct {
 	as    string
 }
 
+// Name is also the reason of the decision's event in the ledger.
 func (c *approveCommand) Name() string {
 	if c.reject {
-		return "reject"
+		return ledger.ReasonReject
 	}
-	return "approve"
+	return ledger.ReasonApprove
 }
 
 func (c *approveCommand) Synopsis() string {

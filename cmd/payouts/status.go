@@ -146,19 +146,14 @@ func (a *App) statusNext(ctx context.Context, db *ledger.DB, id string) error {
 // printDecisions lists who approved or rejected rows of the batch, and
 // when, from the batch's audit log.
 func printDecisions(ctx context.Context, w io.Writer, db *ledger.DB, id string) error {
-	events, err := db.Events(ctx, id, 0)
+	decisions, err := db.Decisions(ctx, id)
 	if err != nil {
-		return fmt.Errorf("events of batch %s: %w", id, err)
+		return fmt.Errorf("decisions of batch %s: %w", id, err)
 	}
-	first := true
-	for _, e := range events {
-		if e.RowID != 0 || (e.Reason != "approve" && e.Reason != "reject") {
-			continue
-		}
-		if first {
-			fmt.Fprintln(w, "Approvals:")
-			first = false
-		}
+	if len(decisions) > 0 {
+		fmt.Fprintln(w, "Approvals:")
+	}
+	for _, e := range decisions {
 		fmt.Fprintf(w, "  %s UTC  %s\n", e.At.UTC().Format("2006-01-02 15:04:05"), e.Detail)
 	}
 	return nil

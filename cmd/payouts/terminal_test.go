@@ -141,6 +141,13 @@ func TestApproveReject(t *testing.T) {
 			t.Errorf("status does not say %q:\n%s", want, stdout)
 		}
 	}
+	// And the report: its decision lines.
+	_, stdout, _ = p.run("report", "--batch", id)
+	for _, want := range []string{"decision,approve,", "approved by Anna (finance): 1 row (H-2)", "decision,reject,", "rejected by Boris: 1 row (H-3)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the report does not say %q:\n%s", want, stdout)
+		}
+	}
 
 	// The last one, by the OS identity by default.
 	code, stdout, stderr = p.run("approve", "--batch", id, "--yes")
