@@ -564,9 +564,9 @@ func writeJSON(rb *builder, w *bufio.Writer) error {
 		return err
 	}
 	tail, err := json.MarshalIndent(struct {
-		RowCount int            `json:"row_count"`
-		Lines    []SummaryLine  `json:"summary"`
-		Control  []ControlTotal `json:"control_totals"`
+		RowCount  int            `json:"row_count"`
+		Lines     []SummaryLine  `json:"summary"`
+		Control   []ControlTotal `json:"control_totals"`
 		Findings  []Finding      `json:"findings"`
 		Decisions []Decision     `json:"decisions"`
 	}{sum.RowCount, sum.Lines, sum.Control, sum.Findings, sum.Decisions}, "", "  ")
