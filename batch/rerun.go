@@ -154,7 +154,7 @@ func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, R
 		if err := e.FeedSource(ctx, src, o.ManifestOptions, summary.SHA256); err != nil {
 			return err
 		}
-		c, err := e.Wait(ctx, o.Wait, o.Progress)
+		c, err := e.WaitProgress(ctx, o.Wait, watchOf(o.Progress, o.Watch))
 		res.Counts, res.Held = c, e.Held()
 		return err
 	})

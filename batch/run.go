@@ -241,6 +241,14 @@ func (e *Engine) Adopt(ctx context.Context) error {
 		switch row.State {
 		case ledger.StatePlanned, ledger.StateCreated:
 			continue
+		case ledger.StateAwaitingConfirm:
+			if e.only != nil && !e.only[row.ID] {
+				// Not this approval's: it stays held, unread.
+				e.mu.Lock()
+				e.held[row.ID] = true
+				e.mu.Unlock()
+				continue
+			}
 		}
 		e.schedule(row.ID, 0)
 	}
@@ -292,6 +300,16 @@ func (e *Engine) Held() int {
 // held for approval count as done), ctx ends, or wait passes. progress, if
 // set, is called about every second with the current counts.
 func (e *Engine) Wait(ctx context.Context, wait time.Duration, progress func(Counts)) (Counts, error) {
+	var watch func(Progress)
+	if progress != nil {
+		watch = func(p Progress) { progress(p.Counts) }
+	}
+	return e.WaitProgress(ctx, wait, watch)
+}
+
+// WaitProgress is Wait calling progress, if set, about every second with
+// the engine's Progress: the counts and what the open rows wait for.
+func (e *Engine) WaitProgress(ctx context.Context, wait time.Duration, progress func(Progress)) (Counts, error) {
 	var deadline <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -310,7 +328,7 @@ func (e *Engine) Wait(ctx context.Context, wait time.Duration, progress func(Cou
 			return c, err
 		}
 		if progress != nil && time.Since(lastProgress) >= time.Second {
-			progress(c)
+			progress(e.progress(c))
 			lastProgress = time.Now()
 		}
 		if c.Open()-e.Held()-e.stuck(c) <= 0 {
@@ -320,7 +338,7 @@ func (e *Engine) Wait(ctx context.Context, wait time.Duration, progress func(Cou
 			}
 			if c.Open()-e.Held()-e.stuck(c) <= 0 {
 				if progress != nil {
-					progress(c)
+					progress(e.progress(c))
 				}
 				return c, nil
 			}

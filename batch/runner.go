@@ -32,6 +32,9 @@ type RunOptions struct {
 	// another process, such as `payouts serve`, stores in the ledger).
 	Intake   *Intake
 	Progress func(Counts)
+	// Watch, when set, is called like Progress with the engine's Progress
+	// (counts and what the open rows wait for).
+	Watch func(Progress)
 }
 
 // Result is the outcome of a run.
@@ -82,7 +85,7 @@ func Run(ctx context.Context, store Store, pk Pike, o RunOptions) (Result, error
 			if err := e.FeedSource(ctx, src, o.ManifestOptions, o.Summary.SHA256); err != nil {
 				return err
 			}
-			c, err := e.Wait(ctx, o.Wait, o.Progress)
+			c, err := e.WaitProgress(ctx, o.Wait, watchOf(o.Progress, o.Watch))
 			res.Counts, res.Held = c, e.Held()
 			return err
 		})

@@ -132,6 +132,9 @@ type ConsoleChange struct {
 	RequestedBy string
 	FileName    string
 	Options     string
+	// Decision, when set, is also recorded as the batch's approve (To
+	// paying) or reject event (see Decisions), in the same transaction.
+	Decision string
 }
 
 // ChangeConsoleBatch applies ch if the batch is in state ch.From, and
@@ -164,6 +167,15 @@ func (db *DB) ChangeConsoleBatch(ctx context.Context, ch ConsoleChange, e AuditE
 		if _, err := tx.ExecContext(ctx, `UPDATE console_batches SET state = ?, pending = ?, requested_by = ?, approved_by = ?, file_name = ?, options = ?, updated_at = ? WHERE batch_id = ?`,
 			string(c.State), c.Pending, c.RequestedBy, c.ApprovedBy, c.FileName, c.Options, fmtTime(c.UpdatedAt), c.BatchID); err != nil {
 			return err
+		}
+		if ch.Decision != "" {
+			reason := ReasonReject
+			if ch.To == ConsolePaying {
+				reason = ReasonApprove
+			}
+			if err := insertEvent(ctx, tx, Event{BatchID: c.BatchID, Reason: reason, Detail: ch.Decision, At: c.UpdatedAt}); err != nil {
+				return err
+			}
 		}
 		e.BatchID = c.BatchID
 		return db.insertAudit(ctx, tx, e)

@@ -382,5 +382,8 @@ func TestHeldCLIBatch(t *testing.T) {
 		if a := r.post(petr, "/api/v1/batches/"+id+"/approve"); a.StatusCode != http.StatusConflict {
 			t.Fatalf("approve a settled CLI batch: %d, want 409", a.StatusCode)
 		}
+		if ds, _ := r.db.Decisions(context.Background(), id); len(ds) != 1 || !strings.Contains(ds[0].Detail, "by petr in the console") {
+			t.Fatalf("decisions: %+v", ds)
+		}
 	}
 }

@@ -543,6 +543,7 @@ func (s *Server) decide(ctx context.Context, u user, id string, approve bool) (B
 		ch.To = ledger.ConsoleRejected
 	}
 	what := cb.Pending
+	ch.Decision = fmt.Sprintf("%sd by %s in the console: the %s of %s, %d rows", action, u.Name, what, cb.RequestedBy, v.Rows)
 	if _, err := s.db.ChangeConsoleBatch(ctx, ch, u.audit(action, id, action+"d the "+what+" of "+cb.RequestedBy)); err != nil {
 		return v, err
 	}
@@ -583,9 +584,18 @@ func (s *Server) settleHeld(ctx context.Context, u user, v BatchView, approve bo
 		s.releasePaying(v.ID)
 		return v, err
 	}
+	// As `payouts approve` does: who decided, in the batch's events (the
+	// report's decisions), before anything is sent.
+	reason := map[bool]string{true: ledger.ReasonApprove, false: ledger.ReasonReject}[approve]
+	if err := s.db.AddEvent(ctx, ledger.Event{BatchID: v.ID, Reason: reason, Detail: fmt.Sprintf("%sd by %s in the console: %d held rows", action, u.Name, n)}); err != nil {
+		s.releasePaying(v.ID)
+		return v, err
+	}
 	go func() {
 		defer s.releasePaying(v.ID)
-		o := batch.SettleOptions{Config: s.engineConfig(), Owner: s.cfg.Owner, Intake: s.cfg.Intake}
+		cfg := s.engineConfig()
+		cfg.Actor = "console:" + u.Name // named in each confirm's or rejection's event, and in the report's decisions
+		o := batch.SettleOptions{Config: cfg, Owner: s.cfg.Owner, Intake: s.cfg.Intake}
 		settle := batch.Approve
 		if !approve {
 			settle = batch.Reject

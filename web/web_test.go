@@ -407,8 +407,8 @@ func TestFourEyesApprovePayReport(t *testing.T) {
 	if rep.StatusCode != http.StatusOK || len(regexp.MustCompile(`(?m)^\d+,P-\d+,succeeded,`).FindAllString(rep.Body, -1)) != 5 || !strings.Contains(rep.Header.Get("Content-Disposition"), "attachment") {
 		t.Fatalf("report: %d\n%s", rep.StatusCode, rep.Body)
 	}
-	if j := r.get(approver, "/api/v1/batches/"+id+"/report?format=json"); j.StatusCode != http.StatusOK || !json.Valid([]byte(j.Body)) {
-		t.Fatalf("JSON report: %d", j.StatusCode)
+	if j := r.get(approver, "/api/v1/batches/"+id+"/report?format=json"); j.StatusCode != http.StatusOK || !json.Valid([]byte(j.Body)) || !strings.Contains(j.Body, "approved by petr in the console") {
+		t.Fatalf("JSON report (with who approved): %d\n%s", j.StatusCode, j.Body)
 	}
 	if x := r.get(approver, "/api/v1/batches/"+id+"/report?format=excel"); x.StatusCode != http.StatusOK || !strings.HasPrefix(x.Body, "\ufeff") {
 		t.Fatalf("Excel report: %d", x.StatusCode)
@@ -419,6 +419,9 @@ func TestFourEyesApprovePayReport(t *testing.T) {
 	// The same file again is the same batch: refused.
 	if a := r.upload(maker, "payroll-again.csv", goodManifest("P", 5)); a.StatusCode != http.StatusConflict {
 		t.Fatalf("same file again: %d, want 409", a.StatusCode)
+	}
+	if ds, err := r.db.Decisions(context.Background(), id); err != nil || len(ds) != 1 || !strings.Contains(ds[0].Detail, "approved by petr") {
+		t.Fatalf("the batch's decisions: %+v %v", ds, err)
 	}
 	log, _ := r.db.AuditLog(context.Background(), ledger.AuditFilter{BatchID: id})
 	var actions []string

@@ -58,6 +58,8 @@ func ExampleWrite() {
 	// finding,kind,row,reference,session_id,detail,action
 	// finding,not_sent,2,EMP-0042-2026-11,,never sent to Pike,"run the same manifest again (`payouts run`, batch b1) to pay it"
 	//
+	// decision,action,at,detail
+	//
 	// batch,id,manifest,manifest_sha256,generated_at,rows
 	// batch,b1,payroll.csv,9f2c,2026-11-30T09:00:00Z,1
 }

@@ -148,6 +148,14 @@ const (
 	FindingUnmatchedSession FindingKind = "session_without_row"    // a webhook about a session no batch made
 )
 
+// Decision is a person's approval or rejection of held payouts, from the
+// batch's audit log: Detail names who and which rows.
+type Decision struct {
+	Decision string `json:"decision"` // approve or reject
+	At       string `json:"at"`       // RFC 3339, UTC
+	Detail   string `json:"detail"`
+}
+
 // Summary is everything in the report besides the rows.
 type Summary struct {
 	BatchID        string         `json:"batch_id"`
@@ -158,6 +166,7 @@ type Summary struct {
 	Lines          []SummaryLine  `json:"summary"`
 	Control        []ControlTotal `json:"control_totals"`
 	Findings       []Finding      `json:"findings"`
+	Decisions      []Decision     `json:"decisions"`
 }
 
 // Document is the shape of the JSON report (--format json): the
@@ -290,6 +299,15 @@ func (rb *builder) finish() (Summary, error) {
 	for _, c := range sortedKeys(currencies) {
 		rb.sum.Control = append(rb.sum.Control, ControlTotal{Currency: c, Manifest: manifest.FormatAmount(rb.batch.Totals[c], c),
 			Submitted: manifest.FormatAmount(rb.submitted[c], c), Succeeded: manifest.FormatAmount(rb.succeeded[c], c)})
+	}
+
+	decisions, err := rb.store.Decisions(rb.ctx, rb.batch.ID)
+	if err != nil {
+		return rb.sum, fmt.Errorf("decisions: %w", err)
+	}
+	rb.sum.Decisions = []Decision{}
+	for _, e := range decisions {
+		rb.sum.Decisions = append(rb.sum.Decisions, Decision{Decision: e.Reason, At: timeCell(e.At), Detail: pan.Scrub(e.Detail)})
 	}
 
 	unmatched, err := rb.store.UnmatchedWebhooks(rb.ctx, rb.batch.CreatedAt)
@@ -494,6 +512,11 @@ func writeCSV(rb *builder, w *bufio.Writer, excel bool) error {
 		write("finding", c.text(string(f.Kind)), row, c.ident(f.Reference), c.ident(f.SessionID), c.text(f.Detail), c.text(f.Action))
 	}
 	section()
+	header("decision", "action", "at", "detail")
+	for _, d := range sum.Decisions {
+		write("decision", c.text(d.Decision), c.text(d.At), c.text(d.Detail))
+	}
+	section()
 	header("batch", "id", "manifest", "manifest_sha256", "generated_at", "rows")
 	write("batch", c.ident(sum.BatchID), c.text(sum.Manifest), c.ident(sum.ManifestSHA256), c.text(sum.GeneratedAt), strconv.Itoa(sum.RowCount))
 	cw.Flush()
@@ -541,11 +564,12 @@ func writeJSON(rb *builder, w *bufio.Writer) error {
 		return err
 	}
 	tail, err := json.MarshalIndent(struct {
-		RowCount int            `json:"row_count"`
-		Lines    []SummaryLine  `json:"summary"`
-		Control  []ControlTotal `json:"control_totals"`
-		Findings []Finding      `json:"findings"`
-	}{sum.RowCount, sum.Lines, sum.Control, sum.Findings}, "", "  ")
+		RowCount  int            `json:"row_count"`
+		Lines     []SummaryLine  `json:"summary"`
+		Control   []ControlTotal `json:"control_totals"`
+		Findings  []Finding      `json:"findings"`
+		Decisions []Decision     `json:"decisions"`
+	}{sum.RowCount, sum.Lines, sum.Control, sum.Findings, sum.Decisions}, "", "  ")
 	if err != nil {
 		return err
 	}

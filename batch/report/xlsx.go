@@ -297,6 +297,14 @@ func xlsxSummary(st *xlsxStyles, rb *builder, sum Summary) error {
 			return err
 		}
 	}
+	// Who approved or rejected held payouts: the decision, when (UTC), who
+	// and which rows.
+	for _, d := range sum.Decisions {
+		at, _ := time.Parse(time.RFC3339, d.At)
+		if err := sh.row(excelize.Cell{StyleID: st.header, Value: d.Decision}, st.timeCell(at), st.textCell(d.Detail)); err != nil {
+			return err
+		}
+	}
 	sh.n = table
 	return sh.close()
 }

@@ -102,3 +102,25 @@ func (t *amountsFlag) Set(s string) error {
 	}
 	return nil
 }
+
+// runArgs is the manifest argument of a `payouts run` of path, with the
+// reading flags it needs again (the file's encoding and sheet).
+func (m *manifestFlags) runArgs(path string) string {
+	args := []string{shellWord(path)}
+	if m.encoding != "" && m.encoding != "utf-8" {
+		args = append(args, "--encoding", shellWord(m.encoding))
+	}
+	if m.sheet != "" {
+		args = append(args, "--sheet", shellWord(m.sheet))
+	}
+	return strings.Join(args, " ")
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything but letters,
+// digits and / . _ - : characters.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -81,7 +81,11 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	if c.excel {
-		fmt.Fprintln(c.app.Stderr, "payouts: "+excelDeprecation("--excel", "PAYOUTS_REPORT_EXCEL", "--format"))
+		if log := c.app.jsonLogger(); log != nil {
+			log.Warn(excelDeprecation("--excel", "PAYOUTS_REPORT_EXCEL", "--format"))
+		} else {
+			fmt.Fprintln(c.app.errw(), "payouts: "+excelDeprecation("--excel", "PAYOUTS_REPORT_EXCEL", "--format"))
+		}
 	}
 	if err := checkReportPath(c.output, format, "--output", "--format"); err != nil {
 		return err
@@ -94,7 +98,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	if err := batchExists(ctx, db, c.batch); err != nil {
+	if c.batch, err = resolveBatch(ctx, db, c.batch); err != nil {
 		return err
 	}
 	if c.output == "" {
@@ -106,7 +110,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) error {
 	if err := writeReportFile(ctx, db, c.batch, c.output, string(format), false); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.app.Stderr, "report of batch %s written to %s\n", c.batch, c.output)
+	fmt.Fprintf(c.app.errw(), "report of batch %s written to %s\n", c.batch, c.output)
 	return nil
 }
 

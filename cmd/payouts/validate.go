@@ -87,6 +87,9 @@ func (c *validateCommand) Run(ctx context.Context, args []string) error {
 		}
 	} else {
 		report.writeText(c.app.Stdout)
+		if ve == nil {
+			fmt.Fprintf(c.app.Stdout, "\nNext: `payouts run %s` pays it (add --dry-run to see what would be sent first).\n", c.manifest.runArgs(path))
+		}
 	}
 	if ve != nil {
 		return &ExitError{Code: ExitUsage}
@@ -218,7 +221,7 @@ func (r *manifestReport) writeText(w io.Writer) {
 		fmt.Fprintln(w, "  totals:    none")
 	}
 	for _, c := range curs {
-		fmt.Fprintf(w, "  total %s: %s\n", c, r.Totals[c])
+		fmt.Fprintf(w, "  total %s: %s\n", c, groupDigits(r.Totals[c]))
 	}
 	fmt.Fprintf(w, "  warnings:  %d\n", len(r.Warnings))
 	switch {

@@ -234,3 +234,15 @@ func TestManifestFlagsOptions(t *testing.T) {
 		t.Errorf("options = %+v", o)
 	}
 }
+
+// TestValidateNextRunArgs: the next step of a valid file is a command that
+// can be pasted: the path quoted for a shell, the reading flags kept.
+func TestValidateNextRunArgs(t *testing.T) {
+	m := &manifestFlags{encoding: "windows-1251", sheet: "Лист 1"}
+	if got, want := m.runArgs("/tmp/it's here.csv"), `'/tmp/it'\''s here.csv' --encoding windows-1251 --sheet 'Лист 1'`; got != want {
+		t.Errorf("runArgs = %s, want %s", got, want)
+	}
+	if got := (&manifestFlags{encoding: "utf-8"}).runArgs("samples/payroll.csv"); got != "samples/payroll.csv" {
+		t.Errorf("runArgs = %s, want the path alone", got)
+	}
+}

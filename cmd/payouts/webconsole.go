@@ -84,8 +84,8 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// console is the running console.
-type console struct {
+// webConsole is the running finance console (serve --web).
+type webConsole struct {
 	srv  *web.Server
 	http *http.Server
 	addr string
@@ -94,7 +94,7 @@ type console struct {
 
 // startConsole opens the upload store (creating the data key on first
 // start), resumes approved batches and starts listening.
-func (f *consoleFlags) start(ctx context.Context, pay *paying, lf *ledgerFlag, engine batch.Config, log *slog.Logger) (*console, error) {
+func (f *consoleFlags) start(ctx context.Context, pay *paying, lf *ledgerFlag, engine batch.Config, log *slog.Logger) (*webConsole, error) {
 	dir := filepath.Dir(lf.path)
 	keyPath := f.dataKey
 	if keyPath == "" {
@@ -127,7 +127,7 @@ func (f *consoleFlags) start(ctx context.Context, pay *paying, lf *ledgerFlag, e
 		srv.Close()
 		return nil, fmt.Errorf("console listener on %s: %w — pass --web with a free address", f.addr, err)
 	}
-	c := &console{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1),
+	c := &webConsole{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1),
 		http: &http.Server{Handler: srv, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}}
 	go func() {
@@ -156,7 +156,7 @@ func (f *consoleFlags) start(ctx context.Context, pay *paying, lf *ledgerFlag, e
 
 // close stops the console: no new requests, payers stopped (the ledger
 // keeps where they were; the next start resumes).
-func (c *console) close() {
+func (c *webConsole) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c.srv.Close() // payers and live-progress streams end first, so Shutdown need not wait for them
