@@ -217,6 +217,19 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 }
 
+func TestStaticFiles(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	c := r.browser()
+	if a := r.get(c, "/static/console.js"); a.StatusCode != http.StatusOK || !strings.Contains(a.Header.Get("Content-Type"), "javascript") {
+		t.Fatalf("console.js: %d %s", a.StatusCode, a.Header.Get("Content-Type"))
+	}
+	for _, p := range []string{"/static/", "/static/nope.js"} {
+		if a := r.get(c, p); a.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, a.StatusCode)
+		}
+	}
+}
+
 func TestCrossOriginRefused(t *testing.T) {
 	r := newRig(t, sandbox.Config{})
 	r.addUser("mila", "maker")
