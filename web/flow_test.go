@@ -101,6 +101,12 @@ func TestRerunNeedsSecondPerson(t *testing.T) {
 	if a := r.do(olga, "POST", "/batches/"+id+"/rerun", ct, body); a.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(a.Body, `action="/batches/`+id+`/rerun"`) || !strings.Contains(a.Body, "RR-9") {
 		t.Fatalf("rerun form with a new reference: %d, want 422 and the rerun form again\n%s", a.StatusCode, a.Body)
 	}
+	if a := rerun(olga, manifestCSV([5]string{"RR-1", "15.00", "RUB", visa, "A"}, [5]string{"RR-2", "20.00", "RUB", "5555555555554444", "B"})); a.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(a.Body, "already paid") {
+		t.Fatalf("rerun changing a paid row: %d %s, want 422 naming it", a.StatusCode, a.Body)
+	}
+	if a := rerun(olga, manifestCSV([5]string{"RR-1", "10.00", "RUB", visa, "A"})); a.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(a.Body, "failed or cancelled rows only") {
+		t.Fatalf("rerun retrying nothing: %d %s, want 422", a.StatusCode, a.Body)
+	}
 	fixed := manifestCSV([5]string{"RR-1", "10.00", "RUB", visa, "A"}, [5]string{"RR-2", "20.00", "RUB", "5555555555554444", "B"})
 	if a := rerun(olga, fixed); a.StatusCode != http.StatusAccepted {
 		t.Fatalf("rerun: %d %s", a.StatusCode, a.Body)

@@ -139,6 +139,17 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 			Config: cfg, Intake: s.cfg.Intake, Owner: s.cfg.Owner,
 		})
 	}
+	if cb.Pending == ledger.PendingRerun && (errors.Is(err, batch.ErrCorrectionsNotApplied) || errors.Is(err, batch.ErrNotInBatch)) {
+		// The batch changed since the rerun was asked for (a late
+		// success, say): nothing was sent; the rerun is dropped.
+		_, cerr := s.db.ChangeConsoleBatch(context.WithoutCancel(ctx), ledger.ConsoleChange{BatchID: id, From: ledger.ConsolePaying, To: ledger.ConsoleDone},
+			ledger.AuditEntry{Actor: "server", Action: "rerun_dropped", Detail: pan.Scrub(err.Error()) + " — upload a new corrected file"})
+		if cerr != nil {
+			return false, cerr
+		}
+		_ = s.cfg.Uploads.Delete(name)
+		return true, nil
+	}
 	if err != nil {
 		return false, err
 	}

@@ -331,6 +331,25 @@ func (s *Server) rerun(ctx context.Context, u user, id string, up upload) (Batch
 	if len(problems) > 0 {
 		return v, &ProblemsError{Problems: problems, Total: len(problems)}
 	}
+	// What the rerun would do, by the rules of `payouts rerun` (nothing is
+	// written): a correction to a row that would not be retried, or a file
+	// that retries nothing, is a problem now, not after the approval.
+	cfg := s.engineConfig()
+	plan, err := batch.PlanRerun(ctx, s.db, batch.RerunOptions{BatchID: id, Source: batch.MemorySource("upload "+up.fileName, up.data),
+		ManifestOptions: up.opts, SettleOptions: batch.SettleOptions{Config: cfg}})
+	switch {
+	case errors.Is(err, batch.ErrCorrectionsNotApplied):
+		pe := &ProblemsError{}
+		for _, c := range plan.NotApplied {
+			pe.Problems = append(pe.Problems, Problem{Line: c.Row.Line, Column: "reference", Message: pan.Scrub(fmt.Sprintf("%q: the file changes it (%s), but it is not retried — %s", c.Row.Reference, strings.Join(c.Changes, "; "), c.Why))})
+		}
+		pe.Total = len(pe.Problems)
+		return v, pe
+	case err != nil:
+		return v, err
+	case len(plan.Retried) == 0:
+		return v, &ProblemsError{Total: 1, Problems: []Problem{{Message: "no row of the file failed in this batch: a rerun retries failed or cancelled rows only"}}}
+	}
 	opts, err := json.Marshal(consoleOptions{Manifest: up.opts, SHA256: sum.SHA256, Warnings: warningsOf(sum)})
 	if err != nil {
 		return v, err
@@ -339,7 +358,7 @@ func (s *Server) rerun(ctx context.Context, u user, id string, up upload) (Batch
 		return v, err
 	}
 	ch := ledger.ConsoleChange{BatchID: id, From: ledger.ConsoleDone, To: ledger.ConsoleAwaitingApproval, Rerun: true, RequestedBy: u.Name, FileName: up.fileName, Options: string(opts)}
-	if _, err := s.db.ChangeConsoleBatch(ctx, ch, u.audit("rerun_requested", id, fmt.Sprintf("rerun of failed rows with %s (%d rows)", up.fileName, sum.Rows))); err != nil {
+	if _, err := s.db.ChangeConsoleBatch(ctx, ch, u.audit("rerun_requested", id, fmt.Sprintf("rerun with %s: %d failed rows retried, %d corrected", up.fileName, len(plan.Retried), corrected(plan)))); err != nil {
 		_ = s.cfg.Uploads.Delete(uploadName(id, ledger.PendingRerun))
 		return v, err
 	}
@@ -352,3 +371,14 @@ func (s *Server) rerun(ctx context.Context, u user, id string, up upload) (Batch
 // unzipped XLSX bounded to 256 MiB (the upload itself is bounded by
 // Config.MaxUploadBytes).
 func DefaultManifestOptions() manifest.Options { return manifest.Options{MaxXLSXBytes: 256 << 20} }
+
+// corrected counts the retried rows whose file changes them.
+func corrected(p batch.RerunPlan) int {
+	n := 0
+	for _, c := range p.Retried {
+		if len(c.Changes) > 0 {
+			n++
+		}
+	}
+	return n
+}
