@@ -33,6 +33,9 @@ func chromiumPath(t *testing.T) string {
 	if p, err := exec.LookPath("chromium"); err == nil {
 		return p
 	}
+	if os.Getenv("PAYOUTS_TEST_BROWSER_REQUIRED") == "1" {
+		t.Fatal("no chromium at /usr/bin/chromium, and PAYOUTS_TEST_BROWSER_REQUIRED=1 (CI) says the browser tests must run")
+	}
 	t.Skip("browser test skipped: no chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run installs it)")
 	return ""
 }
