@@ -134,6 +134,12 @@ func TestRunRefusesConsoleBatchAwaitingApproval(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr, "waits for another person's approval") {
 		t.Fatalf("run of a console batch awaiting approval: exit %d\n%s", code, stderr)
 	}
+	// A rerun from the command line would bypass the console's second
+	// person too.
+	code, _, stderr = p.run("rerun", "--batch", id, path)
+	if code != ExitUsage || !strings.Contains(stderr, "rerun its failed rows there") {
+		t.Fatalf("rerun of a console batch from the command line: exit %d\n%s", code, stderr)
+	}
 	if n := p.requests(); n != 0 {
 		t.Fatalf("%d requests reached Pike, want none", n)
 	}

@@ -181,8 +181,11 @@ func writeDataKey(a *App, path string) error {
 // file is the same batch).
 func refuseConsoleBatch(ctx context.Context, db *ledger.DB, batchID string) error {
 	cb, err := db.ConsoleBatch(ctx, batchID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil // not a console batch
+	}
 	if err != nil {
-		return nil // not a console batch (or unreadable: the run's own checks follow)
+		return fmt.Errorf("console record of batch %s: %w", batchID, err)
 	}
 	switch cb.State {
 	case ledger.ConsoleAwaitingApproval:
@@ -191,4 +194,18 @@ func refuseConsoleBatch(ctx context.Context, db *ledger.DB, batchID string) erro
 		return usageErrorf("batch %s was rejected in the console; nothing was sent — correct the file and upload it again", batchID)
 	}
 	return nil
+}
+
+// refuseConsoleRerun refuses a rerun from the command line of a batch
+// uploaded to the console: there a rerun needs a second person's approval,
+// which the command line would bypass.
+func refuseConsoleRerun(ctx context.Context, db *ledger.DB, batchID string) error {
+	cb, err := db.ConsoleBatch(ctx, batchID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("console record of batch %s: %w", batchID, err)
+	}
+	return usageErrorf("batch %s was uploaded to the console by %s: rerun its failed rows there (upload the corrected file on the batch's page; another person approves it); nothing was sent", batchID, cb.UploadedBy)
 }
