@@ -730,7 +730,7 @@ func (e *Engine) decide(row ledger.Row, s *pike.Session, src source) (ledger.Row
 	if e.paused.Load() {
 		return row, nil
 	}
-	if e.cfg.Confirm == ConfirmHold {
+	if e.cfg.Confirm == ConfirmHold || (e.only != nil && !e.only[row.ID]) {
 		e.mu.Lock()
 		already := e.held[row.ID]
 		e.held[row.ID] = true
@@ -756,7 +756,11 @@ func (e *Engine) decide(row ledger.Row, s *pike.Session, src source) (ledger.Row
 
 // confirm records the intent to confirm, then sends session/confirm.
 func (e *Engine) confirm(row ledger.Row) (ledger.Row, error) {
-	next, err := e.apply(row, ledger.Change{To: ledger.StateConfirming, Reason: "confirm", Detail: "confirm check passed"})
+	detail := "confirm check passed"
+	if e.cfg.Actor != "" {
+		detail += "; approved by " + e.cfg.Actor
+	}
+	next, err := e.apply(row, ledger.Change{To: ledger.StateConfirming, Reason: "confirm", Detail: detail})
 	if err != nil {
 		return row, err
 	}

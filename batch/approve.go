@@ -18,6 +18,9 @@ type SettleOptions struct {
 	LeaseTTL time.Duration
 	Intake   *Intake
 	Progress func(Counts)
+	// Watch, when set, is called like Progress with the engine's Progress
+	// (counts and what the open rows wait for).
+	Watch func(Progress)
 }
 
 // Approve confirms every row of a held batch that waits for confirmation,
@@ -40,7 +43,9 @@ func Reject(ctx context.Context, store Store, pk Pike, batchID string, o SettleO
 			if err != nil {
 				return fmt.Errorf("list rows awaiting confirmation: %w", err)
 			}
-			e.reject(row.ID)
+			if e.only == nil || e.only[row.ID] {
+				e.reject(row.ID)
+			}
 		}
 		return nil
 	})
@@ -58,7 +63,11 @@ func (e *Engine) reject(id int64) {
 	if row.State != ledger.StateAwaitingConfirm {
 		return
 	}
-	row, err = e.cancel(row, ledger.Failure{Code: ledger.CodeRejected, Description: "rejected by an operator (payouts reject)"})
+	who := "an operator"
+	if e.cfg.Actor != "" {
+		who = e.cfg.Actor
+	}
+	row, err = e.cancel(row, ledger.Failure{Code: ledger.CodeRejected, Description: "rejected by " + who + " (payouts reject)"})
 	if err != nil {
 		e.rowError(row, err)
 		return
@@ -82,7 +91,7 @@ func settle(ctx context.Context, store Store, pk Pike, batchID string, cfg Confi
 		if err := e.Adopt(ctx); err != nil {
 			return err
 		}
-		c, err := e.Wait(ctx, o.Wait, o.Progress)
+		c, err := e.WaitProgress(ctx, o.Wait, watchOf(o.Progress, o.Watch))
 		res.Counts, res.Held = c, e.Held()
 		return err
 	})

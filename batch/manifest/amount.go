@@ -41,6 +41,13 @@ func ParseAmount(s, currency string) (int64, error) {
 // amountParse parses s with digits minor digits; digits < 0 checks only the
 // syntax (for rows whose currency is itself invalid) and returns 0.
 func amountParse(s string, digits int, code string) (int64, error) {
+	return amountParseAs(s, digits, code, false)
+}
+
+// amountParseAs is amountParse; number says that s is the value of a
+// spreadsheet cell stored as a number, whose '.' is the decimal mark: never
+// ambiguous.
+func amountParseAs(s string, digits int, code string, number bool) (int64, error) {
 	t := strings.TrimFunc(s, isSpace)
 	const plain = "write the amount in major units with at most one decimal separator, e.g. 1500.50 or 1500,50"
 	if t == "" {
@@ -91,15 +98,43 @@ func amountParse(s string, digits int, code string) (int64, error) {
 			return 0, newReason(fmt.Sprintf("amount contains %q", r), "write only the number; the currency goes in the currency column", ErrAmount)
 		}
 	}
+	var thousands byte // '.' or ',' when that one groups thousands
 	switch {
 	case dots > 0 && commas > 0:
-		return 0, newReason("amount has both '.' and ','", "write 1500.50 or 1500,50", ErrAmount)
+		// "85,000.00" (en-US) or "85.000,00": the last one is the decimal
+		// mark, the other groups thousands.
+		if group != 0 {
+			return 0, newReason("amount mixes spaces or apostrophes with '.' and ','", plain, ErrAmount)
+		}
+		thousands = ','
+		if t[mark] == ',' {
+			thousands = '.'
+		}
+		if strings.IndexByte(t[mark:], thousands) >= 0 || (t[mark] == '.' && dots > 1) || (t[mark] == ',' && commas > 1) {
+			return 0, newReason("amount has both '.' and ',' in an order that is not a number",
+				"write 85000.00, or with thousands separators 85,000.00", ErrAmount)
+		}
 	case dots > 1 || commas > 1:
+		// "1,234,567": only thousands, no decimals.
 		sep := "."
 		if commas > 1 {
 			sep = ","
 		}
-		return 0, newReason("amount has more than one '"+sep+"'", "use one decimal separator; group thousands with spaces or not at all, e.g. 1 500 000.50", ErrAmount)
+		if group != 0 {
+			return 0, newReason("amount mixes spaces or apostrophes with '"+sep+"'", plain, ErrAmount)
+		}
+		thousands, mark = sep[0], -1
+	}
+	if thousands != 0 {
+		// The grouping separator becomes a space for amountUngroup, which
+		// checks the groups of three.
+		b := []byte(t)
+		for i := range b {
+			if b[i] == thousands {
+				b[i] = ' '
+			}
+		}
+		t, group = string(b), ' '
 	}
 	intPart, frac := t, ""
 	if mark >= 0 {
@@ -118,19 +153,20 @@ func amountParse(s string, digits int, code string) (int64, error) {
 	if mark >= 0 && frac == "" {
 		return 0, newReason("amount has nothing after the decimal separator", "write 1500 or 1500.00", ErrAmount)
 	}
+	// One '.' or ',' followed by exactly three digits, and nothing else
+	// grouping: "1,500" is 1500 to an American and 1.5 to a Russian. Only
+	// "1.500" in a currency with three decimals (KWD) is not ambiguous: it
+	// is how such amounts are written, and what FormatAmount prints.
+	if !number && digits >= 0 && thousands == 0 && mark >= 0 && len(frac) == 3 && group == 0 && len(ip) <= 3 && ip[0] != '0' &&
+		!(digits == 3 && t[mark] == '.') {
+		return 0, ambiguous(t, ip, frac, digits, code)
+	}
 	if digits >= 0 && len(frac) > digits {
 		if digits == 0 {
 			return 0, newReason(code+" has no minor units, the amount must be whole", "write 1500, not 1500.00; if the separator groups thousands, remove it", ErrAmount)
 		}
 		hint := fmt.Sprintf("write at most %d decimals", digits)
-		if len(frac) == 3 && group == 0 && len(ip) <= 3 && ip[0] != '0' {
-			hint = "if '" + t[mark:mark+1] + "' separates thousands here, remove it: write " + ip + frac
-		}
 		return 0, newReason(fmt.Sprintf("amount has %d decimals, %s has %d", len(frac), code, digits), hint, ErrAmount)
-	}
-	if digits == 3 && commas == 1 && len(frac) == 3 && group == 0 && len(ip) <= 3 && ip[0] != '0' {
-		return 0, newReason("amount is ambiguous: ',' may separate thousands or decimals",
-			"write "+ip+frac+" for thousands, or "+ip+"."+frac+" for decimals", ErrAmount)
 	}
 
 	// Exact conversion: integer digits, then the fraction padded to digits.
@@ -162,6 +198,38 @@ func amountParse(s string, digits int, code string) (int64, error) {
 		return 0, nil
 	}
 	return int64(v), nil
+}
+
+// ambiguous is the problem of "1,500": it quotes both readings, each
+// written the way FormatAmount writes amounts of the currency.
+func ambiguous(t, ip, frac string, digits int, code string) error {
+	sep := t[len(t)-len(frac)-1 : len(t)-len(frac)]
+	asThousands := ip + frac
+	if digits > 0 {
+		asThousands += "." + strings.Repeat("0", digits)
+	}
+	asDecimal := ip + "." + frac
+	if d := strings.TrimRight(frac, "0"); len(d) <= digits {
+		asDecimal = ip + "." + d + strings.Repeat("0", digits-len(d))
+		if digits == 0 {
+			asDecimal = ip
+		}
+	} else {
+		asDecimal += " (" + code + " cannot have " + strconv.Itoa(len(d)) + " decimals)"
+		if digits == 0 {
+			asDecimal = ip + "." + d + " (" + code + " has no minor units)"
+		}
+	}
+	hint := "write " + asThousands + " without the separator"
+	if digits > 0 {
+		hint += " (or " + ip + "," + frac + "." + strings.Repeat("0", digits) + " with the decimals)"
+	}
+	hint += " if thousands are meant"
+	if d := strings.TrimRight(frac, "0"); len(d) <= digits {
+		hint += "; write " + strings.SplitN(asDecimal, " ", 2)[0] + " if not"
+	}
+	return newReason(fmt.Sprintf("amount is ambiguous: %s if '%s' separates thousands, %s if it is the decimal mark", asThousands, sep, asDecimal),
+		hint, ErrAmount)
 }
 
 // amountUngroup removes thousands separators from the integer part and

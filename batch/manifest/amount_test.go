@@ -37,6 +37,17 @@ func TestParseAmount(t *testing.T) {
 		{"0,250", "KWD", 250},
 		{"1234.500", "KWD", 1234500},
 		{"1 500,250", "KWD", 1500250},
+		// Thousands separators with a decimal mark: unambiguous.
+		{"85,000.00", "RUB", 8500000},
+		{"1,234,567.89", "USD", 123456789},
+		{"1,500.5", "RUB", 150050},
+		{"1.234.567,89", "EUR", 123456789},
+		{"85.000,00", "EUR", 8500000},
+		{"1,234,567", "JPY", 1234567},
+		{"1,234,567", "RUB", 123456700},
+		{"1.234.567", "RUB", 123456700},
+		{"12,345.678", "KWD", 12345678},
+		{"1,500.000", "KWD", 1500000},
 		{"10000000000000.00", "RUB", 1_000_000_000_000_000}, // exactly the limit
 		{"999999999999999", "JPY", 999_999_999_999_999},
 	}
@@ -61,12 +72,21 @@ func TestParseAmountRefuses(t *testing.T) {
 	}{
 		{"", "RUB", manifest.ErrAmount, "empty"},
 		{"   ", "RUB", manifest.ErrAmount, "empty"},
-		{"1,500.50", "RUB", manifest.ErrAmount, "both '.' and ','"},
-		{"1.500,50", "RUB", manifest.ErrAmount, "both '.' and ','"},
-		{"1.500.000", "RUB", manifest.ErrAmount, "more than one '.'"},
-		{"1,500,000", "RUB", manifest.ErrAmount, "more than one ','"},
+		{"1.000,000.00", "RUB", manifest.ErrAmount, "order that is not a number"},
+		{"1,000.000,00", "RUB", manifest.ErrAmount, "order that is not a number"},
+		{"1,000,00", "RUB", manifest.ErrAmount, "wrong place"},
+		{"1,00.50", "RUB", manifest.ErrAmount, "wrong place"},
+		{"1,5000.00", "RUB", manifest.ErrAmount, "wrong place"},
+		{"1 000,000.00", "RUB", manifest.ErrAmount, "mixes"},
+		{"1'000,000", "RUB", manifest.ErrAmount, "3 decimals"},
+		{"1,500.505", "RUB", manifest.ErrAmount, "3 decimals, RUB has 2"},
 		{"1500.505", "RUB", manifest.ErrAmount, "3 decimals, RUB has 2"},
-		{"1,500", "RUB", manifest.ErrAmount, "remove it: write 1500"},
+		{"1,500", "RUB", manifest.ErrAmount, `amount is ambiguous: 1500.00 if ',' separates thousands, 1.50 if it is the decimal mark — write 1500.00 without the separator (or 1,500.00 with the decimals) if thousands are meant; write 1.50 if not`},
+		{"1.500", "RUB", manifest.ErrAmount, `amount is ambiguous: 1500.00 if '.' separates thousands, 1.50 if it is the decimal mark`},
+		{"85,000", "USD", manifest.ErrAmount, "85000.00 if ',' separates thousands, 85.00 if it is the decimal mark"},
+		{"1,234", "RUB", manifest.ErrAmount, "1234.00 if ',' separates thousands, 1.234 (RUB cannot have 3 decimals) if it is the decimal mark"},
+		{"1,500", "JPY", manifest.ErrAmount, "1500 if ',' separates thousands, 1.5 (JPY has no minor units) if it is the decimal mark — write 1500 without the separator if thousands are meant"},
+		{"1,500", "KWD", manifest.ErrAmount, "1500.000 if ',' separates thousands, 1.500 if it is the decimal mark"},
 		{"1500.50", "JPY", manifest.ErrAmount, "JPY has no minor units"},
 		{"1500.0001", "KWD", manifest.ErrAmount, "4 decimals"},
 		{"1,500", "KWD", manifest.ErrAmount, "ambiguous"},
@@ -151,7 +171,7 @@ func TestParseTotal(t *testing.T) {
 	if err != nil || cur != "EUR" || minor != 150050 {
 		t.Errorf("ParseTotal(EUR:1 500,50) = %q, %d, %v; want EUR, 150050, nil", cur, minor, err)
 	}
-	for _, bad := range []string{"150000", "RUB", "RUB:", ":100", "RUB:-1", "XYZ:100", "RUB:1,500.00", "JPY:1.5"} {
+	for _, bad := range []string{"150000", "RUB", "RUB:", ":100", "RUB:-1", "XYZ:100", "RUB:1,500", "JPY:1.5"} {
 		if _, _, err := manifest.ParseTotal(bad); err == nil {
 			t.Errorf("ParseTotal(%q) succeeded, want an error", bad)
 		}
@@ -163,6 +183,7 @@ func TestParseTotal(t *testing.T) {
 // valid amount parses back to it.
 func FuzzAmount(f *testing.F) {
 	for _, s := range []string{"1500", "1500.5", "1500,50", "1 500,50", "1\u00a0500", "1'500.50", "0.01", "1,500", "1.250",
+		"85,000.00", "1,234,567.89", "1.234.567,89", "1,234,567", "1,000.000,00", "12,345.678",
 		"-1", "1e3", "10000000000000.00", "", "٣", "1 5", "00.10"} {
 		for _, cur := range []string{"RUB", "JPY", "KWD"} {
 			f.Add(s, cur, int64(150050))

@@ -1,5 +1,5 @@
-// Package manifest reads and validates payout manifests: CSV files of card
-// payouts, one row per payout. It is pure: it reads a file and says what is
+// Package manifest reads and validates payout manifests: CSV files or
+// Excel (XLSX) workbooks of card payouts, one row per payout. It is pure: it reads a file and says what is
 // in it and what is wrong with it, and knows nothing of the ledger, the
 // engine or Pike. package batch pays what it returns; `payouts validate`
 // prints it.
@@ -8,18 +8,30 @@
 //
 // A header line names the columns; names compare case-insensitively with
 // surrounding spaces ignored; an unknown column is an error unless
-// Options.AllowExtraColumns. UTF-8 with or without a BOM, CRLF or LF line
-// ends, ',' or ';' as the delimiter (detected from the header). Blank lines
-// are skipped; the line numbers are those an editor shows.
+// Options.AllowExtraColumns. UTF-8 with or without a BOM (or the
+// Options.Encoding: windows-1251, windows-1252), CRLF or LF line ends, ','
+// or ';' as the delimiter (detected from the header). Blank lines are
+// skipped; the line numbers are those an editor shows. A file that is not
+// UTF-8 is one problem naming its likely encoding, and reading stops there.
+//
+// A file that starts like a zip is an XLSX workbook (the content decides,
+// not the name): its first visible sheet, or Options.Sheet; the first
+// non-empty row is the header; line numbers are the sheet's row numbers.
+// Cells are read as text as the spreadsheet shows them, except that a card
+// number stored as a number is spreadsheet damage, an amount stored as a
+// number is its value (15 significant digits, never ambiguous), and an
+// error cell (#N/A) is damage. The workbook is read in memory only, at
+// most Options.MaxXLSXBytes as a file and unzipped (a zip bomb is
+// ErrTooLarge); nothing is ever written to a temporary file.
 //
 //	column          required  rule
 //	reference       yes       1–64 characters, unique in the file in one canonical form (internal/refid)
-//	amount          yes       decimal in major units ("1500", "1500.50", "1 500,50"), > 0, never a float
+//	amount          yes       decimal in major units ("1500", "1500.50", "1 500,50", "85,000.00"), > 0, never a float; "1,500" is ambiguous
 //	currency        yes       ISO 4217 code, any case; minor digits from the code (RUB 2, JPY 0, KWD 3)
 //	card_number     yes       13–19 digits after spaces and dashes, Luhn-valid
 //	recipient_name  yes       1–128 characters, at least one letter
 //	email           no        one plain address
-//	description     no        at most 256 characters, one line
+//	description     no        at most 256 characters; a line break (and the spaces around it) becomes one space
 //
 // No column but card_number may hold a card number (the others are stored
 // and shown in clear). Values a spreadsheet has damaged (4.24E+15, a
@@ -32,7 +44,9 @@
 //
 // # Reading
 //
-// Read and ReadFile stream the file once, validate every row and the file
+// ReadBytes and ReadAt read a whole file given as bytes or an io.ReaderAt
+// with its size, CSV or XLSX by content, without a temporary file: what a
+// web console calls for an upload. Read and ReadFile stream the file once, validate every row and the file
 // as a whole, and hand each valid row to a callback while the file is valid
 // so far. A caller that must fail closed validates the whole file first
 // (a nil callback), then reads it again with Reread, which checks that the

@@ -27,6 +27,9 @@ var (
 	// ErrTooManyRows: more rows than Options.MaxRows. Reading stops
 	// there.
 	ErrTooManyRows = errors.New("too many manifest rows")
+	// ErrTooLarge: an XLSX workbook is larger than Options.MaxXLSXBytes,
+	// as a file or unzipped (a zip bomb). Nothing is read.
+	ErrTooLarge = errors.New("manifest workbook too large")
 	// ErrRecord: a record is not well-formed CSV (wrong number of values,
 	// stray or unclosed quotes).
 	ErrRecord = errors.New("malformed manifest record")
@@ -79,6 +82,7 @@ const (
 	CodeEncoding           Code = "encoding"            // ErrEncoding
 	CodeLineTooLong        Code = "line_too_long"       // ErrLineTooLong
 	CodeTooManyRows        Code = "too_many_rows"       // ErrTooManyRows
+	CodeTooLarge           Code = "too_large"           // ErrTooLarge
 	CodeRecord             Code = "record"              // ErrRecord
 	CodeDuplicateReference Code = "duplicate_reference" // ErrDuplicateReference
 	CodeReference          Code = "reference"           // ErrReference
@@ -111,6 +115,7 @@ var codes = [...]struct {
 	{CodeEncoding, ErrEncoding},
 	{CodeLineTooLong, ErrLineTooLong},
 	{CodeTooManyRows, ErrTooManyRows},
+	{CodeTooLarge, ErrTooLarge},
 	{CodeRecord, ErrRecord},
 	{CodeDuplicateReference, ErrDuplicateReference},
 	{CodeReference, ErrReference},
@@ -169,8 +174,9 @@ type RowError struct {
 	Hint string
 }
 
-// Error formats e as `line 7, column amount: "1,500.50": amount has both
-// '.' and ',' — write 1500.50 or 1500,50`.
+// Error formats e as `line 7, column amount: "1,500": amount is
+// ambiguous: 1500.00 if ',' separates thousands, 1.50 if it is the decimal
+// mark — write …`.
 func (e *RowError) Error() string {
 	var b strings.Builder
 	if e.Line > 0 {
@@ -261,6 +267,11 @@ func (r *reason) Error() string {
 }
 
 func (r *reason) Unwrap() []error { return r.kinds }
+
+// with returns a copy of r with the message msg.
+func (r *reason) with(msg string) *reason {
+	return &reason{msg: msg, hint: r.hint, kinds: r.kinds}
+}
 
 // newReason builds a reason with one or more sentinels.
 func newReason(msg, hint string, kinds ...error) *reason {

@@ -56,8 +56,34 @@ func trim(s string) string {
 // it, and hands gocsv the normalized names. false means the header is
 // unusable and reading stops.
 func (m *reader) checkHeader(um *gocsv.Unmarshaller, line int) bool {
+	canonical, ok := m.checkHeaderNames(um.Headers, line)
+	if !ok {
+		return false
+	}
+	problem := func(value string, r *reason) {
+		m.addError(newRowError(line, "", value, r))
+	}
+	if err := um.RenormalizeHeaders(func([]string) []string { return canonical }); err != nil {
+		problem("", newReason("header cannot be decoded: "+err.Error(), "the header must be: "+headerHint, ErrHeader))
+		return false
+	}
+	// Defence against a process-wide gocsv setting changing how names
+	// match: every column present must reach its field.
+	for _, c := range canonical {
+		if _, isKnown := columnIndex[c]; isKnown && slices.Contains(um.MismatchedStructFields, c) {
+			problem(c, newReason("column is not decoded (gocsv header normalizer changed)", "report this as a bug", ErrHeader))
+			return false
+		}
+	}
+	return true
+}
+
+// checkHeaderNames validates the header's names (raw, as in the file),
+// reports every problem with them, and returns the canonical name of
+// each position (a known column's name; for others a name that matches
+// no field). false means the header is unusable and reading stops.
+func (m *reader) checkHeaderNames(raw []string, line int) ([]string, bool) {
 	m.header = headerInfo{line: line, refIndex: -1}
-	raw := um.Headers
 	names := make([]string, len(raw))
 	ok := true
 	problem := func(value string, r *reason) {
@@ -65,8 +91,9 @@ func (m *reader) checkHeader(um *gocsv.Unmarshaller, line int) bool {
 		ok = false
 	}
 	for i, h := range raw {
-		if !utf8.ValidString(h) {
-			problem(h, newReason(fmt.Sprintf("column %d of the header is not valid UTF-8", i+1), "save the file as \"CSV UTF-8\"", ErrEncoding))
+		if !utf8.ValidString(h) && ok {
+			m.notUTF8(line, "", h)
+			ok = false
 		}
 		names[i] = normalizeColumn(h)
 	}
@@ -76,7 +103,7 @@ func (m *reader) checkHeader(um *gocsv.Unmarshaller, line int) bool {
 		m.sum.Columns[i] = redact("", n)
 	}
 	if !ok {
-		return false
+		return nil, false
 	}
 
 	first := map[string]int{}
@@ -104,7 +131,7 @@ func (m *reader) checkHeader(um *gocsv.Unmarshaller, line int) bool {
 		// would mask digits across columns.
 		re.Value = truncate(strings.Join(m.sum.Columns, string(m.sum.Delimiter)))
 		m.addError(re)
-		return false
+		return nil, false
 	}
 	if !m.opts.AllowExtraColumns {
 		for i, n := range names {
@@ -132,7 +159,7 @@ func (m *reader) checkHeader(um *gocsv.Unmarshaller, line int) bool {
 		problem("", newReason("missing required columns: "+strings.Join(missing, ", "), "the header must be: "+headerHint, ErrHeader))
 	}
 	if !ok {
-		return false
+		return nil, false
 	}
 
 	m.header.refIndex = first["reference"]
@@ -144,19 +171,7 @@ func (m *reader) checkHeader(um *gocsv.Unmarshaller, line int) bool {
 			canonical[i] = fmt.Sprintf("\x00extra%d", i) // matches no field
 		}
 	}
-	if err := um.RenormalizeHeaders(func([]string) []string { return canonical }); err != nil {
-		problem("", newReason("header cannot be decoded: "+err.Error(), "the header must be: "+headerHint, ErrHeader))
-		return false
-	}
-	// Defence against a process-wide gocsv setting changing how names
-	// match: every column present must reach its field.
-	for c := range first {
-		if _, isKnown := columnIndex[c]; isKnown && slices.Contains(um.MismatchedStructFields, c) {
-			problem(c, newReason("column is not decoded (gocsv header normalizer changed)", "report this as a bug", ErrHeader))
-			return false
-		}
-	}
-	return true
+	return canonical, true
 }
 
 // guessColumn suggests the known column an unknown name probably

@@ -171,7 +171,8 @@ func TestReadHeader(t *testing.T) {
 		{"header with a bad quote", "reference,am\"ount\n" + row, manifest.Options{}, []problem{{1, "", manifest.ErrHeader}}},
 		{"tab separated", strings.ReplaceAll(manifestHeader, ",", "\t") + strings.ReplaceAll(row, ",", "\t"), manifest.Options{}, []problem{{1, "", manifest.ErrHeader}}},
 		{"UTF-16", "\xff\xfe" + "r\x00e\x00f\x00", manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
-		{"workbook", "PK\x03\x04\x14\x00", manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
+		{"workbook", "PK\x03\x04\x14\x00", manifest.Options{}, []problem{{0, "", manifest.ErrEncoding}}}, // a zip, but not a workbook
+		{"old or password-protected workbook", "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00\x00", manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
 		{"NUL bytes", "reference\x00,amount\n", manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
 		{"CR line breaks", strings.ReplaceAll(manifestHeader+row, "\n", "\r"), manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
 		{"invalid UTF-8 in header", "reference,amount,currency,card_number,recipient_name,\xff\n", manifest.Options{}, []problem{{1, "", manifest.ErrEncoding}}},
@@ -213,7 +214,8 @@ func TestReadRowRules(t *testing.T) {
 		{"reference not NFC", "Pe\u0301tr-1,1500,RUB,4242424242424242,Ivan,,", []problem{{2, "reference", manifest.ErrReference}}},
 		{"reference is a card number", "5555 5555 5555 4444,1500,RUB,4242424242424242,Ivan,,", []problem{{2, "reference", manifest.ErrReference}}},
 		{"reference with a long number is fine", "INV-4081781009991234567,1500,RUB,4242424242424242,Ivan,,", nil},
-		{"amount both separators", `R-1,"1,500.50",RUB,4242424242424242,Ivan,,`, []problem{{2, "amount", manifest.ErrAmount}}},
+		{"amount with thousands separators", `R-1,"1,500.50",RUB,4242424242424242,Ivan,,`, nil},
+		{"amount ambiguous", `R-1,"1,500",RUB,4242424242424242,Ivan,,`, []problem{{2, "amount", manifest.ErrAmount}}},
 		{"amount too many decimals", "R-1,1500.505,RUB,4242424242424242,Ivan,,", []problem{{2, "amount", manifest.ErrAmount}}},
 		{"amount decimals in JPY", "R-1,1500.5,JPY,4242424242424242,Ivan,,", []problem{{2, "amount", manifest.ErrAmount}}},
 		{"amount zero", "R-1,0,RUB,4242424242424242,Ivan,,", []problem{{2, "amount", manifest.ErrAmount}}},
@@ -245,7 +247,7 @@ func TestReadRowRules(t *testing.T) {
 		{"description 257", "R-1,1500,RUB,4242424242424242,Ivan,," + long(257), []problem{{2, "description", manifest.ErrDescription}}},
 		{"description tab", "R-1,1500,RUB,4242424242424242,Ivan,,\"a\tb\"", []problem{{2, "description", manifest.ErrDescription}}},
 		{"description card number", "R-1,1500,RUB,4242424242424242,Ivan,,refund to 4000000000000002", []problem{{2, "description", manifest.ErrDescription}}},
-		{"every column wrong at once", ",0,XYZ,1,,x,\"a\nb\"", []problem{
+		{"every column wrong at once", ",0,XYZ,1,,x,\"a\tb\"", []problem{
 			{2, "reference", manifest.ErrReference}, {2, "currency", manifest.ErrCurrency}, {2, "amount", manifest.ErrAmount},
 			{2, "card_number", manifest.ErrCard}, {2, "recipient_name", manifest.ErrRecipientName}, {2, "email", manifest.ErrEmail},
 			{2, "description", manifest.ErrDescription}}},
@@ -297,8 +299,7 @@ func TestReadLineNumbers(t *testing.T) {
 	sum, rows, ve := readString(t, in, manifest.Options{})
 	want := []problem{
 		{5, "recipient_name", manifest.ErrRecipientName},
-		{8, "amount", manifest.ErrAmount},
-		{8, "description", manifest.ErrDescription},
+		{8, "amount", manifest.ErrAmount}, // its description's line break is valid data
 		{11, "amount", manifest.ErrAmount},
 	}
 	if got := problems(ve); !reflect.DeepEqual(got, want) {
@@ -601,9 +602,9 @@ func TestReadOptions(t *testing.T) {
 }
 
 func TestRowErrorFormat(t *testing.T) {
-	_, _, ve := readString(t, manifestHeader+`R-1,"1,500.50",RUB,4242424242424242,Ivan,,`+"\n", manifest.Options{})
+	_, _, ve := readString(t, manifestHeader+`R-1,"1,500",RUB,4242424242424242,Ivan,,`+"\n", manifest.Options{})
 	got := ve.Errors[0].Error()
-	want := `line 2, column amount: "1,500.50": amount has both '.' and ',' — write 1500.50 or 1500,50`
+	want := `line 2, column amount: "1,500": amount is ambiguous: 1500.00 if ',' separates thousands, 1.50 if it is the decimal mark — write 1500.00 without the separator (or 1,500.00 with the decimals) if thousands are meant; write 1.50 if not`
 	if got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -61,6 +62,20 @@ type Options struct {
 	// total, in minor units (a safety cap: --max-total). A larger total is a
 	// problem of the whole file (ErrMaxTotal), listed after the rows.
 	MaxTotal map[string]int64
+	// Encoding of a CSV manifest: "" or "utf-8" (the default; a BOM is
+	// allowed), "windows-1251" (what Russian Excel's plain "CSV" export
+	// writes) or "windows-1252". An XLSX manifest is Unicode by definition
+	// and ignores it. Use the same Options for Reread: the SHA-256 is of
+	// the file's bytes, the rows are of their decoding.
+	Encoding string
+	// Sheet names the worksheet of an XLSX manifest (compared ignoring
+	// case); "" means the first visible one. A CSV manifest ignores it.
+	Sheet string
+	// MaxXLSXBytes is the most bytes an XLSX manifest may have, as a file
+	// and unzipped (all its parts together); 0 means DefaultMaxXLSXBytes.
+	// The workbook is read in memory only: nothing of it is ever written
+	// to a temporary file.
+	MaxXLSXBytes int64
 
 	// noDuplicateCheck skips the duplicate checks, whose memory grows with
 	// the file, on a pass over a file already validated in full whose
@@ -74,6 +89,7 @@ const (
 	DefaultMaxRows      = 1_000_000
 	DefaultMaxLineBytes = 64 << 10
 	DefaultMaxErrors    = 1000
+	DefaultMaxXLSXBytes = 1 << 30
 )
 
 // Summary describes a manifest read by Read.
@@ -81,7 +97,10 @@ type Summary struct {
 	Rows      int              // data rows read (valid or not), header and blank lines excluded
 	Totals    map[string]int64 // currency → minor units, over rows whose amount and currency are valid
 	SHA256    string           // hex of the exact file bytes; "" if reading stopped before the end
-	Delimiter rune             // ',' or ';'
+	Format    string           // "csv" or "xlsx"
+	Encoding  string           // of a CSV: "utf-8", "windows-1251" or "windows-1252"; "" for XLSX
+	Sheet     string           // of an XLSX: the worksheet read; "" for CSV
+	Delimiter rune             // ',' or ';' (',' for XLSX)
 	BOM       bool             // the file started with a UTF-8 byte order mark
 	Columns   []string         // header as normalized (trimmed, lower-case)
 	Warnings  []*RowError      // duplicate payouts allowed by AllowDuplicates
@@ -97,6 +116,8 @@ type record struct {
 	RecipientName string `csv:"recipient_name"`
 	Email         string `csv:"email"`
 	Description   string `csv:"description"`
+
+	xl *xlsxCells // what an XLSX row says about its cells; nil for CSV
 }
 
 // Read streams r, validates every row and the whole file, and calls
@@ -120,7 +141,66 @@ func Read(r io.Reader, opts Options, fn func(Row) error) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	return m.finish(m.read(r))
+	return m.finish(m.readStream(r))
+}
+
+// readStream reads r by its content: a zip is an XLSX workbook, read into
+// memory (at most MaxXLSXBytes), anything else a CSV, streamed.
+func (m *reader) readStream(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if head, _ := br.Peek(len(zipMagic)); string(head) == zipMagic {
+		m.sum.Format = "xlsx"
+		data, err := io.ReadAll(io.LimitReader(br, m.opts.MaxXLSXBytes+1))
+		if err != nil {
+			return fmt.Errorf("read manifest: %w", err)
+		}
+		return m.readXLSX(data)
+	}
+	return m.read(br)
+}
+
+// ReadBytes is Read on data, the whole file named name (only its
+// extension is used, for messages: the format, CSV or XLSX, is told by
+// the content). It is for files that are in memory already, an upload say,
+// so that card numbers never go to a temporary file.
+func ReadBytes(name string, data []byte, opts Options, fn func(Row) error) (Summary, error) {
+	return ReadAt(name, bytes.NewReader(data), int64(len(data)), opts, fn)
+}
+
+// ReadAt is Read on the size bytes of r, the whole file named name (see
+// ReadBytes). An XLSX file is read into memory (at most
+// Options.MaxXLSXBytes); a CSV is streamed.
+func ReadAt(name string, r io.ReaderAt, size int64, opts Options, fn func(Row) error) (Summary, error) {
+	m, err := newReader(opts, fn)
+	if err != nil {
+		return Summary{}, err
+	}
+	return m.finish(m.readAt(name, r, size))
+}
+
+// readAt reads the file by its content: a zip is an XLSX workbook,
+// anything else CSV.
+func (m *reader) readAt(name string, r io.ReaderAt, size int64) error {
+	head := make([]byte, len(zipMagic))
+	n, _ := r.ReadAt(head, 0)
+	if string(head[:n]) == zipMagic {
+		m.sum.Format = "xlsx"
+		if size > m.opts.MaxXLSXBytes {
+			m.addError(newRowError(0, "", "", tooLarge(size, m.opts.MaxXLSXBytes)))
+			return nil
+		}
+		data := make([]byte, size)
+		if _, err := r.ReadAt(data, 0); err != nil && !(errors.Is(err, io.EOF) && int64(len(data)) == size) {
+			return fmt.Errorf("read manifest: %w", err)
+		}
+		return m.readXLSX(data)
+	}
+	if isXLSXName(name) && size > 0 {
+		m.addError(newRowError(1, "", "", newReason("file is named "+extOf(name)+" but is not an Excel workbook (it does not start like one)",
+			"open it in the spreadsheet and save it again as \"Excel Workbook (*.xlsx)\" or \"CSV UTF-8 (Comma delimited)\"", ErrEncoding)))
+		return nil
+	}
+	return m.read(io.NewSectionReader(r, 0, size))
 }
 
 // ReadFile is Read on the file at path. Because it can read
@@ -136,9 +216,18 @@ func ReadFile(path string, opts Options, fn func(Row) error) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("open manifest: %w", err)
 	}
-	err = m.read(f)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return Summary{}, fmt.Errorf("open manifest: %w", err)
+	}
+	if fi.Mode().IsRegular() {
+		err = m.readAt(path, f, fi.Size())
+	} else {
+		err = m.readStream(f) // a pipe (/dev/stdin, <(…)) has no size
+	}
 	f.Close()
-	if err == nil && len(m.dupPays)+len(m.dupRefs) > 0 && m.sum.SHA256 != "" {
+	if err == nil && len(m.dupPays)+len(m.dupRefs) > 0 && m.sum.SHA256 != "" && m.sum.Format == "csv" {
 		m.nameFirstReferences(path)
 	}
 	return m.finish(err)
@@ -157,7 +246,17 @@ func (o Options) normalized() (Options, error) {
 	if o.MaxErrors == 0 {
 		o.MaxErrors = DefaultMaxErrors
 	}
-	var err error
+	if o.MaxXLSXBytes < 0 {
+		return o, errors.New("manifest options: the XLSX size limit must not be negative")
+	}
+	if o.MaxXLSXBytes == 0 {
+		o.MaxXLSXBytes = DefaultMaxXLSXBytes
+	}
+	enc, err := encodingOf(o.Encoding)
+	if err != nil {
+		return o, err
+	}
+	o.Encoding = enc.name
 	if o.ExpectTotals, err = byCurrency(o.ExpectTotals, "expected total"); err != nil {
 		return o, err
 	}
@@ -200,6 +299,7 @@ type reader struct {
 	warns    []*RowError
 	partial  bool // some amount or currency was invalid: totals are incomplete
 	overflow map[string]bool
+	stopped  bool // a problem that stops reading (a file not in UTF-8)
 
 	header  headerInfo
 	seen    seenSet
@@ -244,8 +344,13 @@ func (m *reader) addWarning(e *RowError) bool {
 // read does the pass. A non-nil error is not a validation problem: it is
 // reading r failing, or fn's error.
 func (m *reader) read(r io.Reader) error {
+	m.sum.Format, m.sum.Encoding = "csv", m.opts.Encoding
 	m.sha = sha256.New()
 	br := bufio.NewReaderSize(io.TeeReader(r, m.sha), 64<<10)
+	if problem := m.decode(&br); problem != nil {
+		m.addError(newRowError(1, "", "", problem))
+		return nil
+	}
 	bom, delim, problem := sniff(br)
 	m.sum.BOM, m.sum.Delimiter = bom, delim
 	if problem != nil {
@@ -295,6 +400,9 @@ func (m *reader) read(r io.Reader) error {
 			return nil
 		}
 		row, valid := m.checkRow(&rec, line)
+		if m.stopped {
+			return nil
+		}
 		if valid && m.total == 0 && m.fn != nil {
 			if err := m.fn(row); err != nil {
 				return fmt.Errorf("manifest line %d: %w", line, err)

@@ -33,9 +33,12 @@ func sniff(br *bufio.Reader) (bom bool, delim rune, problem *reason) {
 	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
 		return bom, ',', newReason("file is UTF-16 text, not UTF-8", saveAs, ErrEncoding)
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		// Not reached from Read, ReadFile, ReadBytes or ReadAt, which read
+		// a zip as a workbook; kept for referencesAt.
 		return bom, ',', newReason("file is a spreadsheet workbook (.xlsx), not CSV", saveAs, ErrEncoding)
 	case bytes.HasPrefix(head, []byte{0xD0, 0xCF, 0x11, 0xE0}):
-		return bom, ',', newReason("file is an old Excel workbook (.xls), not CSV", saveAs, ErrEncoding)
+		return bom, ',', newReason("file is an old Excel workbook (.xls) or a password-protected one, not CSV or XLSX",
+			"open it in the spreadsheet and save it without a password as \"Excel Workbook (*.xlsx)\" or \"CSV UTF-8 (comma delimited)\"", ErrEncoding)
 	case bytes.IndexByte(head, 0) >= 0:
 		return bom, ',', newReason("file contains NUL bytes: it is UTF-16 or not text at all", saveAs, ErrEncoding)
 	}

@@ -34,17 +34,33 @@ func (m *reader) checkRow(rec *record, line int) (Row, bool) {
 	}
 	// Invalid UTF-8 is one problem per field; such a field is not checked
 	// further (every other message about it would be noise).
+	// A value that is not valid UTF-8 stops the file (one problem for the
+	// file, not one per cell: notUTF8); a spreadsheet error cell (#N/A) is
+	// one problem of its cell. Neither is checked further.
 	utf := func(column, value string) bool {
-		if utf8.ValidString(value) {
-			return true
+		if m.stopped {
+			return false
 		}
-		fail(column, value, newReason("value is not valid UTF-8", "save the file as \"CSV UTF-8\" (it may be in Windows-1251 or another legacy encoding)", ErrEncoding))
-		return false
+		if !utf8.ValidString(value) {
+			m.notUTF8(line, column, value)
+			valid = false
+			return false
+		}
+		if rec.xl != nil {
+			if e, bad := rec.xl.errorCell[column]; bad {
+				fail(column, e, newReason("cell holds the spreadsheet error "+e+" (a formula that failed)", "fix the formula or type the value, and save again", ErrSpreadsheetDamage, columnErr(column)))
+				return false
+			}
+		}
+		return true
 	}
 
 	refOK, curOK, amountOK, cardOK := false, false, false, false
 	if utf("reference", rec.Reference) {
 		ref, err := checkReference(rec.Reference)
+		if rec.xl != nil && rec.xl.refNumber {
+			err = refStoredAsNumber
+		}
 		if err != nil {
 			fail("reference", rec.Reference, err)
 		} else {
@@ -61,16 +77,23 @@ func (m *reader) checkRow(rec *record, line int) (Row, bool) {
 		}
 	}
 	if utf("amount", rec.Amount) {
-		v, err := amountParse(rec.Amount, digits, row.Currency)
+		amount, number := rec.Amount, false
+		if rec.xl != nil && rec.xl.amountNumber != "" {
+			amount, number = rec.xl.amountNumber, true
+		}
+		v, err := amountParseAs(amount, digits, row.Currency, number)
 		switch {
 		case err != nil:
-			fail("amount", rec.Amount, err)
+			fail("amount", amount, err)
 		case curOK:
 			row.Amount, amountOK = v, true
 		}
 	}
 	if utf("card_number", rec.CardNumber) {
 		pan, err := ParseCard(rec.CardNumber)
+		if rec.xl != nil && rec.xl.cardNumber {
+			err = cardStoredAsNumber
+		}
 		if err != nil {
 			fail("card_number", rec.CardNumber, err)
 		} else {
@@ -335,11 +358,39 @@ func checkEmail(s string) (string, error) {
 	return t, nil
 }
 
-// checkDescription: optional, at most 256 characters, one line.
+// checkDescription: optional, at most 256 characters. A line break
+// (Alt+Enter in a spreadsheet cell: LF, CRLF or CR) is valid data: it and
+// the spaces around it become one space, so the description is stored,
+// sent and reported on one line. Other control characters are refused.
 func checkDescription(s string) (string, error) {
 	t := trim(s)
 	if t == "" {
 		return "", nil
 	}
+	if strings.ContainsAny(t, "\r\n") {
+		t = joinLines(t)
+	}
 	return checkText(t, "description", descriptionMax, false, ErrDescription)
+}
+
+// joinLines replaces every line break of s, with the spaces around it, by
+// one space.
+func joinLines(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		if s[i] != '\r' && s[i] != '\n' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		out := strings.TrimRight(b.String(), " ")
+		b.Reset()
+		b.WriteString(out)
+		b.WriteByte(' ')
+		for i < len(s) && (s[i] == '\r' || s[i] == '\n' || s[i] == ' ') {
+			i++
+		}
+	}
+	return b.String()
 }

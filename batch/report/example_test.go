@@ -36,7 +36,7 @@ func ExampleWrite() {
 	}
 	if _, err := db.InsertRows(ctx, "b1", func(yield func(ledger.Row, error) bool) {
 		yield(ledger.Row{Line: 2, Reference: "EMP-0042-2026-11", Amount: 150050, Currency: "RUB", RecipientName: "Иванов Иван",
-			CardBIN: "220070", CardLast4: "0009", CardFingerprint: strings.Repeat("ab", 32)}, nil)
+			Email: "ivan@example.com", Description: "Зарплата за ноябрь", CardBIN: "220070", CardLast4: "0009", CardFingerprint: strings.Repeat("ab", 32)}, nil)
 	}); err != nil {
 		log.Fatal(err)
 	}
@@ -46,8 +46,8 @@ func ExampleWrite() {
 		log.Fatal(err)
 	}
 	// Output:
-	// row,reference,status,amount,currency,card,recipient_name,session_id,payout_id,attempts,failure_code,failure_description,created_at,finished_at
-	// 2,EMP-0042-2026-11,planned,1500.50,RUB,220070******0009,Иванов Иван,,,0,,,2026-11-30T09:00:00Z,
+	// row,reference,status,amount,currency,card,recipient_name,session_id,payout_id,attempts,failure_code,failure_description,created_at,finished_at,description,email
+	// 2,EMP-0042-2026-11,planned,1500.50,RUB,220070******0009,Иванов Иван,,,0,,,2026-11-30T09:00:00Z,,Зарплата за ноябрь,ivan@example.com
 	//
 	// summary,currency,status,rows,amount
 	// summary,RUB,planned,1,1500.50
@@ -57,6 +57,8 @@ func ExampleWrite() {
 	//
 	// finding,kind,row,reference,session_id,detail,action
 	// finding,not_sent,2,EMP-0042-2026-11,,never sent to Pike,"run the same manifest again (`payouts run`, batch b1) to pay it"
+	//
+	// decision,action,at,detail
 	//
 	// batch,id,manifest,manifest_sha256,generated_at,rows
 	// batch,b1,payroll.csv,9f2c,2026-11-30T09:00:00Z,1

@@ -22,32 +22,54 @@ import (
 
 // Columns are the columns of the reconciliation report, in order.
 var Columns = []string{"row", "reference", "status", "amount", "currency", "card", "recipient_name",
-	"session_id", "payout_id", "attempts", "failure_code", "failure_description", "created_at", "finished_at"}
+	"session_id", "payout_id", "attempts", "failure_code", "failure_description", "created_at", "finished_at",
+	"description", "email"}
 
-// Format is csv or json.
+// Format is the report's file format: csv, excel-csv, json or xlsx.
 type Format string
 
 // Report formats.
 const (
-	CSV  Format = "csv"
+	// CSV is RFC 4180 with `,` and `.`, for scripts and imports.
+	CSV Format = "csv"
+	// ExcelCSV is the CSV for a spreadsheet opened by double-click: a UTF-8
+	// BOM, `;` separators and amounts with a decimal comma, which is what a
+	// spreadsheet in a Russian (or most European) locale opens as text and
+	// numbers without an import dialog; identities (references, session and
+	// payout ids) and other all-digit text are written as ="…" so the
+	// spreadsheet keeps them as text (00123 stays 00123).
+	ExcelCSV Format = "excel-csv"
+	// JSON is one Document, for machines.
 	JSON Format = "json"
+	// XLSX is an Excel workbook with the sheets Rows, Summary, Control
+	// totals and Findings: text as text, amounts as numbers, times as dates.
+	XLSX Format = "xlsx"
 )
 
-// ParseFormat parses "csv" or "json".
+// Formats lists the report formats, in the order the help shows them.
+var Formats = []Format{CSV, ExcelCSV, JSON, XLSX}
+
+// ParseFormat parses a Format: "csv", "excel-csv", "json" or "xlsx" (any
+// case, surrounding spaces ignored).
 func ParseFormat(s string) (Format, error) {
-	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
-	case CSV, JSON:
+	f := Format(strings.ToLower(strings.TrimSpace(s)))
+	if slices.Contains(Formats, f) {
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown report format %q: use csv or json", s)
+	return "", fmt.Errorf("unknown report format %q: use csv, excel-csv, json or xlsx", s)
 }
+
+// Binary reports whether the format is not text (xlsx): it makes no sense
+// on a terminal.
+func (f Format) Binary() bool { return f == XLSX }
 
 // Options configure Write.
 type Options struct {
 	Format Format
-	// Excel (CSV only) writes a UTF-8 BOM, `;` separators and amounts with a
-	// decimal comma, which is what a spreadsheet in a Russian (or most
-	// European) locale opens as text and numbers without an import dialog.
+	// Excel is the old spelling of Format ExcelCSV, kept for callers that
+	// set it: with Format CSV (or empty) it selects ExcelCSV.
+	//
+	// Deprecated: set Format to ExcelCSV.
 	Excel bool
 	// Now is the report's timestamp (default time.Now).
 	Now func() time.Time
@@ -69,11 +91,17 @@ type Row struct {
 	FailureDescription string `json:"failure_description"`
 	CreatedAt          string `json:"created_at"`
 	FinishedAt         string `json:"finished_at"`
+	Description        string `json:"description"`
+	Email              string `json:"email"`
 }
 
-func (r Row) cells(amount func(string) string) []string {
-	return []string{strconv.Itoa(r.Row), r.Reference, r.Status, amount(r.Amount), r.Currency, r.Card, r.RecipientName,
-		r.SessionID, r.PayoutID, strconv.Itoa(r.Attempts), r.FailureCode, r.FailureDescription, r.CreatedAt, r.FinishedAt}
+// cells renders the row for a CSV flavour: c makes each cell safe by its
+// kind (identity, text, number).
+func (r Row) cells(c csvCells) []string {
+	return []string{strconv.Itoa(r.Row), c.ident(r.Reference), c.text(r.Status), c.amount(r.Amount), c.text(r.Currency),
+		c.text(r.Card), c.text(r.RecipientName), c.ident(r.SessionID), c.ident(r.PayoutID), strconv.Itoa(r.Attempts),
+		c.text(r.FailureCode), c.text(r.FailureDescription), c.text(r.CreatedAt), c.text(r.FinishedAt),
+		c.text(r.Description), c.text(r.Email)}
 }
 
 // SummaryLine is the count and sum of one status in one currency.
@@ -120,6 +148,14 @@ const (
 	FindingUnmatchedSession FindingKind = "session_without_row"    // a webhook about a session no batch made
 )
 
+// Decision is a person's approval or rejection of held payouts, from the
+// batch's audit log: Detail names who and which rows.
+type Decision struct {
+	Decision string `json:"decision"` // approve or reject
+	At       string `json:"at"`       // RFC 3339, UTC
+	Detail   string `json:"detail"`
+}
+
 // Summary is everything in the report besides the rows.
 type Summary struct {
 	BatchID        string         `json:"batch_id"`
@@ -130,6 +166,7 @@ type Summary struct {
 	Lines          []SummaryLine  `json:"summary"`
 	Control        []ControlTotal `json:"control_totals"`
 	Findings       []Finding      `json:"findings"`
+	Decisions      []Decision     `json:"decisions"`
 }
 
 // Document is the shape of the JSON report (--format json): the
@@ -149,6 +186,7 @@ func newRow(r ledger.Row) Row {
 		SessionID: r.SessionID, PayoutID: r.PayoutID, Attempts: r.Attempt,
 		FailureCode: pan.Scrub(r.FailureCode), FailureDescription: pan.Scrub(r.FailureDescription),
 		CreatedAt: timeCell(r.CreatedAt), FinishedAt: timeCell(r.FinishedAt),
+		Description: pan.Scrub(r.Description), Email: pan.Scrub(r.Email),
 	}
 }
 
@@ -261,6 +299,15 @@ func (rb *builder) finish() (Summary, error) {
 	for _, c := range sortedKeys(currencies) {
 		rb.sum.Control = append(rb.sum.Control, ControlTotal{Currency: c, Manifest: manifest.FormatAmount(rb.batch.Totals[c], c),
 			Submitted: manifest.FormatAmount(rb.submitted[c], c), Succeeded: manifest.FormatAmount(rb.succeeded[c], c)})
+	}
+
+	decisions, err := rb.store.Decisions(rb.ctx, rb.batch.ID)
+	if err != nil {
+		return rb.sum, fmt.Errorf("decisions: %w", err)
+	}
+	rb.sum.Decisions = []Decision{}
+	for _, e := range decisions {
+		rb.sum.Decisions = append(rb.sum.Decisions, Decision{Decision: e.Reason, At: timeCell(e.At), Detail: pan.Scrub(e.Detail)})
 	}
 
 	unmatched, err := rb.store.UnmatchedWebhooks(rb.ctx, rb.batch.CreatedAt)
@@ -391,6 +438,15 @@ func Write(ctx context.Context, store Store, batchID string, w io.Writer, o Opti
 	if o.Format == "" {
 		o.Format = CSV
 	}
+	if o.Excel && o.Format == CSV {
+		o.Format = ExcelCSV
+	}
+	if _, err := ParseFormat(string(o.Format)); err != nil {
+		return err
+	}
+	if o.Excel && o.Format != ExcelCSV {
+		return fmt.Errorf("report: Excel is for the CSV report, not %s", o.Format)
+	}
 	rb, err := newBuilder(ctx, store, batchID, o.Now())
 	if err != nil {
 		return err
@@ -399,10 +455,10 @@ func Write(ctx context.Context, store Store, batchID string, w io.Writer, o Opti
 	switch o.Format {
 	case JSON:
 		err = writeJSON(rb, bw)
-	case CSV:
-		err = writeCSV(rb, bw, o.Excel)
-	default:
-		err = fmt.Errorf("unknown report format %q: use csv or json", o.Format)
+	case CSV, ExcelCSV:
+		err = writeCSV(rb, bw, o.Format == ExcelCSV)
+	case XLSX:
+		err = writeXLSX(rb, bw)
 	}
 	if err != nil {
 		return err
@@ -412,28 +468,24 @@ func Write(ctx context.Context, store Store, batchID string, w io.Writer, o Opti
 
 func writeCSV(rb *builder, w *bufio.Writer, excel bool) error {
 	cw := csv.NewWriter(w)
-	amount := func(s string) string { return s }
+	c := csvCells{excel: excel}
 	if excel {
 		w.WriteString("\ufeff")
 		cw.Comma = ';'
-		amount = func(s string) string { return strings.Replace(s, ".", ",", 1) }
 	}
-	write := func(cells ...string) error {
-		for i, c := range cells {
-			cells[i] = SpreadsheetSafe(c)
-		}
-		return cw.Write(cells)
-	}
+	write := func(cells ...string) error { return cw.Write(cells) }
+	// header writes a section's header line: plain words, safe as they are.
+	header := func(names ...string) error { return cw.Write(names) }
 	// Each section after the rows follows an empty line and has its own
 	// header; its first column names it.
 	section := func() {
 		cw.Flush()
 		w.WriteString("\n")
 	}
-	if err := write(slices.Clone(Columns)...); err != nil {
+	if err := header(slices.Clone(Columns)...); err != nil {
 		return err
 	}
-	if err := rb.each(func(row ledger.Row) error { return write(newRow(row).cells(amount)...) }); err != nil {
+	if err := rb.each(func(row ledger.Row) error { return write(newRow(row).cells(c)...) }); err != nil {
 		return err
 	}
 	sum, err := rb.finish()
@@ -441,27 +493,32 @@ func writeCSV(rb *builder, w *bufio.Writer, excel bool) error {
 		return err
 	}
 	section()
-	write("summary", "currency", "status", "rows", "amount")
+	header("summary", "currency", "status", "rows", "amount")
 	for _, l := range sum.Lines {
-		write("summary", l.Currency, l.Status, strconv.Itoa(l.Rows), amount(l.Amount))
+		write("summary", c.text(l.Currency), c.text(l.Status), strconv.Itoa(l.Rows), c.amount(l.Amount))
 	}
 	section()
-	write("control", "currency", "manifest", "submitted", "succeeded")
-	for _, c := range sum.Control {
-		write("control", c.Currency, amount(c.Manifest), amount(c.Submitted), amount(c.Succeeded))
+	header("control", "currency", "manifest", "submitted", "succeeded")
+	for _, t := range sum.Control {
+		write("control", c.text(t.Currency), c.amount(t.Manifest), c.amount(t.Submitted), c.amount(t.Succeeded))
 	}
 	section()
-	write("finding", "kind", "row", "reference", "session_id", "detail", "action")
+	header("finding", "kind", "row", "reference", "session_id", "detail", "action")
 	for _, f := range sum.Findings {
 		row := ""
 		if f.Row > 0 {
 			row = strconv.Itoa(f.Row)
 		}
-		write("finding", string(f.Kind), row, f.Reference, f.SessionID, f.Detail, f.Action)
+		write("finding", c.text(string(f.Kind)), row, c.ident(f.Reference), c.ident(f.SessionID), c.text(f.Detail), c.text(f.Action))
 	}
 	section()
-	write("batch", "id", "manifest", "manifest_sha256", "generated_at", "rows")
-	write("batch", sum.BatchID, sum.Manifest, sum.ManifestSHA256, sum.GeneratedAt, strconv.Itoa(sum.RowCount))
+	header("decision", "action", "at", "detail")
+	for _, d := range sum.Decisions {
+		write("decision", c.text(d.Decision), c.text(d.At), c.text(d.Detail))
+	}
+	section()
+	header("batch", "id", "manifest", "manifest_sha256", "generated_at", "rows")
+	write("batch", c.ident(sum.BatchID), c.text(sum.Manifest), c.ident(sum.ManifestSHA256), c.text(sum.GeneratedAt), strconv.Itoa(sum.RowCount))
 	cw.Flush()
 	return cw.Error()
 }
@@ -507,11 +564,12 @@ func writeJSON(rb *builder, w *bufio.Writer) error {
 		return err
 	}
 	tail, err := json.MarshalIndent(struct {
-		RowCount int            `json:"row_count"`
-		Lines    []SummaryLine  `json:"summary"`
-		Control  []ControlTotal `json:"control_totals"`
-		Findings []Finding      `json:"findings"`
-	}{sum.RowCount, sum.Lines, sum.Control, sum.Findings}, "", "  ")
+		RowCount  int            `json:"row_count"`
+		Lines     []SummaryLine  `json:"summary"`
+		Control   []ControlTotal `json:"control_totals"`
+		Findings  []Finding      `json:"findings"`
+		Decisions []Decision     `json:"decisions"`
+	}{sum.RowCount, sum.Lines, sum.Control, sum.Findings, sum.Decisions}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,11 @@ func TestParseFormat(t *testing.T) {
 		{"csv", report.CSV, true},
 		{"JSON", report.JSON, true},
 		{" json ", report.JSON, true},
-		{"xlsx", "", false},
+		{"xlsx", report.XLSX, true},
+		{"XLSX", report.XLSX, true},
+		{"excel-csv", report.ExcelCSV, true},
+		{"excel", "", false},
+		{"xls", "", false},
 		{"", "", false},
 	}
 	for _, tt := range tests {
@@ -197,7 +201,7 @@ func benchLedger(b *testing.B, n int) (*ledger.DB, string) {
 func BenchmarkWrite(b *testing.B) {
 	const n = 10000
 	db, id := benchLedger(b, n)
-	for _, f := range []report.Format{report.CSV, report.JSON} {
+	for _, f := range []report.Format{report.CSV, report.JSON, report.XLSX} {
 		b.Run(string(f), func(b *testing.B) {
 			var size int
 			for b.Loop() {

@@ -21,4 +21,7 @@ type Store interface {
 	// UnmatchedWebhooks returns the webhooks received since a time about
 	// sessions no batch in the ledger made.
 	UnmatchedWebhooks(ctx context.Context, since time.Time) ([]ledger.Webhook, error)
+	// Decisions returns the batch-level approve and reject events of a
+	// batch, oldest first.
+	Decisions(ctx context.Context, batchID string) ([]ledger.Event, error)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -193,14 +194,15 @@ func TestExitCodes(t *testing.T) {
 		p := newCLIPike(t, sandbox.Config{})
 		m := p.manifest("hold.csv", okRows()...)
 		code, stdout, stderr := p.run("run", m, "--confirm", "hold")
-		if code != ExitPartial {
-			t.Fatalf("hold run: got exit %d, want 1 (rows pending)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		if code != ExitOK {
+			t.Fatalf("hold run: got exit %d, want 0 (stopped for approval as asked)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}
-		if !strings.Contains(stdout, "wait for approval") {
-			t.Errorf("hold run does not say how to approve:\n%s", stdout)
+		// The confirm deadline, once, as a clock time.
+		if n := strings.Count(stdout+stderr, "waiting for approval"); n != 1 || !regexp.MustCompile(`waiting for approval; approve by \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC`).MatchString(stdout) {
+			t.Errorf("hold run: got %d deadlines, want one saying by when (UTC) to approve:\n%s", n, stdout)
 		}
 		id := batchIDOf(t, stdout)
-		code, stdout, stderr = p.run("reject", "--batch", id)
+		code, stdout, stderr = p.run("reject", "--batch", id, "--yes")
 		if code != ExitPartial {
 			t.Fatalf("reject: got exit %d, want 1 (rows cancelled)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}
@@ -392,7 +394,7 @@ func TestDemo(t *testing.T) {
 	states := map[string]int{}
 	rows := 0
 	for _, rec := range records[1:] {
-		if len(rec) != 14 {
+		if len(rec) != len(reportColumns) {
 			break
 		}
 		rows++
@@ -470,7 +472,7 @@ func TestRunDryRun(t *testing.T) {
 		}},
 		{"--allow-repeat-reference", []string{"run", more, "--dry-run", "--allow-repeat-reference"}, []string{
 			"  would pay  line 2     OK-1",
-			": would pay 2 rows; 1510.50 RUB; skip 0.",
+			": would pay 2 rows; 1,510.50 RUB; skip 0.",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,31 +38,6 @@ func (l *logFlags) register(fs *flagSet) {
 	fs.env("log-level", "PAYOUTS_LOG_LEVEL")
 }
 
-// logger builds the slog logger writing to w (stderr).
-func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(l.level)); err != nil {
-		return nil, usageErrorf("--log-level %q: use debug, info, warn or error", l.level)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch l.format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, usageErrorf("--log-format %q: use text or json", l.format)
-}
-
-// jsonLogger returns log when the logs are JSON, for what is otherwise a
-// plain line on stderr (the ledger in use), and nil otherwise.
-func (l *logFlags) jsonLogger(log *slog.Logger) *slog.Logger {
-	if l.format == "json" {
-		return log
-	}
-	return nil
-}
-
 // pikeFlags are the flags that connect to Pike.
 type pikeFlags struct {
 	url         string
@@ -111,6 +86,9 @@ func (p *pikeFlags) check() error {
 	}
 	if len(missing) > 0 {
 		return usageErrorf("missing %s — `payouts keygen` makes a key pair; `payouts demo` runs everything against a local sandbox", strings.Join(missing, ", "))
+	}
+	if u := p.url; !strings.Contains(u, "://") {
+		return usageErrorf("--pike-url (PIKE_URL) %q has no scheme: write https://%s (the server root, without /api/v1)", u, strings.TrimPrefix(u, "//"))
 	}
 	if p.concurrency < 1 {
 		return usageErrorf("--concurrency must be at least 1")

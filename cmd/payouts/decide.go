@@ -84,7 +84,7 @@ func (c *decideCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	if err := batchExists(ctx, db, c.batch); err != nil {
+	if c.batch, err = resolveBatch(ctx, db, c.batch); err != nil {
 		return err
 	}
 	row, err := batch.Decide(ctx, db, c.batch, c.ref, d, who, c.note)
@@ -97,8 +97,11 @@ func (c *decideCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.app.Stdout, "line %d %s: %s (decided by %s)\n", row.Line, row.Reference, row.State, who)
+	if row.State == ledger.StateSucceeded {
+		fmt.Fprintf(c.app.Stdout, "Next: `payouts status --batch %s` shows what is left of the batch.\n", c.batch)
+	}
 	if row.State == ledger.StateFailed {
-		fmt.Fprintf(c.app.Stdout, "next: payouts rerun --batch %s MANIFEST   (pays it again if nothing of it was ever reported paid)\n", c.batch)
+		fmt.Fprintf(c.app.Stdout, "Next: `payouts rerun --batch %s` pays it again if nothing of it was ever reported paid (pass a corrected manifest as its argument if the row needs a fix).\n", c.batch)
 	}
 	return nil
 }

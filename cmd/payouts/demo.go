@@ -26,7 +26,6 @@ import (
 // demoCommand implements `payouts demo`.
 type demoCommand struct {
 	app      *App
-	logs     logFlags
 	dir      string
 	manifest string
 	report   string
@@ -59,7 +58,7 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 	if err := c.parse(args); err != nil {
 		return helpOK(err)
 	}
-	log, err := c.logs.logger(c.app.Stderr)
+	log, err := c.app.logger()
 	if err != nil {
 		return err
 	}
@@ -100,7 +99,6 @@ func (c *demoCommand) Run(ctx context.Context, args []string) error {
 // makes `payouts demo` work on a bare machine.
 func (c *demoCommand) parse(args []string) error {
 	fs := newFlagSet(c.app, c)
-	c.logs.register(fs)
 	fs.StringVar(&c.dir, "dir", "", "working directory for keys, the ledger and the report (default: a new temporary directory)")
 	fs.env("dir", "PAYOUTS_DEMO_DIR")
 	fs.StringVar(&c.manifest, "manifest", "", "manifest to pay (default: the built-in samples/payroll.csv)")
@@ -239,7 +237,7 @@ func (c *demoCommand) openLedger(ctx context.Context, dir string) (*ledgerFlag, 
 // both.
 func (c *demoCommand) connect(ctx context.Context, keys demoKeys, sb *demoSandbox, lf *ledgerFlag, log *slog.Logger) (*env, *listener, error) {
 	pf := pikeFlags{url: sb.url, project: "demo", privateKey: keys.partnerPriv, publicKey: keys.pikePub, version: "v1", concurrency: 8, timeout: 10 * time.Second}
-	env, err := c.app.connect(ctx, &pf, lf, &c.logs, log, true)
+	env, err := c.app.connect(ctx, &pf, lf, log, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -263,7 +261,7 @@ func (c *demoCommand) pay(ctx context.Context, env *env, file string, log *slog.
 	progress := c.app.progress(log, sum.Rows)
 	res, err := batch.Run(c.app.interruptible(ctx), env.db, env.client, batch.RunOptions{
 		Manifest: file, Summary: sum, Config: cfg, Wait: 45 * time.Second, Intake: env.intake,
-		Progress: progress.update, Owner: ledger.CurrentOwner("payouts demo"),
+		Watch: progress.watch, Owner: ledger.CurrentOwner("payouts demo"),
 	})
 	progress.done()
 	if err != nil {
@@ -278,7 +276,7 @@ func (c *demoCommand) printJournal(paid []sandbox.Payment, ledgerPath, batchID s
 	total := sandbox.Totals(paid)
 	fmt.Fprintf(c.app.Stdout, "\nThe sandbox's journal (the money it actually moved): %d payouts", len(paid))
 	for _, cur := range slices.Sorted(maps.Keys(total)) {
-		fmt.Fprintf(c.app.Stdout, "; %s %s", manifest.FormatAmount(total[cur], cur), strings.ToUpper(cur))
+		fmt.Fprintf(c.app.Stdout, "; %s %s", money(total[cur], cur), strings.ToUpper(cur))
 	}
 	fmt.Fprintf(c.app.Stdout, ".\nTry: payouts status --ledger %s --batch %s\n", ledgerPath, batchID)
 }

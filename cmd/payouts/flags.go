@@ -17,6 +17,9 @@ type flagSet struct {
 	app  *App
 	cmd  Command
 	envs map[string]string // flag name -> environment variable
+	// hidden flags still work but are left out of the help: deprecated
+	// spellings kept for old scripts.
+	hidden map[string]bool
 }
 
 // newFlagSet returns command c's empty flag set. Parse errors are returned,
@@ -24,7 +27,16 @@ type flagSet struct {
 func newFlagSet(a *App, c Command) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(c.Name(), flag.ContinueOnError), app: a, cmd: c, envs: map[string]string{}}
 	fs.SetOutput(io.Discard)
+	a.logs.register(fs)
 	return fs
+}
+
+// hide leaves flag name out of the help; it still works.
+func (f *flagSet) hide(name string) {
+	if f.hidden == nil {
+		f.hidden = map[string]bool{}
+	}
+	f.hidden[name] = true
 }
 
 // env records that flag name also reads environment variable env.
@@ -62,7 +74,8 @@ func (f *flagSet) parse(args []string) error {
 				f.printUsage(f.app.Stdout)
 				return errHelp
 			}
-			return usageErrorf("%s: %v — run `payouts help %s`", f.Name(), err, f.Name())
+			f.envLogFormat()
+			return usageErrorf("%s: %s — run `payouts help %s`", f.Name(), dashDash(err), f.Name())
 		}
 		rest := f.Args()
 		if len(rest) == 0 {
@@ -96,6 +109,28 @@ func (f *flagSet) parse(args []string) error {
 	return nil
 }
 
+// envLogFormat applies PAYOUTS_LOG_FORMAT when the command line could not
+// be parsed, so that even that error is a JSON record when asked.
+func (f *flagSet) envLogFormat() {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == "log-format" })
+	if v := f.app.Getenv("PAYOUTS_LOG_FORMAT"); !set && v != "" {
+		_ = f.Set("log-format", v)
+	}
+}
+
+// dashDash quotes flags in the flag package's errors the way they are
+// written on the command line and in help: "--foo", not "-foo".
+func dashDash(err error) string {
+	s := err.Error()
+	for _, p := range []string{"defined: -", "argument: -", "flag -", "syntax: -"} {
+		if i := strings.Index(s, p); i >= 0 && !strings.HasPrefix(s[i+len(p):], "-") {
+			s = s[:i+len(p)] + "-" + s[i+len(p):]
+		}
+	}
+	return s
+}
+
 // printUsage writes the command's help: usage text, then flags.
 func (f *flagSet) printUsage(w io.Writer) {
 	fmt.Fprintln(w, strings.TrimRight(f.cmd.Usage(), "\n"))
@@ -107,6 +142,9 @@ func (f *flagSet) printUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Flags:")
 	f.VisitAll(func(fl *flag.Flag) {
+		if f.hidden[fl.Name] {
+			return
+		}
 		name, usage := flag.UnquoteUsage(fl)
 		line := "  --" + fl.Name
 		if name != "" {
@@ -132,4 +170,19 @@ func helpOK(err error) error {
 		return nil
 	}
 	return err
+}
+
+// listFlag is a repeatable flag whose values may also be comma-separated
+// lists (--row A --row B,C).
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }

@@ -63,7 +63,7 @@ func (c *initCommand) Run(ctx context.Context, args []string) error {
 	if err := c.ledger.resolve(c.app.Getenv); err != nil {
 		return err
 	}
-	c.ledger.announce(c.app.Stderr, nil)
+	c.ledger.announce(c.app.errw(), c.app.jsonLogger())
 	return c.app.initLedger(ctx, &c.ledger, c.migrate, c.app.Stdout)
 }
 

@@ -49,7 +49,8 @@ func TestOneLedgerWhereverTheRunStarts(t *testing.T) {
 		t.Errorf("init again: got exit %d\n%s; want 0 saying the ledger already exists", code, stdout)
 	}
 	code, stdout, stderr = p.run("run", "payroll.csv")
-	if code != ExitOK || !strings.HasPrefix(stderr, "ledger: "+want+" (sqlite)\n") {
+	// run's first line names the ledger (with the batch, totals and Pike).
+	if first, _, _ := strings.Cut(stderr, "\n"); code != ExitOK || !strings.HasPrefix(first, "batch ") || !strings.Contains(first, "; ledger "+want+" (sqlite);") {
 		t.Fatalf("run in %s: got exit %d\nstdout:\n%s\nstderr:\n%s\nwant 0, naming %s first", dirA, code, stdout, stderr, want)
 	}
 	if n := len(p.sb.Journal()); n != 2 {

@@ -27,6 +27,9 @@ const fingerprintKeyName = "fingerprint.key"
 type ledgerFlag struct {
 	path           string
 	fingerprintKey string
+	// announced: the command already said which ledger it uses (run's
+	// first line), open does not repeat it.
+	announced bool
 }
 
 func (l *ledgerFlag) register(fs *flagSet) {
@@ -126,7 +129,12 @@ func (l *ledgerFlag) open(ctx context.Context, a *App, log *slog.Logger) (*ledge
 	if err := l.resolve(a.Getenv); err != nil {
 		return nil, err
 	}
-	l.announce(a.Stderr, log)
+	if log == nil {
+		log = a.jsonLogger()
+	}
+	if !l.announced {
+		l.announce(consoleWriter{a.console()}, log)
+	}
 	db, err := ledger.Open(ctx, l.path, ledger.MustExist())
 	switch {
 	case errors.Is(err, ledger.ErrNoLedger):

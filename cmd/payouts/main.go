@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
@@ -21,11 +23,45 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Interrupted: stop}
 	code := app.Main(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// interruptError is the cause of the root context's cancellation when a
+// signal arrived: only then is a command interrupted (a context cancelled
+// because the command ended is not).
+type interruptError struct{ sig os.Signal }
+
+func (e *interruptError) Error() string { return e.sig.String() + " received" }
+
+// notifyContext is signal.NotifyContext whose cancellation cause is an
+// *interruptError when (and only when) one of sigs arrived. stop ends the
+// signal delivery (a second signal then has its default effect: exit) and
+// cancels the context with no such cause.
+func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(&interruptError{sig: s})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+// signalled reports whether ctx ended because a signal arrived.
+func signalled(ctx context.Context) bool {
+	var ie *interruptError
+	return errors.As(context.Cause(ctx), &ie)
 }
 
 // App holds what every subcommand shares: its streams and environment, so
@@ -38,6 +74,17 @@ type App struct {
 	// Interrupted, when set, stops signal delivery to the root context so a
 	// second SIGINT kills the process at once (default Go behaviour).
 	Interrupted func()
+
+	// StdinTerminal, when set, says whether Stdin is a terminal (tests of
+	// the approve prompt); by default the file is asked.
+	StdinTerminal *bool
+
+	logs      logFlags // --log-format and --log-level, on every command
+	listening bool     // a webhook listener runs (what the progress bar waits for)
+	log       *slog.Logger
+	logMu     sync.Mutex
+	con       *console
+	conOnce   sync.Once
 }
 
 // Command is one subcommand.
@@ -68,6 +115,7 @@ func (a *App) commands() []Command {
 		&sandboxCommand{app: a},
 		&demoCommand{app: a},
 		&keygenCommand{app: a},
+		&userCommand{app: a},
 		&versionCommand{app: a},
 	}
 	return cmds
@@ -78,12 +126,15 @@ func (a *App) Main(ctx context.Context, args []string) int {
 	if a.Getenv == nil {
 		a.Getenv = func(string) string { return "" }
 	}
+	// Until a command's flags are parsed, the variable decides whether an
+	// error (an unknown command) is a JSON record.
+	a.logs.format = a.Getenv("PAYOUTS_LOG_FORMAT")
 	err := a.dispatch(ctx, args)
 	code := exitCode(err)
 	if err != nil {
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Err != nil {
-			fmt.Fprintf(a.Stderr, "payouts: %v\n", err)
+			a.fail(err, code)
 		}
 	}
 	return code
@@ -91,7 +142,9 @@ func (a *App) Main(ctx context.Context, args []string) int {
 
 func (a *App) dispatch(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		a.printHelp(a.Stderr)
+		if !a.jsonLogs() {
+			a.printHelp(a.Stderr)
+		}
 		return usageErrorf("no command given")
 	}
 	name := args[0]
@@ -114,7 +167,9 @@ func (a *App) dispatch(ctx context.Context, args []string) error {
 		if s := a.suggest(name); s != "" {
 			return usageErrorf("unknown command %q — did you mean `payouts %s`? (`payouts help` lists them all)", name, s)
 		}
-		a.printHelp(a.Stderr)
+		if !a.jsonLogs() {
+			a.printHelp(a.Stderr)
+		}
 		return usageErrorf("unknown command %q: run `payouts help` for the list", name)
 	}
 	return c.Run(ctx, args[1:])

@@ -17,6 +17,8 @@ type manifestFlags struct {
 	expectRows        int
 	expectTotals      amountsFlag
 	maxRows           int
+	encoding          string
+	sheet             string
 }
 
 // register defines the manifest flags on fs.
@@ -31,6 +33,10 @@ func (m *manifestFlags) register(fs *flagSet) {
 	fs.env("expect-total", "PAYOUTS_EXPECT_TOTAL")
 	fs.IntVar(&m.maxRows, "max-rows", manifest.DefaultMaxRows, "refuse a manifest with more than `N` rows")
 	fs.env("max-rows", "PAYOUTS_MAX_ROWS")
+	fs.StringVar(&m.encoding, "encoding", "utf-8", "character encoding of a CSV manifest: utf-8, windows-1251 (Russian Excel's plain \"CSV\") or windows-1252; give the same one to every run and rerun of the file")
+	fs.env("encoding", "PAYOUTS_ENCODING")
+	fs.StringVar(&m.sheet, "sheet", "", "worksheet of an XLSX manifest to read (default: the first visible one)")
+	fs.env("sheet", "PAYOUTS_SHEET")
 }
 
 // options returns the manifest.Options the flags ask for, or a usage
@@ -47,6 +53,11 @@ func (m *manifestFlags) options() (manifest.Options, error) {
 		AllowDuplicates:   m.allowDuplicates,
 		ExpectRows:        m.expectRows,
 		MaxRows:           m.maxRows,
+		Encoding:          m.encoding,
+		Sheet:             m.sheet,
+	}
+	if _, err := manifest.EncodingName(m.encoding); err != nil {
+		return manifest.Options{}, usageErrorf("--encoding %q: want utf-8, windows-1251 or windows-1252", m.encoding)
 	}
 	o.ExpectTotals = maps.Clone(map[string]int64(m.expectTotals))
 	return o, nil
@@ -90,4 +101,26 @@ func (t *amountsFlag) Set(s string) error {
 		(*t)[cur] = minor
 	}
 	return nil
+}
+
+// runArgs is the manifest argument of a `payouts run` of path, with the
+// reading flags it needs again (the file's encoding and sheet).
+func (m *manifestFlags) runArgs(path string) string {
+	args := []string{shellWord(path)}
+	if m.encoding != "" && m.encoding != "utf-8" {
+		args = append(args, "--encoding", shellWord(m.encoding))
+	}
+	if m.sheet != "" {
+		args = append(args, "--sheet", shellWord(m.sheet))
+	}
+	return strings.Join(args, " ")
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything but letters,
+// digits and / . _ - : characters.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/report"
 	"github.com/payouts/payouts/ledger"
@@ -26,7 +24,6 @@ var (
 type payingFlags struct {
 	pike        pikeFlags
 	ledger      ledgerFlag
-	logs        logFlags
 	listen      string
 	pollAfter   time.Duration
 	wait        time.Duration
@@ -43,7 +40,6 @@ type payingFlags struct {
 func (p *payingFlags) register(fs *flagSet, waits bool) {
 	p.pike.register(fs)
 	p.ledger.register(fs)
-	p.logs.register(fs)
 	fs.StringVar(&p.listen, "listen", "127.0.0.1:8080", "address of the webhook listener (path "+WebhookPath+"); '' to rely on polling")
 	fs.env("listen", "PAYOUTS_LISTEN")
 	fs.DurationVar(&p.pollAfter, "poll-after", 2*time.Minute, "ask Pike with session/status about a row that waited this long for a webhook")
@@ -55,10 +51,21 @@ func (p *payingFlags) register(fs *flagSet, waits bool) {
 	fs.env("wait", "PAYOUTS_WAIT")
 	fs.StringVar(&p.reportPath, "report", "", "write the reconciliation report to `FILE` when the command ends")
 	fs.env("report", "PAYOUTS_REPORT")
-	fs.StringVar(&p.reportFmt, "report-format", "csv", "report format: csv or json")
+	fs.StringVar(&p.reportFmt, "report-format", "csv", "report `FORMAT`: "+formatList)
 	fs.env("report-format", "PAYOUTS_REPORT_FORMAT")
-	fs.BoolVar(&p.reportExcel, "report-excel", false, "write the CSV report for spreadsheets: UTF-8 BOM, ';' and decimal commas")
+	fs.BoolVar(&p.reportExcel, "report-excel", false, "deprecated: use --report-format excel-csv")
 	fs.env("report-excel", "PAYOUTS_REPORT_EXCEL")
+	fs.hide("report-excel")
+}
+
+// reportFormat is the format of the report --report writes: --report-format,
+// or excel-csv for the deprecated --report-excel.
+func (p *payingFlags) reportFormat() (report.Format, error) {
+	f, err := reportFormat(p.reportFmt, p.reportExcel, "--report-format", "--report-excel", "PAYOUTS_REPORT_EXCEL")
+	if err != nil {
+		return "", err
+	}
+	return f, checkReportPath(p.reportPath, f, "--report", "--report-format")
 }
 
 // registerCards adds --fingerprint-key, for the commands that read card
@@ -73,11 +80,10 @@ func (p *payingFlags) check() error {
 	if p.pollAfter <= 0 {
 		return usageErrorf("--poll-after must be positive")
 	}
-	if _, err := report.ParseFormat(p.reportFmt); p.reportFmt != "" && err != nil {
-		return usageErrorf("--report-format: %v", err)
-	}
-	if p.reportExcel && p.reportFmt == string(report.JSON) {
-		return usageErrorf("--report-excel is for CSV reports, not --report-format json")
+	if p.reportFmt != "" || p.reportExcel {
+		if _, err := p.reportFormat(); err != nil {
+			return err
+		}
 	}
 	return p.pike.check()
 }
@@ -101,11 +107,17 @@ func (p *payingFlags) open(ctx context.Context, a *App) (*paying, error) {
 	if err := p.check(); err != nil {
 		return nil, err
 	}
-	log, err := p.logs.logger(a.Stderr)
+	log, err := a.logger()
 	if err != nil {
 		return nil, err
 	}
-	env, err := a.connect(ctx, &p.pike, &p.ledger, &p.logs, log, p.cards)
+	if p.reportExcel {
+		// Fold the deprecated spelling into the format the report is written in.
+		f, _ := p.reportFormat()
+		p.reportFmt, p.reportExcel = string(f), false
+		log.Warn(excelDeprecation("--report-excel", "PAYOUTS_REPORT_EXCEL", "--report-format"))
+	}
+	env, err := a.connect(ctx, &p.pike, &p.ledger, log, p.cards)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +126,7 @@ func (p *payingFlags) open(ctx context.Context, a *App) (*paying, error) {
 		env.close()
 		return nil, err
 	}
+	a.listening = lst != nil
 	if lst == nil {
 		log.Warn("no webhook listener (no --pike-public-key, or --listen ''): results come from polling", "poll_after", p.pollAfter)
 	}
@@ -145,7 +158,7 @@ func (e *env) close() {
 // rerun), also the card fingerprinter, checked against the ledger. Problems
 // with keys and the ledger are infrastructure errors (exit 3). The ledger
 // in use is announced on stderr, or logged when logs are JSON.
-func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, lg *logFlags, log *slog.Logger, cards bool) (*env, error) {
+func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, log *slog.Logger, cards bool) (*env, error) {
 	signer, err := pf.signer()
 	if err != nil {
 		return nil, fmt.Errorf("partner private key: %w", err)
@@ -162,7 +175,7 @@ func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, lg *lo
 	if err != nil {
 		return nil, fmt.Errorf("pike public key: %w", err)
 	}
-	db, err := lf.open(ctx, a, lg.jsonLogger(log))
+	db, err := lf.open(ctx, a, a.jsonLogger())
 	if err != nil {
 		return nil, err
 	}
@@ -179,63 +192,19 @@ func (a *App) connect(ctx context.Context, pf *pikeFlags, lf *ledgerFlag, lg *lo
 
 // interruptible returns ctx, and once ctx is cancelled by the first
 // SIGINT/SIGTERM, restores the default signal behaviour so that a second
-// one exits at once (the ledger is consistent at every instant).
+// one exits at once (the ledger is consistent at every instant), and says
+// so. A context cancelled for any other reason (the command ended, main's
+// stop) prints nothing: only a signal is an interruption.
 func (a *App) interruptible(ctx context.Context) context.Context {
-	go func() {
-		<-ctx.Done()
-		if a.Interrupted != nil {
-			a.Interrupted()
-			fmt.Fprintln(a.Stderr, "\ninterrupted: no new rows are started or confirmed; calls in flight may finish (press Ctrl-C again to exit at once).")
-		}
-	}()
+	context.AfterFunc(ctx, func() { a.ended(ctx) })
 	return ctx
 }
 
-// progressView reports progress: a bar on a terminal, log lines otherwise.
-type progressView struct {
-	bar   *progressbar.ProgressBar
-	log   *slog.Logger
-	total int
-	last  time.Time
-}
-
-func (a *App) progress(log *slog.Logger, total int) *progressView {
-	p := &progressView{log: log, total: total}
-	if isTerminal(a.Stderr) {
-		p.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(a.Stderr),
-			progressbar.OptionSetDescription("paying"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-	}
-	return p
-}
-
-// update is called about every second with the counts per state.
-func (p *progressView) update(c batch.Counts) {
-	settled := c.Total() - c.Open()
-	if p.bar != nil {
-		p.bar.Describe(countsLine(c))
-		_ = p.bar.Set(settled)
-		return
-	}
-	if time.Since(p.last) >= 5*time.Second {
-		p.last = time.Now()
-		args := []any{"settled", settled, "total", p.total}
-		for _, s := range ledger.States() {
-			if n := c[s]; n > 0 {
-				args = append(args, string(s), n)
-			}
-		}
-		p.log.Info("progress", args...)
-	}
-}
-
-func (p *progressView) done() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
+// ended is what interruptible does once ctx is done: on a signal, stop
+// catching signals and say what an interruption does; nothing otherwise.
+func (a *App) ended(ctx context.Context) {
+	if a.Interrupted != nil && signalled(ctx) {
+		a.Interrupted()
+		a.say("\ninterrupted: no new rows are started or confirmed; calls in flight may finish (press Ctrl-C again to exit at once).")
 	}
 }

@@ -101,14 +101,14 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 		cfg.Confirm = batch.ParseBatchOptions(b.Options).Confirm
 	}
 	if cfg.Confirm == batch.ConfirmHold {
-		fmt.Fprintln(c.app.Stderr, "hold mode: rows stop when ready to confirm; run `payouts approve --batch "+c.batch+"` within "+confirmDeadline+" or Pike cancels them.")
+		c.app.say("hold mode: rows stop when ready to confirm; `payouts approve --batch " + c.batch + "` confirms them (within " + confirmDeadline + ", or Pike cancels them).")
 	}
 	progress := c.app.progress(pay.log, b.RowCount)
 	res, plan, err := batch.Rerun(c.app.interruptible(ctx), pay.db, pay.client, batch.RerunOptions{
 		BatchID: c.batch, Manifest: path, ManifestOptions: mopts, IncludeMismatch: c.includeMismatch,
 		Check: func(plan batch.RerunPlan) error { return c.checkCaps(plan) },
 		SettleOptions: batch.SettleOptions{
-			Config: cfg, Wait: c.flags.wait, Intake: pay.intake, Progress: progress.update,
+			Config: cfg, Wait: c.flags.wait, Intake: pay.intake, Watch: progress.watch,
 			Owner: ledger.CurrentOwner("payouts rerun " + c.batch),
 		},
 	})
@@ -116,7 +116,7 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 	var ue *usageError
 	switch {
 	case errors.Is(err, batch.ErrCorrectionsNotApplied):
-		printNotApplied(c.app.Stderr, plan)
+		printNotApplied(c.app.errw(), plan)
 		return usageErrorf("%v — take those corrections out of %s, or do what each line says", err, path)
 	case errors.As(err, &ue):
 		return err
@@ -131,7 +131,12 @@ func (c *rerunCommand) Run(ctx context.Context, args []string) error {
 // manifestOf returns the manifest of the rerun (path, or the batch's own
 // file) after validating it, and the batch.
 func (c *rerunCommand) manifestOf(ctx context.Context, db *ledger.DB, path string, mopts manifest.Options) (string, ledger.Batch, error) {
-	if err := batchExists(ctx, db, c.batch); err != nil {
+	id, err := resolveBatch(ctx, db, c.batch)
+	if err != nil {
+		return "", ledger.Batch{}, err
+	}
+	c.batch = id
+	if err := refuseConsoleRerun(ctx, db, id); err != nil {
 		return "", ledger.Batch{}, err
 	}
 	b, err := db.Batch(ctx, c.batch)
@@ -163,11 +168,11 @@ func (c *rerunCommand) checkCaps(plan batch.RerunPlan) error {
 // dryRun prints what the rerun would do; it sends and writes nothing, but
 // refuses (exit 2) as the rerun would.
 func (c *rerunCommand) dryRun(ctx context.Context, path string, mopts manifest.Options) error {
-	log, err := c.flags.logs.logger(c.app.Stderr)
+	log, err := c.app.logger()
 	if err != nil {
 		return err
 	}
-	db, err := c.flags.ledger.open(ctx, c.app, c.flags.logs.jsonLogger(log))
+	db, err := c.flags.ledger.open(ctx, c.app, c.app.jsonLogger())
 	if err != nil {
 		return err
 	}
@@ -187,7 +192,7 @@ func (c *rerunCommand) dryRun(ctx context.Context, path string, mopts manifest.O
 	plan, err := batch.PlanRerun(ctx, db, batch.RerunOptions{BatchID: c.batch, Manifest: path, ManifestOptions: mopts,
 		IncludeMismatch: c.includeMismatch, SettleOptions: batch.SettleOptions{Config: batch.Config{Fingerprinter: fp}}})
 	if errors.Is(err, batch.ErrCorrectionsNotApplied) {
-		printNotApplied(c.app.Stderr, plan)
+		printNotApplied(c.app.errw(), plan)
 		return usageErrorf("%v — take those corrections out of %s, or do what each line says", err, path)
 	}
 	if err != nil {
@@ -198,7 +203,7 @@ func (c *rerunCommand) dryRun(ctx context.Context, path string, mopts manifest.O
 	fmt.Fprintf(c.app.Stdout, "Dry run of a rerun of batch %s (confirm %s): would retry %d rows, start %d never attempted and carry on %d in flight",
 		c.batch, mode, len(plan.Retried), len(plan.Pending), len(plan.Resumed))
 	for _, cur := range slices.Sorted(maps.Keys(totals)) {
-		fmt.Fprintf(c.app.Stdout, "; %s %s", manifest.FormatAmount(totals[cur], cur), cur)
+		fmt.Fprintf(c.app.Stdout, "; %s %s", money(totals[cur], cur), cur)
 	}
 	fmt.Fprintf(c.app.Stdout, "; not retried %d. Nothing was sent and nothing was written.\n", len(plan.Kept))
 	return c.checkCaps(plan)
@@ -211,21 +216,21 @@ func printRerunPlan(w io.Writer, plan batch.RerunPlan, dry bool) {
 		retried, start = "would retry", "would start"
 	}
 	for _, r := range plan.Retried {
-		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s", retried, r.Row.Line, r.Row.Reference, manifest.FormatAmount(r.Amount, r.Currency), r.Currency)
+		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s", retried, r.Row.Line, r.Row.Reference, money(r.Amount, r.Currency), r.Currency)
 		for _, ch := range r.Changes {
 			fmt.Fprintf(w, "  %s", ch)
 		}
 		fmt.Fprintln(w)
 	}
 	for _, r := range plan.Pending {
-		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  never attempted: paid as recorded\n", start, r.Line, r.Reference, manifest.FormatAmount(r.Amount, r.Currency), r.Currency)
+		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  never attempted: paid as recorded\n", start, r.Line, r.Reference, money(r.Amount, r.Currency), r.Currency)
 	}
 	resume := "carried on "
 	if dry {
 		resume = "would resume"
 	}
 	for _, r := range plan.Resumed {
-		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  in flight (%s): its outcome is resolved first, then it is paid as recorded\n", resume, r.Line, r.Reference, manifest.FormatAmount(r.Amount, r.Currency), r.Currency, r.State)
+		fmt.Fprintf(w, "%s line %-5d %-24s %14s %s  in flight (%s): its outcome is resolved first, then it is paid as recorded\n", resume, r.Line, r.Reference, money(r.Amount, r.Currency), r.Currency, r.State)
 	}
 	for _, r := range plan.Kept {
 		fmt.Fprintf(w, "not retried line %-5d %-24s %s %s\n", r.Line, r.Reference, r.State, r.FailureCode)

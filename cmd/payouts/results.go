@@ -42,24 +42,15 @@ func (a *App) finish(ctx context.Context, db *ledger.DB, res batch.Result, repor
 		}
 		fmt.Fprintf(a.Stdout, "report written to %s\n", reportPath)
 	}
-	switch {
-	case res.Interrupted:
-		fmt.Fprintf(a.Stdout, "\nInterrupted. The ledger holds every row's state; to resume, run the same command again (batch %s).\n", res.Batch.ID)
-	case res.Held > 0:
-		fmt.Fprintf(a.Stdout, "\n%d rows wait for approval: `payouts approve --batch %s` (or `payouts reject --batch %s`) within %s.\n", res.Held, res.Batch.ID, res.Batch.ID, confirmDeadline)
-	case res.Counts.Open() > 0:
-		notSent := res.Counts[ledger.StatePlanned]
-		if inFlight := res.Counts.Open() - notSent; inFlight > 0 {
-			fmt.Fprintf(a.Stdout, "\n%d rows are still in flight at Pike. Keep `payouts serve` running, or run the same command again, to finish them (never pay them by hand); `payouts status --batch %s` shows them.\n", inFlight, res.Batch.ID)
-		}
-		if notSent > 0 {
-			fmt.Fprintf(a.Stdout, "\n%d rows were not sent to Pike: the log says why (is Pike reachable at --pike-url?). Run the same command again to send them.\n", notSent)
-		}
+	code := exitOf(res)
+	if err := a.nextSteps(ctx, a.Stdout, db, res); err != nil {
+		return err
 	}
-	if res.OK() {
+	a.summaryRecord(ctx, db, res, code)
+	if code == ExitOK {
 		return nil
 	}
-	return &ExitError{Code: ExitPartial}
+	return &ExitError{Code: code}
 }
 
 // attentionStates are the final states printBatchSummary lists row by row:
@@ -94,7 +85,7 @@ func printBatchSummary(ctx context.Context, w io.Writer, db *ledger.DB, batchID 
 	succeeded := map[string]int64{}
 	fmt.Fprintf(w, "  %-17s %-4s %7s %20s\n", "state", "cur", "rows", "amount")
 	for _, l := range lines {
-		fmt.Fprintf(w, "  %-17s %-4s %7d %20s\n", l.State, l.Currency, l.Count, manifest.FormatAmount(l.Amount, l.Currency))
+		fmt.Fprintf(w, "  %-17s %-4s %7d %20s\n", l.State, l.Currency, l.Count, money(l.Amount, l.Currency))
 		if l.State == ledger.StateSucceeded {
 			succeeded[l.Currency] += l.Amount
 		}
@@ -108,7 +99,7 @@ func printBatchSummary(ctx context.Context, w io.Writer, db *ledger.DB, batchID 
 		}
 	}
 	for _, c := range slices.Sorted(maps.Keys(curs)) {
-		fmt.Fprintf(w, "  %-17s %-4s %28s of %s in the manifest\n", "paid", c, manifest.FormatAmount(succeeded[c], c), manifest.FormatAmount(b.Totals[c], c))
+		fmt.Fprintf(w, "  %-17s %-4s %28s of %s in the manifest\n", "paid", c, money(succeeded[c], c), money(b.Totals[c], c))
 	}
 
 	if err := listRows(ctx, w, db, batchID, "Rows needing attention", attentionStates, func(r ledger.Row) string {
@@ -151,7 +142,7 @@ func listRows(ctx context.Context, w io.Writer, db *ledger.DB, batchID, title st
 		}
 		n++
 		fmt.Fprintf(tw, "  line %d\t%s\t%s\t%s %s\t%s\n", r.Line, pan.Scrub(r.Reference), r.State,
-			manifest.FormatAmount(r.Amount, r.Currency), r.Currency, why(r))
+			money(r.Amount, r.Currency), r.Currency, why(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -228,7 +219,7 @@ func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, b
 		payRows++
 		if shown < 50 {
 			shown++
-			fmt.Fprintf(a.Stdout, "  would pay  line %-5d %-24s %14s %s  card %s  %s\n", r.Line, r.Reference, manifest.FormatAmount(r.Amount, r.Currency), r.Currency, r.Card.Mask(), r.RecipientName)
+			fmt.Fprintf(a.Stdout, "  would pay  line %-5d %-24s %14s %s  card %s  %s\n", r.Line, r.Reference, money(r.Amount, r.Currency), r.Currency, r.Card.Mask(), r.RecipientName)
 		}
 		return nil
 	})
@@ -251,7 +242,7 @@ func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, b
 	}
 	sort.Strings(curs)
 	for _, c := range curs {
-		fmt.Fprintf(a.Stdout, "; %s %s", manifest.FormatAmount(pay[c], c), c)
+		fmt.Fprintf(a.Stdout, "; %s %s", money(pay[c], c), c)
 	}
 	fmt.Fprintf(a.Stdout, "; skip %d. Nothing was sent and nothing was written.\n", len(skipped)+len(done))
 	return nil

@@ -132,14 +132,19 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	if err := c.flags.check(); err != nil {
 		return err
 	}
-	if cfg.Confirm == batch.ConfirmHold {
-		fmt.Fprintln(c.app.Stderr, "hold mode: rows stop when ready to confirm; run `payouts approve --batch "+batchID+"` within "+confirmDeadline+" or Pike cancels them.")
+	if err := c.flags.ledger.resolve(c.app.Getenv); err != nil {
+		return err
 	}
+	c.app.startLine(batchID, sum, c.flags.ledger.path, c.flags.pike.url, cfg.Confirm)
+	c.flags.ledger.announced = true
 	pay, err := c.flags.open(ctx, c.app)
 	if err != nil {
 		return err
 	}
 	defer pay.close()
+	if err := refuseConsoleBatch(ctx, pay.db, batchID); err != nil {
+		return err
+	}
 	engine := c.flags.config(pay)
 	cfg.PollAfter, cfg.Logger, cfg.Fingerprinter, cfg.Workers = engine.PollAfter, engine.Logger, engine.Fingerprinter, engine.Workers
 
@@ -149,7 +154,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	progress := c.app.progress(pay.log, sum.Rows)
 	res, err := batch.Run(c.app.interruptible(ctx), pay.db, pay.client, batch.RunOptions{
 		Manifest: path, ManifestOptions: mopts, Summary: sum, BatchID: batchID,
-		Config: cfg, Wait: c.flags.wait, Intake: pay.intake, Progress: progress.update,
+		Config: cfg, Wait: c.flags.wait, Intake: pay.intake, Watch: progress.watch,
 		Owner: ledger.CurrentOwner("payouts run " + path),
 		// On a PostgreSQL ledger the same run started on several hosts
 		// shares the batch: each claims rows (README, "Several hosts").
@@ -174,7 +179,7 @@ func (a *App) manifestRefusal(path string, err error) error {
 		return a.capRefusal(path, problems)
 	}
 	if errors.As(err, &ve) {
-		fmt.Fprintln(a.Stderr, ve.Error())
+		fmt.Fprintln(a.errw(), ve.Error())
 		return usageErrorf("%s is not valid; nothing was sent — run `payouts validate %s` for the full list", path, path)
 	}
 	return manifestReadError(path, err)

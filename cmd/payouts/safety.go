@@ -104,7 +104,7 @@ func (a *App) capRefusal(what string, problems []string) error {
 		return nil
 	}
 	for _, p := range problems {
-		fmt.Fprintln(a.Stderr, "  "+p)
+		fmt.Fprintln(a.errw(), "  "+p)
 	}
 	return usageErrorf("%s: refused, safety caps exceeded; nothing was sent", what)
 }

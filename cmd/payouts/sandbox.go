@@ -79,7 +79,7 @@ func (c *sandboxCommand) Run(ctx context.Context, args []string) error {
 	if err := f.parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	log, err := f.logs.logger(c.app.Stderr)
+	log, err := c.app.logger()
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,6 @@ func (c *sandboxCommand) Run(ctx context.Context, args []string) error {
 // straight in cfg; the rest are checked or translated by parse and
 // newSandbox, which is why they are kept apart.
 type sandboxFlags struct {
-	logs                           logFlags
 	listen, partnerPub, webhookURL *string
 	privKey, pubOut, project       *string
 	ids, times, unknown            *string
@@ -126,7 +125,6 @@ func newSandboxFlags() *sandboxFlags {
 // register defines every flag on fs, in the order `payouts help sandbox`
 // lists them.
 func (f *sandboxFlags) register(fs *flagSet) {
-	f.logs.register(fs)
 	f.listen = fs.StringEnv("listen", "SANDBOX_LISTEN", "127.0.0.1:8081", "address to serve the Pike API on")
 	f.partnerPub = fs.StringEnv("partner-public-key", "SANDBOX_PARTNER_PUBLIC_KEY", "", "PEM file: the partner's public key, verifies X-PARTNER-SIGN (required)")
 	f.webhookURL = fs.StringEnv("webhook-url", "SANDBOX_WEBHOOK_URL", "", "where webhooks are POSTed (none sent when empty)")

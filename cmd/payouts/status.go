@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/payouts/payouts/batch"
@@ -55,13 +58,13 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	if c.batch != "" {
-		if err := batchExists(ctx, db, c.batch); err != nil {
+		if c.batch, err = resolveBatch(ctx, db, c.batch); err != nil {
 			return err
 		}
 		if err := printBatchSummary(ctx, c.app.Stdout, db, c.batch); err != nil {
 			return err
 		}
-		return nil
+		return c.app.statusNext(ctx, db, c.batch)
 	}
 	batches, err := db.Batches(ctx)
 	if err != nil {
@@ -87,15 +90,71 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// batchExists returns a usage error (exit 2) naming the way out when the
-// ledger has no batch id, and an infrastructure error when it cannot tell.
-func batchExists(ctx context.Context, db *ledger.DB, id string) error {
+// resolveBatch returns the id of the batch that id names: the batch of
+// that id, or, like git, the only batch whose id starts with it. No batch,
+// or a prefix several batches share (they are listed), is a usage error
+// (exit 2) naming the way out; a ledger that cannot tell is infrastructure.
+func resolveBatch(ctx context.Context, db *ledger.DB, id string) (string, error) {
 	_, err := db.Batch(ctx, id)
 	switch {
 	case err == nil:
-		return nil
-	case errors.Is(err, ledger.ErrNotFound):
-		return usageErrorf("no batch %s in ledger %s — `payouts status` lists the batches", id, db.Path())
+		return id, nil
+	case !errors.Is(err, ledger.ErrNotFound):
+		return "", fmt.Errorf("batch %s: %w", id, err)
 	}
-	return fmt.Errorf("batch %s: %w", id, err)
+	batches, err := db.Batches(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list batches: %w", err)
+	}
+	var found []string
+	for _, b := range batches {
+		if id != "" && strings.HasPrefix(b.ID, id) {
+			found = append(found, b.ID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", usageErrorf("no batch %s in ledger %s — `payouts status` lists the batches", id, db.Path())
+	case 1:
+		return found[0], nil
+	}
+	slices.Sort(found)
+	return "", usageErrorf("batch id %s is ambiguous: it starts %s — give more of it", id, strings.Join(found, ", "))
+}
+
+// statusNext ends `status --batch` with the next steps, as a run of the
+// batch would: rows held for approval (hold mode) wait for a person.
+func (a *App) statusNext(ctx context.Context, db *ledger.DB, id string) error {
+	b, err := db.Batch(ctx, id)
+	if err != nil {
+		return fmt.Errorf("batch %s: %w", id, err)
+	}
+	counts, err := batch.CountsOf(ctx, db, id)
+	if err != nil {
+		return err
+	}
+	if err := printDecisions(ctx, a.Stdout, db, id); err != nil {
+		return err
+	}
+	res := batch.Result{Batch: b, Counts: counts}
+	if batch.ParseBatchOptions(b.Options).Confirm == batch.ConfirmHold {
+		res.Held = counts[ledger.StateAwaitingConfirm]
+	}
+	return a.nextSteps(ctx, a.Stdout, db, res)
+}
+
+// printDecisions lists who approved or rejected rows of the batch, and
+// when, from the batch's audit log.
+func printDecisions(ctx context.Context, w io.Writer, db *ledger.DB, id string) error {
+	decisions, err := db.Decisions(ctx, id)
+	if err != nil {
+		return fmt.Errorf("decisions of batch %s: %w", id, err)
+	}
+	if len(decisions) > 0 {
+		fmt.Fprintln(w, "Approvals:")
+	}
+	for _, e := range decisions {
+		fmt.Fprintf(w, "  %s UTC  %s\n", e.At.UTC().Format("2006-01-02 15:04:05"), e.Detail)
+	}
+	return nil
 }

@@ -21,10 +21,15 @@ const statusGoldenDir = "testdata/status"
 
 var clockRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`)
 
+// localClockRE is the local time beside a UTC clock time (see clock),
+// which depends on the machine's time zone.
+var localClockRE = regexp.MustCompile(` \(\d\d:\d\d:\d\d \S+ local\)`)
+
 // normalise replaces what changes from run to run: the temporary
 // directory and wall-clock times (same width, so columns stay aligned).
 func (p *cliPike) normalise(s string) string {
 	s = strings.ReplaceAll(s, p.dir, "$DIR")
+	s = localClockRE.ReplaceAllString(s, "")
 	return clockRE.ReplaceAllString(s, "YYYY-MM-DD hh:mm:ss")
 }
 
@@ -69,8 +74,8 @@ func TestStatusGolden(t *testing.T) {
 	held := p.manifest("bonus.csv", [5]string{"BONUS-1", "5000", "RUB", sandbox.CardMir, "Иванов Иван Иванович"},
 		[5]string{"BONUS-2", "7000", "RUB", sandbox.CardVisa, "Petrova Anna"})
 	code, stdout, stderr = p.run("run", held, "--confirm", "hold")
-	if code != ExitPartial {
-		t.Fatalf("hold run: got exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	if code != ExitOK {
+		t.Fatalf("hold run: got exit %d, want 0 (stopped for approval as asked)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	heldID := batchIDOf(t, stdout)
 
@@ -91,6 +96,17 @@ func TestStatusGolden(t *testing.T) {
 			checkTextGolden(t, filepath.Join(statusGoldenDir, tt.golden), p.normalise(stdout))
 		})
 	}
+	// approve: the preview and the outcome, then the batch's status with
+	// who approved.
+	code, stdout, stderr = p.run("approve", "--batch", heldID[:6], "--row", "BONUS-1", "--yes", "--as", "Golden Tester")
+	if code != ExitOK {
+		t.Fatalf("approve: got exit %d, want 0\n%s%s", code, stdout, stderr)
+	}
+	checkTextGolden(t, filepath.Join(statusGoldenDir, "approve-one-row.txt"), p.normalise(stdout))
+	if _, stdout, _ := p.run("status", "--batch", heldID); true {
+		checkTextGolden(t, filepath.Join(statusGoldenDir, "batch-approved.txt"), p.normalise(stdout))
+	}
+
 	// The batch from the environment, as approve and report read it.
 	p.env["PAYOUTS_BATCH"] = heldID
 	if _, stdout, _ := p.run("status"); !strings.Contains(stdout, "BONUS-1") {
@@ -161,6 +177,9 @@ func checkReportCommand(t *testing.T, p *cliPike, id string) {
 	code, stdout, stderr := p.run("report", "--batch", id, "--output", out, "--excel")
 	if code != ExitOK || stdout != "" || !strings.Contains(stderr, out) {
 		t.Fatalf("report --output: got exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "--excel (PAYOUTS_REPORT_EXCEL) is deprecated") {
+		t.Errorf("report --excel: stderr %q, want the note that --format excel-csv replaces it", stderr)
 	}
 	b := mustRead(t, out)
 	if !bytes.HasPrefix(b, []byte("\ufeffrow;reference;status;amount;")) || !bytes.Contains(b, []byte(";1500,50;RUB;")) {

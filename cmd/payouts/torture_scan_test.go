@@ -128,8 +128,9 @@ func TestNoCardNumberInAnyOutput(t *testing.T) {
 		"--poll-after", "300ms", "--wait", "30s"}, debug("json")...)...)
 
 	// Hold mode, then approval.
-	expect(1, append(r.runArgs(semicolon, "--confirm", "hold", "--poll-after", "300ms", "--wait", "20s"), debug("text")...)...)
-	expect(0, append([]string{"approve", "--batch", semiID, "--pike-url", r.pikeURL, "--project", "torture",
+	// Stopped for approval as asked: exit 0 (DESIGN.md).
+	expect(0, append(r.runArgs(semicolon, "--confirm", "hold", "--poll-after", "300ms", "--wait", "20s"), debug("text")...)...)
+	expect(0, append([]string{"approve", "--yes", "--batch", semiID, "--pike-url", r.pikeURL, "--project", "torture",
 		"--private-key", r.priv, "--pike-public-key", r.pub, "--ledger", r.ledger, "--listen", r.listen,
 		"--poll-after", "300ms", "--wait", "20s"}, debug("json")...)...)
 
@@ -152,8 +153,8 @@ func TestNoCardNumberInAnyOutput(t *testing.T) {
 		expect(0, "status", "--ledger", r.ledger, "--batch", id)
 		expect(0, "report", "--ledger", r.ledger, "--batch", id)
 		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--format", "json")
-		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--excel")
-		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--excel", "--output", filepath.Join(r.out, id+"-excel.csv"))
+		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--format", "excel-csv")
+		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--format", "excel-csv", "--output", filepath.Join(r.out, id+"-excel.csv"))
 		expect(0, "report", "--ledger", r.ledger, "--batch", id, "--format", "json", "--output", filepath.Join(r.out, id+".json"))
 	}
 	if code := demo.wait(t); code != 0 {

@@ -178,7 +178,7 @@ func TestCrashTorture(t *testing.T) {
 	}
 	checkReportTotals(t, []byte(report), totals)
 	r.exec("report", "--ledger", r.ledger, "--batch", batchID)
-	r.exec("report", "--ledger", r.ledger, "--batch", batchID, "--excel", "--output", filepath.Join(r.out, "report-excel.csv"))
+	r.exec("report", "--ledger", r.ledger, "--batch", batchID, "--format", "excel-csv", "--output", filepath.Join(r.out, "report-excel.csv"))
 	r.exec("status", "--ledger", r.ledger, "--batch", batchID)
 
 	st := r.sb.Stats()

@@ -87,6 +87,9 @@ func (c *validateCommand) Run(ctx context.Context, args []string) error {
 		}
 	} else {
 		report.writeText(c.app.Stdout)
+		if ve == nil {
+			fmt.Fprintf(c.app.Stdout, "\nNext: `payouts run %s` pays it (add --dry-run to see what would be sent first).\n", c.manifest.runArgs(path))
+		}
 	}
 	if ve != nil {
 		return &ExitError{Code: ExitUsage}
@@ -123,6 +126,9 @@ type manifestReport struct {
 	Totals      map[string]string    `json:"totals"`
 	TotalsMinor map[string]int64     `json:"totals_minor"`
 	SHA256      string               `json:"sha256"`
+	Format      string               `json:"format"`             // csv or xlsx
+	Encoding    string               `json:"encoding,omitempty"` // of a CSV
+	Sheet       string               `json:"sheet,omitempty"`    // of an XLSX
 	Delimiter   string               `json:"delimiter"`
 	BOM         bool                 `json:"bom"`
 	Columns     []string             `json:"columns"`
@@ -145,6 +151,7 @@ type manifestReportItem struct {
 func newManifestReport(path string, sum manifest.Summary, ve *manifest.ValidationError) *manifestReport {
 	r := &manifestReport{
 		File: path, Valid: ve == nil, Rows: sum.Rows, SHA256: sum.SHA256,
+		Format: sum.Format, Encoding: sum.Encoding, Sheet: sum.Sheet,
 		Delimiter: string(sum.Delimiter), BOM: sum.BOM, Columns: sum.Columns,
 		Totals: map[string]string{}, TotalsMinor: map[string]int64{},
 		Errors: []manifestReportItem{}, Warnings: []manifestReportItem{},
@@ -214,14 +221,23 @@ func (r *manifestReport) writeText(w io.Writer) {
 		fmt.Fprintln(w, "  totals:    none")
 	}
 	for _, c := range curs {
-		fmt.Fprintf(w, "  total %s: %s\n", c, r.Totals[c])
+		fmt.Fprintf(w, "  total %s: %s\n", c, groupDigits(r.Totals[c]))
 	}
 	fmt.Fprintf(w, "  warnings:  %d\n", len(r.Warnings))
-	bom := "no BOM"
-	if r.BOM {
-		bom = "with BOM"
+	switch {
+	case r.Format == "xlsx" && r.Sheet != "":
+		fmt.Fprintf(w, "  format:    XLSX workbook, sheet %q\n", r.Sheet)
+	case r.Format == "xlsx":
+		fmt.Fprintln(w, "  format:    XLSX workbook")
+	case r.Encoding != "" && r.Encoding != "utf-8":
+		fmt.Fprintf(w, "  format:    %s, delimiter %q\n", r.Encoding, r.Delimiter)
+	default:
+		bom := "no BOM"
+		if r.BOM {
+			bom = "with BOM"
+		}
+		fmt.Fprintf(w, "  format:    UTF-8 %s, delimiter %q\n", bom, r.Delimiter)
 	}
-	fmt.Fprintf(w, "  format:    UTF-8 %s, delimiter %q\n", bom, r.Delimiter)
 	if len(r.Columns) > 0 {
 		fmt.Fprintf(w, "  columns:   %s\n", strings.Join(r.Columns, ", "))
 	}

@@ -190,7 +190,7 @@ func TestValidateUsage(t *testing.T) {
 		{"two files", nil, []string{"validate", sample, sample}, 2, "exactly one MANIFEST"},
 		{"bad format", nil, []string{"validate", sample, "--format", "xml"}, 2, "--format"},
 		{"unknown flag", nil, []string{"validate", sample, "--frobnicate"}, 2, "frobnicate"},
-		{"bad expect-total", nil, []string{"validate", sample, "--expect-total", "RUB:1,500.00"}, 2, "both '.' and ','"},
+		{"bad expect-total", nil, []string{"validate", sample, "--expect-total", "RUB:1,500"}, 2, "ambiguous"},
 		{"expect-total twice", nil, []string{"validate", sample, "--expect-total", "RUB:1", "--expect-total", "rub:2"}, 2, "given twice"},
 		{"max-amount twice", nil, []string{"validate", sample, "--max-amount", "RUB:1000000", "--max-amount", "rub:1"}, 2, "given twice"},
 		{"max-total twice in the environment", map[string]string{"PAYOUTS_MAX_TOTAL": "EUR:1;eur:1000000"}, []string{"validate", sample}, 2, "given twice"},
@@ -232,5 +232,17 @@ func TestManifestFlagsOptions(t *testing.T) {
 	}
 	if !o.AllowExtraColumns || !o.AllowDuplicates || o.ExpectRows != 3 || o.MaxRows != 7 || o.ExpectTotals["RUB"] != 1000 || o.ExpectTotals["JPY"] != 1500 || len(o.ExpectTotals) != 2 {
 		t.Errorf("options = %+v", o)
+	}
+}
+
+// TestValidateNextRunArgs: the next step of a valid file is a command that
+// can be pasted: the path quoted for a shell, the reading flags kept.
+func TestValidateNextRunArgs(t *testing.T) {
+	m := &manifestFlags{encoding: "windows-1251", sheet: "Лист 1"}
+	if got, want := m.runArgs("/tmp/it's here.csv"), `'/tmp/it'\''s here.csv' --encoding windows-1251 --sheet 'Лист 1'`; got != want {
+		t.Errorf("runArgs = %s, want %s", got, want)
+	}
+	if got := (&manifestFlags{encoding: "utf-8"}).runArgs("samples/payroll.csv"); got != "samples/payroll.csv" {
+		t.Errorf("runArgs = %s, want the path alone", got)
 	}
 }
