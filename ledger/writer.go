@@ -212,6 +212,25 @@ func (w *writer) commit(group []*job) {
 			j.err = nil
 		}
 	}
+	// PostgreSQL: two processes' groups that lock the same rows in another
+	// order deadlock, and the server fails a statement of one of them. That
+	// job was undone to its savepoint; it runs again in a transaction of its
+	// own once this group has committed and let its locks go (retrying it
+	// inside the group would meet the same cycle).
+	for round := 0; round < 5; round++ {
+		var again []*job
+		for _, j := range taken {
+			if j.err != nil && w.d.isTransient(j.err) {
+				j.err = nil
+				again = append(again, j)
+			}
+		}
+		if len(again) == 0 {
+			return
+		}
+		time.Sleep(time.Duration(1+round) * 5 * time.Millisecond)
+		w.commitOnce(again)
+	}
 }
 
 // commitOnce is one try of commit. It reports false when the group should
@@ -340,26 +359,13 @@ func (w *writer) runGroup(ctx context.Context, conn *sql.Conn, taken []*job) (ok
 			j.err = abort
 			continue
 		}
-		for try := 1; ; try++ {
-			err := runJob(ctx, conn, j)
-			if err == nil {
-				j.err = nil
-				break
-			}
+		if err := runJob(ctx, conn, j); err != nil {
 			j.err = err
 			// ROLLBACK TO fails only if SQLite already rolled back the
 			// whole transaction (I/O error, disk full): stop here, or the
 			// next statements would run outside any transaction.
 			if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
 				abort = fmt.Errorf("group aborted after %w: %w", err, rerr)
-				break
-			}
-			// PostgreSQL: two groups of two processes that lock the same
-			// rows in another order deadlock, and the server fails one
-			// statement of one of them. Undone to its savepoint, the job
-			// runs again: the other group can finish meanwhile.
-			if !w.d.isTransient(err) || try == 5 {
-				break
 			}
 		}
 		if abort != nil {
