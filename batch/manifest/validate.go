@@ -82,6 +82,9 @@ func (m *reader) checkRow(rec *record, line int) (Row, bool) {
 			amount, number = rec.xl.amountNumber, true
 		}
 		v, err := amountParseAs(amount, digits, row.Currency, number)
+		if err == nil && number && !amountShown(rec.Amount, amount) {
+			err = amountShownDiffers(rec.Amount, amount)
+		}
 		switch {
 		case err != nil:
 			fail("amount", amount, err)

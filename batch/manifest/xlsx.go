@@ -158,6 +158,13 @@ func (m *reader) readXLSXPass(data []byte) error {
 				return nil
 			}
 			canonical = names
+			for i, name := range canonical {
+				if name != "" && types.colHidden(i) {
+					col, _ := excelize.ColumnNumberToName(i + 1)
+					m.addError(newRowError(line, name, "", newReason(fmt.Sprintf("column %s (%s) is hidden in the sheet: whoever checked the workbook did not see it", col, name),
+						"unhide the column, check its values, and save", ErrHeader, columnErr(name))))
+				}
+			}
 			continue
 		}
 		if !m.countRow(line) {
@@ -168,6 +175,11 @@ func (m *reader) readXLSXPass(data []byte) error {
 			if ok {
 				m.sum.Rows--
 			}
+			continue
+		}
+		if types.rowHidden(line) {
+			m.addError(newRowError(line, "", "", newReason("row is hidden in the sheet (by hand, by a filter or in a collapsed group): whoever checked the workbook did not see this payout",
+				"unhide the row (clear filters, expand groups) and check it, or delete it, and save", ErrRecord)))
 			continue
 		}
 		row, valid := m.checkRow(&rec, line)
@@ -367,6 +379,45 @@ func numberText(raw string) string {
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
+// amountShown says whether shown, the text a number cell's format shows,
+// is value (numberText of the cell): the same number once currency
+// symbols, words, spaces and the ',' grouping excelize writes are set
+// aside. A date, a time, a percentage, a fraction, an exponent or a format
+// that rounds or scales the value is not.
+func amountShown(shown, value string) bool {
+	num := ""
+	runs := 0
+	for _, run := range strings.FieldsFunc(shown, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.' || r == ',') }) {
+		if strings.IndexFunc(run, func(r rune) bool { return r >= '0' && r <= '9' }) < 0 {
+			continue // a '.' of "руб."
+		}
+		runs++
+		num = strings.Trim(strings.ReplaceAll(run, ",", ""), ".")
+	}
+	if runs != 1 || strings.ContainsRune(shown, '%') {
+		return false
+	}
+	norm := func(s string) (string, bool) {
+		ip, frac, _ := strings.Cut(s, ".")
+		if strings.Contains(frac, ".") {
+			return "", false
+		}
+		ip = strings.TrimLeft(ip, "0")
+		frac = strings.TrimRight(frac, "0")
+		return ip + "." + frac, true
+	}
+	a, ok1 := norm(num)
+	b, ok2 := norm(value)
+	return ok1 && ok2 && a == b
+}
+
+// amountShownDiffers is the problem of an amount cell that shows something
+// else than the number it holds.
+func amountShownDiffers(shown, value string) *reason {
+	return newReason(fmt.Sprintf("the cell shows %q but holds the number %s (its format is a date, a time, a percentage, or rounds or scales the value)", strings.TrimSpace(shown), value),
+		"format the amount column as Number with the currency's decimals (0.00), check every amount against what was meant, and save", ErrSpreadsheetDamage, ErrAmount)
+}
+
 // cellInfo is the type of a cell: 'n' number, 'e' error, 's' anything
 // else (text, boolean, date), with its raw value for numbers and errors.
 type cellInfo struct {
@@ -381,8 +432,35 @@ type cellTypes struct {
 	d       *xml.Decoder
 	cur     int // the row of next, 0 when not read yet
 	next    map[int]cellInfo
+	hidden  bool // row cur is hidden (by hand, a filter, a collapsed group) or has no height
 	done    bool
 	lastRow int
+	// hiddenCols are the ranges of columns (1-based, inclusive) hidden or
+	// of no width, from the sheet's <cols> before its rows.
+	hiddenCols [][2]int
+}
+
+// rowHidden says whether row n, the one row last returned, is hidden.
+func (c *cellTypes) rowHidden(n int) bool { return c.cur == n && c.hidden }
+
+// colHidden says whether the column of index i (0-based) is hidden.
+func (c *cellTypes) colHidden(i int) bool {
+	for _, r := range c.hiddenCols {
+		if i+1 >= r[0] && i+1 <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// xmlTrue is an XML boolean attribute's true.
+func xmlTrue(v string) bool { return v == "1" || v == "true" }
+
+// xmlZero says whether a size attribute (a row's height, a column's
+// width) is present and zero: nothing of it shows.
+func xmlZero(v string) bool {
+	f, err := strconv.ParseFloat(v, 64)
+	return v != "" && err == nil && f <= 0
 }
 
 func newCellTypes(f *excelize.File, sheet string) (*cellTypes, error) {
@@ -461,7 +539,16 @@ func (c *cellTypes) readRow() {
 		switch e := tok.(type) {
 		case xml.StartElement:
 			switch e.Name.Local {
+			case "col":
+				if xmlTrue(attr(e, "hidden")) || xmlZero(attr(e, "width")) {
+					lo, err1 := strconv.Atoi(attr(e, "min"))
+					hi, err2 := strconv.Atoi(attr(e, "max"))
+					if err1 == nil && err2 == nil {
+						c.hiddenCols = append(c.hiddenCols, [2]int{lo, hi})
+					}
+				}
 			case "row":
+				c.hidden = xmlTrue(attr(e, "hidden")) || xmlZero(attr(e, "ht"))
 				c.lastRow++
 				if r := attr(e, "r"); r != "" {
 					if n, err := strconv.Atoi(r); err == nil {

@@ -1,0 +1,121 @@
+package manifest_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/payouts/payouts/batch/manifest"
+)
+
+// TestXLSXAmountShownDiffers: an amount stored as a number whose cell shows
+// something else than that number (a date, a time, a percentage, a rounded
+// or thousands-scaled format) is refused: the person who checked the
+// workbook saw a different amount from the one that would be paid. Typing
+// 12.10 into a Russian Excel makes the date 12 October, stored as 46307.
+func TestXLSXAmountShownDiffers(t *testing.T) {
+	for _, c := range []struct {
+		v     any
+		code  string
+		shown string
+	}{
+		{46307.0, "dd.mm.yyyy", "12.10.2026"}, // a date: would pay 46 307.00
+		{46307.0, "m/d/yy", "10/12/26"},
+		{0.5, "h:mm", "12:00"},           // a time: would pay 0.50
+		{1500.4, "0", "1500"},            // rounded: shows 1500, would pay 1500.40
+		{1500.5, "#,##0", "1,501"},       // rounded the other way
+		{1500000.0, "#,##0,", "1,500"},   // thousands-scaled: shows 1,500, would pay 1 500 000
+		{0.15, "0%", "15%"},              // a percentage: shows 15%, would pay 0.15
+		{1500.0, "0.00E+00", "1.50E+03"}, // scientific
+	} {
+		sh := xlsxSheet{name: "S", rows: [][]any{xlsxHeader, {"R-1", c.v, "RUB", "4242424242424242", "Ivan"}},
+			formats: map[string]string{"B2": c.code}}
+		_, rows, ve := readXLSX(t, makeXLSX(t, sh), manifest.Options{})
+		if len(rows) != 0 || ve == nil || len(ve.Errors) != 1 {
+			t.Errorf("%v shown as %q (%s): rows %+v, problems %v; want one amount problem", c.v, c.shown, c.code, rows, ve)
+			continue
+		}
+		e := ve.Errors[0]
+		if e.Line != 2 || e.Column != "amount" || !errors.Is(e, manifest.ErrAmount) || !errors.Is(e, manifest.ErrSpreadsheetDamage) ||
+			!strings.Contains(e.Error(), c.shown) {
+			t.Errorf("%v shown as %q: %v", c.v, c.shown, e)
+		}
+	}
+	// What the cell shows is the number, whatever the currency symbol,
+	// grouping or padding: accepted.
+	for _, c := range []struct {
+		v    float64
+		code string
+		want int64
+	}{
+		{1500, "#,##0.00", 150000}, {1500.5, `"$"#,##0.00`, 150050}, {1500.5, `[$₽-419]#,##0.00`, 150050},
+		{1500.5, `#,##0.00\ "₽"`, 150050}, {1500.5, `0.00 "руб."`, 150050}, {1500, `0.00_);(0.00)`, 150000},
+		{1500, `_-* #,##0.00 ₽_-;-* #,##0.00 ₽_-;_-* "-"?? ₽_-;_-@_-`, 150000}, {1234.5600000000002, "General", 123456},
+		{0.30000000000000004, "General", 30}, {1500, "@", 150000}, {1500.5, "[Red]0.00;-0.00", 150050},
+	} {
+		sh := xlsxSheet{name: "S", rows: [][]any{xlsxHeader, {"R-1", c.v, "RUB", "4242424242424242", "Ivan"}},
+			formats: map[string]string{"B2": c.code}}
+		_, rows, ve := readXLSX(t, makeXLSX(t, sh), manifest.Options{})
+		if ve != nil || len(rows) != 1 || rows[0].Amount != c.want {
+			t.Errorf("%v as %q: rows %+v, problems %v; want %d", c.v, c.code, rows, ve, c.want)
+		}
+	}
+}
+
+// TestXLSXHiddenRowsColumns: a row hidden in the sheet (hidden by hand, by
+// a filter or a collapsed group) is a payout nobody checking the workbook
+// saw: refused, by row. So is a hidden column holding a manifest column.
+func TestXLSXHiddenRowsColumns(t *testing.T) {
+	build := func(t *testing.T, hide func(f *excelize.File)) []byte {
+		f := excelize.NewFile()
+		defer f.Close()
+		rows := [][]any{xlsxHeader,
+			{"R-1", 10, "RUB", "4242424242424242", "Ivan"},
+			{"R-2", 900000, "RUB", "5555555555554444", "Mallory"},
+			{"R-3", 30, "RUB", "4111111111111111", "Anna"}}
+		for r, row := range rows {
+			for c, v := range row {
+				cell, _ := excelize.CoordinatesToCellName(c+1, r+1)
+				f.SetCellValue("Sheet1", cell, v)
+			}
+		}
+		hide(f)
+		var b strings.Builder
+		if err := f.Write(&b); err != nil {
+			t.Fatal(err)
+		}
+		return []byte(b.String())
+	}
+	t.Run("row", func(t *testing.T) {
+		data := build(t, func(f *excelize.File) { f.SetRowVisible("Sheet1", 3, false) })
+		_, rows, ve := readXLSX(t, data, manifest.Options{})
+		if ve == nil || len(ve.Errors) != 1 || ve.Errors[0].Line != 3 || !strings.Contains(ve.Errors[0].Error(), "hidden") {
+			t.Fatalf("hidden row 3: rows %+v, problems %v; want one problem on line 3 saying it is hidden", rows, ve)
+		}
+	})
+	t.Run("zero height", func(t *testing.T) {
+		data := build(t, func(f *excelize.File) { f.SetRowHeight("Sheet1", 3, 0) })
+		_, rows, ve := readXLSX(t, data, manifest.Options{})
+		if ve == nil || len(ve.Errors) != 1 || ve.Errors[0].Line != 3 {
+			t.Fatalf("row 3 of height 0: rows %+v, problems %v; want one problem on line 3", rows, ve)
+		}
+	})
+	t.Run("column", func(t *testing.T) {
+		data := build(t, func(f *excelize.File) { f.SetColVisible("Sheet1", "B", false) })
+		_, rows, ve := readXLSX(t, data, manifest.Options{})
+		if ve == nil || len(ve.Errors) != 1 || ve.Errors[0].Column != "amount" || !strings.Contains(ve.Errors[0].Error(), "hidden") {
+			t.Fatalf("hidden column B: rows %+v, problems %v; want one problem for column amount", rows, ve)
+		}
+	})
+	t.Run("hidden blank row and unused column are fine", func(t *testing.T) {
+		data := build(t, func(f *excelize.File) {
+			f.SetRowVisible("Sheet1", 10, false)
+			f.SetColVisible("Sheet1", "K", false)
+		})
+		if _, rows, ve := readXLSX(t, data, manifest.Options{}); ve != nil || len(rows) != 3 {
+			t.Fatalf("rows %+v, problems %v", rows, ve)
+		}
+	})
+}
