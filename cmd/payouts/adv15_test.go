@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payouts/payouts/internal/poll"
+	"github.com/payouts/payouts/ledger"
+	"github.com/payouts/payouts/pike/sandbox"
+)
+
+// TestApproveOnlyWhatWasPreviewed: approve confirms the rows its preview
+// showed (and the person or script agreed to), never a row of the batch
+// that reaches ready_to_confirm while approve carries the batch on. Here
+// the hold run is stopped (a crash, ^C) while its rows are being started
+// at Pike; approve, with nothing waiting for confirmation, previews
+// nothing and asks nobody (no terminal, no --yes) — and must confirm
+// nothing: the rows it carries on stay held for an approval.
+func TestApproveOnlyWhatWasPreviewed(t *testing.T) {
+	p := newCLIPike(t, sandbox.Config{})
+	m := p.manifest("held.csv",
+		[5]string{"F-1", "100", "RUB", sandbox.CardMir, "Иванов Иван"},
+		[5]string{"F-2", "999999", "RUB", sandbox.CardVisa, "Mallory"},
+	)
+	// start/payout is applied, its answer held back: the rows stay starting.
+	p.sb.Inject(sandbox.Rule{Method: "session/start/payout", Fault: sandbox.FaultSlowAnswer, Times: 2, Delay: 3 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var out, errb bytes.Buffer
+	go func() {
+		tty := false
+		app := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, StdinTerminal: &tty,
+			Getenv: func(k string) string { return p.env[k] }}
+		done <- app.Main(ctx, []string{"run", m, "--confirm", "hold"})
+	}()
+	id := ""
+	poll.Until(t, "both rows starting at Pike", func() bool {
+		db, err := ledger.Open(context.Background(), p.env["PAYOUTS_LEDGER"])
+		if err != nil {
+			return false
+		}
+		defer db.Close()
+		bs, err := db.Batches(context.Background())
+		if err != nil || len(bs) != 1 {
+			return false
+		}
+		id = bs[0].ID
+		n, err := db.CountRows(context.Background(), id, ledger.StateStarting)
+		return err == nil && n == 2
+	})
+	cancel()
+	code := <-done
+	t.Logf("hold run stopped: exit %d\n%s%s", code, out.String(), errb.String())
+	p.sb.ClearRules()
+
+	// No terminal, no --yes.
+	code, stdout, stderr := p.runWith("", false, "approve", "--batch", id, "--wait", "20s")
+	for ref, r := range p.ledgerRows(id) {
+		if r.State == ledger.StateConfirming || r.State == ledger.StateConfirmed || r.State == ledger.StateSucceeded {
+			t.Errorf("row %s is %s: approve confirmed a row it never previewed nor asked about (exit %d)\n%s%s", ref, r.State, code, stdout, stderr)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	// They are held now; an approve previews and confirms them.
+	code, stdout, stderr = p.run("approve", "--batch", id, "--yes")
+	if code != ExitOK || !strings.Contains(stdout, "F-2") {
+		t.Errorf("approve of the held rows: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for ref, r := range p.ledgerRows(id) {
+		if r.State != ledger.StateSucceeded {
+			t.Errorf("after approve: %s is %s, want succeeded", ref, r.State)
+		}
+	}
+}
