@@ -119,3 +119,44 @@ func TestXLSXHiddenRowsColumns(t *testing.T) {
 		}
 	})
 }
+
+// TestXLSXStaleFormula: a formula cell is read by its stored value, which
+// a workbook written by a program (or edited by hand) may not have
+// recalculated; a spreadsheet that recalculates on opening shows another
+// amount than the one that would be paid. A stored value that is not what
+// the formula computes is refused; a formula that cannot be computed too.
+func TestXLSXStaleFormula(t *testing.T) {
+	data := makeXLSX(t, xlsxSheet{name: "S", rows: [][]any{xlsxHeader,
+		{"R-1", 10, "RUB", "4242424242424242", "Ivan"},
+		{"R-2", 10, "RUB", "4111111111111111", "Anna"},
+		{"R-3", 10, "RUB", "5555555555554444", "Boris"},
+		{"R-4", 10, "RUB", "2200000000000004", "Olga"},
+	}})
+	data = rewriteSheet(t, data, func(x string) string {
+		for _, c := range []struct{ cell, repl string }{
+			{"B2", `<c r="B2"><f>5*2.5</f><v>12.5</v></c>`},                // fresh: 12.50
+			{"B3", `<c r="B3"><f>10*1</f><v>900000</v></c>`},               // stale: shows 10, stores 900000
+			{"A4", `<c r="A4" t="str"><f>"R-"&amp;"4X"</f><v>R-3</v></c>`}, // stale reference
+			{"B5", `<c r="B5"><f>NOSUCHFUNCTION(1)</f><v>10</v></c>`},      // cannot be checked
+		} {
+			i := strings.Index(x, `<c r="`+c.cell+`"`)
+			j := strings.Index(x[i:], "</c>")
+			x = x[:i] + c.repl + x[i+j+len("</c>"):]
+		}
+		return x
+	})
+	_, rows, ve := readXLSX(t, data, manifest.Options{})
+	got := problems(ve)
+	want := []problem{{3, "amount", manifest.ErrSpreadsheetDamage}, {4, "reference", manifest.ErrSpreadsheetDamage}, {5, "amount", manifest.ErrSpreadsheetDamage}}
+	if len(got) != len(want) {
+		t.Fatalf("problems %v, want %v\n%v (rows %+v)", got, want, ve, rows)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("problem %d: %v, want %v\n%v", i, got[i], want[i], ve)
+		}
+	}
+	if e := ve.Errors[0].Error(); !strings.Contains(e, `computes "10"`) || !strings.Contains(e, `"900000"`) {
+		t.Errorf("stale amount: %s", e)
+	}
+}

@@ -51,6 +51,10 @@ func (m *reader) checkRow(rec *record, line int) (Row, bool) {
 				fail(column, e, newReason("cell holds the spreadsheet error "+e+" (a formula that failed)", "fix the formula or type the value, and save again", ErrSpreadsheetDamage, columnErr(column)))
 				return false
 			}
+			if r, bad := rec.xl.formula[column]; bad {
+				fail(column, value, r)
+				return false
+			}
 		}
 		return true
 	}

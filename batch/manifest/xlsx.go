@@ -45,6 +45,9 @@ type xlsxCells struct {
 	cardNumber   bool              // the card cell is stored as a number
 	refNumber    bool              // the reference cell is a number too long for a spreadsheet (over 15 digits, or shown with an exponent)
 	errorCell    map[string]string // column → the error a cell holds (#N/A)
+	// formula holds the problems of formula cells whose stored (last
+	// computed) value is not what their formula computes now, by column.
+	formula map[string]*reason
 }
 
 // cardStoredAsNumber is the problem of a card number cell of type number.
@@ -171,6 +174,9 @@ func (m *reader) readXLSXPass(data []byte) error {
 			return nil
 		}
 		rec, ok := m.xlsxRecord(cells, kinds, canonical, line)
+		if ok {
+			checkFormulas(f, sheet, &rec, kinds, canonical, line)
+		}
 		if !ok || isBlank(&rec) {
 			if ok {
 				m.sum.Rows--
@@ -379,6 +385,53 @@ func numberText(raw string) string {
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
+// checkFormulas compares the stored value of every formula cell of the
+// row's manifest columns with what its formula computes now. The stored
+// value is what is read (and paid); a spreadsheet that recalculates on
+// opening (a workbook written by a program, or saved with "recalculate
+// on load") shows the computed one: the two must agree, or the person who
+// checked the workbook saw another amount, card or reference. A formula
+// that cannot be computed here is refused too (fail closed).
+func checkFormulas(f *excelize.File, sheet string, rec *record, kinds map[int]cellInfo, canonical []string, line int) {
+	for i, k := range kinds {
+		if !k.formula || i >= len(canonical) || canonical[i] == "" || canonical[i] == "description" || canonical[i] == "email" || k.kind == 'e' {
+			continue
+		}
+		cell, err := excelize.CoordinatesToCellName(i+1, line)
+		if err != nil {
+			continue
+		}
+		got, err := f.CalcCellValue(sheet, cell, excelize.Options{RawCellValue: true})
+		var r *reason
+		switch {
+		case err != nil:
+			r = newReason("cell holds a formula that cannot be checked ("+strings.TrimSpace(err.Error())+")",
+				"replace the formulas of the column by their values (copy, then Paste Special → Values) and save", ErrSpreadsheetDamage, columnErr(canonical[i]))
+		case !sameCellValue(got, k.raw):
+			r = newReason(fmt.Sprintf("cell's formula computes %q but the workbook stores %q as its value (not recalculated since it changed)", got, k.raw),
+				"open the workbook in the spreadsheet, recalculate (F9), check the values and save; or replace the formulas by their values", ErrSpreadsheetDamage, columnErr(canonical[i]))
+		default:
+			continue
+		}
+		if rec.xl.formula == nil {
+			rec.xl.formula = map[string]*reason{}
+		}
+		rec.xl.formula[canonical[i]] = r
+	}
+}
+
+// sameCellValue says whether a formula's computed value and its stored one
+// agree: as numbers (to the 15 digits a spreadsheet keeps) when both are,
+// else as text.
+func sameCellValue(a, b string) bool {
+	if a == b {
+		return true
+	}
+	_, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
+	_, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
+	return err1 == nil && err2 == nil && numberText(a) == numberText(b)
+}
+
 // amountShown says whether shown, the text a number cell's format shows,
 // is value (numberText of the cell): the same number once currency
 // symbols, words, spaces and the ',' grouping excelize writes are set
@@ -421,8 +474,9 @@ func amountShownDiffers(shown, value string) *reason {
 // cellInfo is the type of a cell: 'n' number, 'e' error, 's' anything
 // else (text, boolean, date), with its raw value for numbers and errors.
 type cellInfo struct {
-	kind byte
-	raw  string
+	kind    byte
+	raw     string
+	formula bool // the cell has a formula; raw is its stored last result
 }
 
 // cellTypes reads the types of a sheet's cells, which excelize's row
@@ -575,6 +629,10 @@ func (c *cellTypes) readRow() {
 				val.Reset()
 			case "v":
 				inV = true
+			case "f":
+				if cur != nil {
+					cur.formula = true
+				}
 			}
 		case xml.CharData:
 			if inV {
