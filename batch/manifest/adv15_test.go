@@ -160,3 +160,30 @@ func TestXLSXStaleFormula(t *testing.T) {
 		t.Errorf("stale amount: %s", e)
 	}
 }
+
+// TestXLSXMergedCells: a cell covered by a merge is not shown (the merge
+// shows its first cell's value across it) but a workbook may still hold
+// a value there, which would be read and paid. Merged cells in the
+// manifest's columns are refused, naming the range.
+func TestXLSXMergedCells(t *testing.T) {
+	data := makeXLSX(t, xlsxSheet{name: "Sheet1", rows: [][]any{xlsxHeader,
+		{"R-1", 10, "RUB", "4242424242424242", "Ivan"},
+		{"R-2", 900000, "RUB", "5555555555554444", "Mallory"}}})
+	// B2:B3 merged shows 10 on both rows; B3 still holds 900000.
+	data = rewriteSheet(t, data, func(x string) string {
+		return strings.Replace(x, "</sheetData>", `</sheetData><mergeCells count="1"><mergeCell ref="B2:B3"/></mergeCells>`, 1)
+	})
+	_, got, ve := readXLSX(t, data, manifest.Options{})
+	if ve == nil || len(got) != 0 || !strings.Contains(ve.Error(), "merged") || !strings.Contains(ve.Error(), "B2:B3") {
+		t.Fatalf("merged B2:B3: rows %+v, problems %v; want refused as merged cells", got, ve)
+	}
+	// A merge in the header, or right of the manifest's columns, is fine.
+	data = makeXLSX(t, xlsxSheet{name: "Sheet1", rows: [][]any{xlsxHeader,
+		{"R-1", 10, "RUB", "4242424242424242", "Ivan"}}})
+	data = rewriteSheet(t, data, func(x string) string {
+		return strings.Replace(x, "</sheetData>", `</sheetData><mergeCells count="1"><mergeCell ref="K1:L5"/></mergeCells>`, 1)
+	})
+	if _, got, ve := readXLSX(t, data, manifest.Options{}); ve != nil || len(got) != 1 {
+		t.Fatalf("merge outside the manifest: rows %+v, problems %v", got, ve)
+	}
+}

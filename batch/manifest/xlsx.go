@@ -129,6 +129,7 @@ func (m *reader) readXLSXPass(data []byte) error {
 		return nil
 	}
 	m.sum.Sheet = sheet
+	merges := sheetMerges(f, sheet)
 	types, err := newCellTypes(f, sheet)
 	if err != nil {
 		m.addError(newRowError(0, "", "", newReason("sheet "+strconv.Quote(sheet)+" cannot be read: "+err.Error(), "open the workbook in the spreadsheet and save it again as \"Excel Workbook (*.xlsx)\"", ErrEncoding)))
@@ -162,12 +163,13 @@ func (m *reader) readXLSXPass(data []byte) error {
 			}
 			canonical = names
 			for i, name := range canonical {
-				if name != "" && types.colHidden(i) {
+				if _, known := columnIndex[name]; known && types.colHidden(i) {
 					col, _ := excelize.ColumnNumberToName(i + 1)
 					m.addError(newRowError(line, name, "", newReason(fmt.Sprintf("column %s (%s) is hidden in the sheet: whoever checked the workbook did not see it", col, name),
 						"unhide the column, check its values, and save", ErrHeader, columnErr(name))))
 				}
 			}
+			m.checkMerges(merges, canonical, line)
 			continue
 		}
 		if !m.countRow(line) {
@@ -383,6 +385,67 @@ func numberText(raw string) string {
 	}
 	v, _ = strconv.ParseFloat(strconv.FormatFloat(v, 'g', 15, 64), 64)
 	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// sheetMerges returns the merged ranges of sheet ("B2:B3"), read from the
+// part's XML after its rows (excelize's GetMergeCells would unmarshal the
+// whole sheet into memory). Only what follows the last "sheetData>" is
+// read: no cell text can come after it.
+func sheetMerges(f *excelize.File, sheet string) []string {
+	p, err := sheetPart(f, sheet)
+	if err != nil {
+		return nil
+	}
+	v, _ := f.Pkg.Load(p)
+	b, _ := v.([]byte)
+	i := bytes.LastIndex(b, []byte("sheetData>"))
+	if i < 0 {
+		return nil
+	}
+	var refs []string
+	d := xml.NewDecoder(bytes.NewReader(b[i+len("sheetData>"):]))
+	d.Strict = false
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return refs
+		}
+		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "mergeCell" {
+			refs = append(refs, attr(e, "ref"))
+		}
+	}
+}
+
+// checkMerges refuses merged cells over the manifest's columns from the
+// header down: a merge shows its first cell's value across the range,
+// while the cells it covers may still hold values of their own, which
+// would be read (and paid) unseen.
+func (m *reader) checkMerges(merges []string, canonical []string, headerLine int) {
+	for _, ref := range merges {
+		a, b, ok := strings.Cut(ref, ":")
+		if !ok {
+			b = a
+		}
+		c1, r1, err1 := excelize.CellNameToCoordinates(a)
+		c2, r2, err2 := excelize.CellNameToCoordinates(b)
+		if err1 != nil || err2 != nil {
+			m.addError(newRowError(headerLine, "", "", newReason(fmt.Sprintf("sheet has merged cells %q that cannot be read", ref),
+				"unmerge the cells (Home → Merge & Center → Unmerge Cells) and save", ErrRecord)))
+			continue
+		}
+		if r2 < headerLine {
+			continue // a title above the header
+		}
+		for c := min(c1, c2); c <= max(c1, c2) && c <= len(canonical); c++ {
+			name := canonical[c-1]
+			if _, known := columnIndex[name]; !known {
+				continue
+			}
+			m.addError(newRowError(max(min(r1, r2), headerLine), name, "", newReason(fmt.Sprintf("cells %s are merged: the sheet shows one value across them, while each cell may hold its own (read and paid unseen)", ref),
+				"unmerge the cells (Home → Merge & Center → Unmerge Cells), give every row its own values, check them and save", ErrRecord, columnErr(name))))
+			break
+		}
+	}
 }
 
 // checkFormulas compares the stored value of every formula cell of the
