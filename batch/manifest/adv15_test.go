@@ -2,6 +2,7 @@ package manifest_test
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -107,6 +108,33 @@ func TestXLSXHiddenRowsColumns(t *testing.T) {
 		_, rows, ve := readXLSX(t, data, manifest.Options{})
 		if ve == nil || len(ve.Errors) != 1 || ve.Errors[0].Column != "amount" || !strings.Contains(ve.Errors[0].Error(), "hidden") {
 			t.Fatalf("hidden column B: rows %+v, problems %v; want one problem for column amount", rows, ve)
+		}
+	})
+	t.Run("rows hidden by default", func(t *testing.T) {
+		data := build(t, func(f *excelize.File) {
+			for _, r := range []int{1, 2, 4} {
+				f.SetRowHeight("Sheet1", r, 15)
+			}
+		})
+		data = rewriteSheet(t, data, func(x string) string {
+			return regexp.MustCompile(`<sheetFormatPr [^>]*>(</sheetFormatPr>)?`).ReplaceAllString(x, `<sheetFormatPr defaultRowHeight="15" zeroHeight="1"/>`)
+		})
+		_, rows, ve := readXLSX(t, data, manifest.Options{})
+		if ve == nil || len(ve.Errors) != 1 || ve.Errors[0].Line != 3 {
+			t.Fatalf("rows hidden by default, row 3 without a height: rows %+v, problems %v; want one problem on line 3", rows, ve)
+		}
+	})
+	t.Run("columns of no width by default", func(t *testing.T) {
+		data := build(t, func(f *excelize.File) {
+			f.SetColWidth("Sheet1", "A", "A", 12)
+			f.SetColWidth("Sheet1", "C", "G", 12)
+		})
+		data = rewriteSheet(t, data, func(x string) string {
+			return regexp.MustCompile(`<sheetFormatPr [^>]*>(</sheetFormatPr>)?`).ReplaceAllString(x, `<sheetFormatPr defaultRowHeight="15" defaultColWidth="0"/>`)
+		})
+		_, rows, ve := readXLSX(t, data, manifest.Options{})
+		if ve == nil || len(ve.Errors) != 1 || ve.Errors[0].Column != "amount" {
+			t.Fatalf("column B of the default width 0: rows %+v, problems %v; want one problem for column amount", rows, ve)
 		}
 	})
 	t.Run("hidden blank row and unused column are fine", func(t *testing.T) {

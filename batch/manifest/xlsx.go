@@ -553,8 +553,12 @@ type cellTypes struct {
 	done    bool
 	lastRow int
 	// hiddenCols are the ranges of columns (1-based, inclusive) hidden or
-	// of no width, from the sheet's <cols> before its rows.
-	hiddenCols [][2]int
+	// of no width, from the sheet's <cols> before its rows; shownCols those
+	// given a width and not hidden.
+	hiddenCols, shownCols [][2]int
+	// zeroHeight: rows are hidden unless they say otherwise; zeroWidth:
+	// columns without a <col> of their own have no width (sheetFormatPr).
+	zeroHeight, zeroWidth bool
 }
 
 // rowHidden says whether row n, the one row last returned, is hidden.
@@ -562,12 +566,15 @@ func (c *cellTypes) rowHidden(n int) bool { return c.cur == n && c.hidden }
 
 // colHidden says whether the column of index i (0-based) is hidden.
 func (c *cellTypes) colHidden(i int) bool {
-	for _, r := range c.hiddenCols {
-		if i+1 >= r[0] && i+1 <= r[1] {
-			return true
+	in := func(rs [][2]int) bool {
+		for _, r := range rs {
+			if i+1 >= r[0] && i+1 <= r[1] {
+				return true
+			}
 		}
+		return false
 	}
-	return false
+	return in(c.hiddenCols) || (c.zeroWidth && !in(c.shownCols))
 }
 
 // xmlTrue is an XML boolean attribute's true.
@@ -656,16 +663,22 @@ func (c *cellTypes) readRow() {
 		switch e := tok.(type) {
 		case xml.StartElement:
 			switch e.Name.Local {
+			case "sheetFormatPr":
+				c.zeroHeight = xmlTrue(attr(e, "zeroHeight"))
+				c.zeroWidth = xmlZero(attr(e, "defaultColWidth"))
 			case "col":
-				if xmlTrue(attr(e, "hidden")) || xmlZero(attr(e, "width")) {
-					lo, err1 := strconv.Atoi(attr(e, "min"))
-					hi, err2 := strconv.Atoi(attr(e, "max"))
-					if err1 == nil && err2 == nil {
+				lo, err1 := strconv.Atoi(attr(e, "min"))
+				hi, err2 := strconv.Atoi(attr(e, "max"))
+				if err1 == nil && err2 == nil {
+					if xmlTrue(attr(e, "hidden")) || xmlZero(attr(e, "width")) {
 						c.hiddenCols = append(c.hiddenCols, [2]int{lo, hi})
+					} else if w := attr(e, "width"); w != "" || !c.zeroWidth {
+						c.shownCols = append(c.shownCols, [2]int{lo, hi})
 					}
 				}
 			case "row":
-				c.hidden = xmlTrue(attr(e, "hidden")) || xmlZero(attr(e, "ht"))
+				ht := attr(e, "ht")
+				c.hidden = xmlTrue(attr(e, "hidden")) || xmlZero(ht) || (c.zeroHeight && ht == "")
 				c.lastRow++
 				if r := attr(e, "r"); r != "" {
 					if n, err := strconv.Atoi(r); err == nil {
