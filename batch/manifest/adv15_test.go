@@ -215,3 +215,33 @@ func TestXLSXMergedCells(t *testing.T) {
 		t.Fatalf("merge outside the manifest: rows %+v, problems %v", got, ve)
 	}
 }
+
+// TestXLSXNewProblemsShowNoCardNumber: the messages of the XLSX checks
+// quote cell values (what a cell shows, what a formula computes, what it
+// stores); a card number among them is masked like every value.
+func TestXLSXNewProblemsShowNoCardNumber(t *testing.T) {
+	const pan13 = "4222222222222" // a 13-digit Visa test number, Luhn-valid
+	data := makeXLSX(t, xlsxSheet{name: "S", rows: [][]any{xlsxHeader,
+		{"R-1", 4222222222222.0, "RUB", "4242424242424242", "Ivan"}, // amount shown in scientific notation
+		{"R-2", 10, "RUB", "4111111111111111", "Anna"},
+	}, formats: map[string]string{"B2": "0.00E+00"}})
+	data = rewriteSheet(t, data, func(x string) string {
+		i := strings.Index(x, `<c r="D3"`)
+		j := strings.Index(x[i:], "</c>")
+		// A stale card formula: computes one card, stores another.
+		return x[:i] + `<c r="D3" t="str"><f>"5555555555554444"</f><v>4000056655665556</v></c>` + x[i+j+len("</c>"):]
+	})
+	_, _, ve := readXLSX(t, data, manifest.Options{})
+	if ve == nil || len(ve.Errors) != 2 {
+		t.Fatalf("problems %v; want 2", ve)
+	}
+	out := ve.Error()
+	for _, e := range ve.Errors {
+		out += "\n" + e.Hint + "\n" + e.Value
+	}
+	for _, card := range []string{pan13, "5555555555554444", "4000056655665556"} {
+		if strings.Contains(out, card) {
+			t.Errorf("a problem shows the card number %s:\n%s", card, out)
+		}
+	}
+}
