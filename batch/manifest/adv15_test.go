@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/payouts/payouts/batch/manifest"
 )
@@ -243,5 +244,35 @@ func TestXLSXNewProblemsShowNoCardNumber(t *testing.T) {
 		if strings.Contains(out, card) {
 			t.Errorf("a problem shows the card number %s:\n%s", card, out)
 		}
+	}
+}
+
+// TestEncodingOfAUTF8File: a UTF-8 file read with --encoding windows-1251
+// (a command kept from last month's export) would garble every name
+// without another problem; refused, once. A real windows-1251 file, and an
+// ASCII one, still read.
+func TestEncodingOfAUTF8File(t *testing.T) {
+	text := manifestHeader + "R-1,10,RUB,4242424242424242,Иванов Иван,,\nR-2,10,RUB,4111111111111111,Пётр Сидоров,,\n"
+	for _, enc := range []string{"windows-1251", "windows-1252"} {
+		_, err := manifest.ReadBytes("m.csv", []byte(text), manifest.Options{Encoding: enc}, nil)
+		var ve *manifest.ValidationError
+		if !errors.As(err, &ve) || len(ve.Errors) != 1 || !errors.Is(ve.Errors[0], manifest.ErrEncoding) || !strings.Contains(ve.Error(), "file is UTF-8, not "+enc) {
+			t.Errorf("a UTF-8 file read as %s: %v; want one encoding problem", enc, err)
+		}
+	}
+	cp, err := charmap.Windows1251.NewEncoder().String(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	if _, err := manifest.ReadBytes("m.csv", []byte(cp), manifest.Options{Encoding: "windows-1251"}, func(r manifest.Row) error {
+		names = append(names, r.RecipientName)
+		return nil
+	}); err != nil || strings.Join(names, ";") != "Иванов Иван;Пётр Сидоров" {
+		t.Errorf("a windows-1251 file: %q, %v", names, err)
+	}
+	ascii := manifestHeader + "R-1,10,RUB,4242424242424242,Ivan,,\n"
+	if _, err := manifest.ReadBytes("m.csv", []byte(ascii), manifest.Options{Encoding: "windows-1251"}, nil); err != nil {
+		t.Errorf("an ASCII file read as windows-1251: %v", err)
 	}
 }
