@@ -77,3 +77,39 @@ func TestApproveOnlyWhatWasPreviewed(t *testing.T) {
 		}
 	}
 }
+
+// TestPANTypedIntoFlags: a card number pasted where a batch id or a row's
+// reference goes (a person identifying a payout by its card) is echoed in
+// the refusal — masked, in text and in JSON logs.
+func TestPANTypedIntoFlags(t *testing.T) {
+	p := newCLIPike(t, sandbox.Config{})
+	m := p.manifest("held.csv", heldRows()...)
+	_, stdout, _ := p.run("run", m, "--confirm", "hold")
+	id := batchIDOf(t, stdout)
+	const card = "4242424242424242"
+	for _, args := range [][]string{
+		{"status", "--batch", card},
+		{"report", "--batch", card},
+		{"approve", "--batch", card, "--yes"},
+		{"approve", "--batch", id, "--row", card, "--yes"},
+		{"reject", "--batch", id, "--row", "H-1," + card, "--yes"},
+		{"decide", "--batch", id, "--reference", card, "--outcome", "paid", "--note", "n"},
+		{"rerun", "--batch", card, "--dry-run"},
+	} {
+		for _, format := range []string{"text", "json"} {
+			a := append(append([]string{}, args...), "--log-format", format)
+			code, stdout, stderr := p.run(a...)
+			if code == ExitOK {
+				t.Errorf("payouts %s: exit 0, want a refusal", strings.Join(a, " "))
+			}
+			if strings.Contains(stdout+stderr, card) {
+				t.Errorf("payouts %s shows the card number:\n%s%s", strings.Join(a, " "), stdout, stderr)
+			}
+		}
+	}
+	for ref, r := range p.ledgerRows(id) {
+		if r.State != ledger.StateAwaitingConfirm {
+			t.Errorf("%s is %s, want still held", ref, r.State)
+		}
+	}
+}

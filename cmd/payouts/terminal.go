@@ -14,6 +14,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/internal/pan"
 )
 
 // console is stderr as every command shares it. Log records and plain
@@ -185,14 +186,19 @@ func (a *App) say(msg string, args ...any) {
 
 // fail prints the error that ends the command: "payouts: ERR" on stderr,
 // or with JSON logs an ERROR record with the exit code.
+//
+// The message is scrubbed of card numbers: refusals echo what was typed
+// (--batch, --row, --reference), and a person may paste a card number
+// there to name a payout.
 func (a *App) fail(err error, code int) {
+	msg := pan.Scrub(err.Error())
 	if a.jsonLogs() {
 		if log, lerr := a.logger(); lerr == nil {
-			log.Error(err.Error(), "exit_code", code)
+			log.Error(msg, "exit_code", code)
 			return
 		}
 	}
-	a.console().write([]byte("payouts: " + err.Error() + "\n"))
+	a.console().write([]byte("payouts: " + msg + "\n"))
 }
 
 // clock formats t as a clock time in UTC and in the local time zone, for a
