@@ -148,10 +148,21 @@ func (a *App) logger() (*slog.Logger, error) {
 }
 
 // durationsAsText writes time.Duration attributes as "1.5s", not as
-// nanoseconds.
+// nanoseconds. It also masks every card number in a record's message and
+// its text and error attributes (pan.Scrub): a value a person typed (--as,
+// say) may be one, and a log line must never show it.
 func durationsAsText(_ []string, at slog.Attr) slog.Attr {
-	if at.Value.Kind() == slog.KindDuration {
+	switch at.Value.Kind() {
+	case slog.KindDuration:
 		return slog.String(at.Key, at.Value.Duration().String())
+	case slog.KindString:
+		if s := at.Value.String(); pan.Contains(s) {
+			return slog.String(at.Key, pan.Scrub(s))
+		}
+	case slog.KindAny:
+		if err, ok := at.Value.Any().(error); ok && pan.Contains(err.Error()) {
+			return slog.String(at.Key, pan.Scrub(err.Error()))
+		}
 	}
 	return at
 }
