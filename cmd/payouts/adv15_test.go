@@ -137,3 +137,35 @@ func TestPANInApproverName(t *testing.T) {
 		t.Errorf("status shows the card number:\n%s%s", stdout, stderr)
 	}
 }
+
+// TestBatchPrefixTooShort: a batch id shortened to fewer than 4 characters
+// names no batch (like git): `approve --batch 3 --yes` in a script must not
+// approve whichever batch happens to start with 3. A full id that short
+// still names its batch.
+func TestBatchPrefixTooShort(t *testing.T) {
+	p := newCLIPike(t, sandbox.Config{})
+	m := p.manifest("held.csv", heldRows()...)
+	_, stdout, _ := p.run("run", m, "--confirm", "hold")
+	id := batchIDOf(t, stdout)
+	for _, n := range []int{1, 3} {
+		code, stdout, stderr := p.run("approve", "--batch", id[:n], "--yes")
+		if code != ExitUsage || !strings.Contains(stderr, "at least 4 characters") {
+			t.Errorf("approve --batch %s: exit %d; want 2 asking for 4 characters\n%s%s", id[:n], code, stdout, stderr)
+		}
+	}
+	for ref, r := range p.ledgerRows(id) {
+		if r.State != ledger.StateAwaitingConfirm {
+			t.Errorf("%s is %s, want still held", ref, r.State)
+		}
+	}
+	if code, stdout, stderr := p.run("status", "--batch", id[:4]); code != ExitOK {
+		t.Errorf("status --batch %s: exit %d\n%s%s", id[:4], code, stdout, stderr)
+	}
+	m2 := p.manifest("short.csv", [5]string{"S-1", "10", "RUB", sandbox.CardMir, "Иванов Иван"})
+	if code, stdout, stderr := p.run("run", m2, "--batch", "q1"); code != ExitOK {
+		t.Fatalf("run --batch q1: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := p.run("status", "--batch", "q1"); code != ExitOK {
+		t.Errorf("status --batch q1 (a full id): exit %d\n%s%s", code, stdout, stderr)
+	}
+}
