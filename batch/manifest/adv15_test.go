@@ -276,3 +276,28 @@ func TestEncodingOfAUTF8File(t *testing.T) {
 		t.Errorf("an ASCII file read as windows-1251: %v", err)
 	}
 }
+
+// TestXLSXHiddenSheetNamed: --sheet naming a hidden sheet is refused, like
+// hidden rows: nobody checking the workbook saw it.
+func TestXLSXHiddenSheetNamed(t *testing.T) {
+	shown := xlsxSheet{name: "Payroll", rows: [][]any{xlsxHeader, {"R-1", 10, "RUB", "4242424242424242", "Ivan"}}}
+	hidden := xlsxSheet{name: "Other", rows: [][]any{xlsxHeader, {"R-1", 900000, "RUB", "5555555555554444", "Mallory"}}}
+	f, err := excelize.OpenReader(strings.NewReader(string(makeXLSX(t, shown, hidden))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetSheetVisible("Other", false); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := f.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte(b.String())
+	if _, rows, ve := readXLSX(t, data, manifest.Options{Sheet: "other"}); ve == nil || len(rows) != 0 || !strings.Contains(ve.Error(), `sheet "Other" is hidden`) {
+		t.Errorf("--sheet of a hidden sheet: rows %+v, %v; want refused", rows, ve)
+	}
+	if sum, rows, ve := readXLSX(t, data, manifest.Options{Sheet: "Payroll"}); ve != nil || len(rows) != 1 || sum.Sheet != "Payroll" {
+		t.Errorf("--sheet of a visible sheet: rows %+v, %v", rows, ve)
+	}
+}

@@ -275,6 +275,10 @@ func pickSheet(f *excelize.File, want string) (string, *reason) {
 	if want != "" {
 		for _, s := range list {
 			if strings.EqualFold(s, want) {
+				if v, err := f.GetSheetVisible(s); err == nil && !v {
+					return "", newReason(fmt.Sprintf("sheet %q is hidden in the workbook: whoever checked the workbook did not see it", s),
+						"unhide it (right-click a sheet tab → Unhide), check it, and save", ErrHeader)
+				}
 				return s, nil
 			}
 		}
@@ -289,7 +293,7 @@ func pickSheet(f *excelize.File, want string) (string, *reason) {
 			return s, nil
 		}
 	}
-	return list[0], nil
+	return "", newReason("every sheet of the workbook is hidden", "unhide the payouts sheet (right-click a sheet tab → Unhide), check it, and save", ErrHeader)
 }
 
 func trimTrailingBlank(cells []string) []string {
