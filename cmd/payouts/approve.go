@@ -101,6 +101,9 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 	if c.batch == "" || fs.NArg() > 0 {
 		return usageErrorf("%s needs --batch ID and no arguments", c.Name())
 	}
+	if pan.Contains(c.as) {
+		return usageErrorf("--as holds a card number (%s): give the name of who %s", pan.Scrub(c.as), c.past())
+	}
 	pay, err := c.flags.open(ctx, c.app)
 	if err != nil {
 		return err
@@ -190,6 +193,12 @@ func (c *approveCommand) selectRows(ctx context.Context, db *ledger.DB) ([]ledge
 	var problems []string
 	seen := map[int64]bool{}
 	for _, ref := range c.rows {
+		if pan.Contains(ref) {
+			// A card pasted to name a payout: rows are named by reference,
+			// and the card is never echoed.
+			problems = append(problems, fmt.Sprintf("--row %s holds a card number; name rows by their reference", pan.Scrub(ref)))
+			continue
+		}
 		r, err := db.RowByReference(ctx, c.batch, ref)
 		switch {
 		case errors.Is(err, ledger.ErrNotFound):

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -99,6 +100,10 @@ const minBatchPrefix = 4
 // or a prefix several batches share (they are listed), is a usage error
 // (exit 2) naming the way out; a ledger that cannot tell is infrastructure.
 func resolveBatch(ctx context.Context, db *ledger.DB, id string) (string, error) {
+	if pan.Contains(id) {
+		// Pasted where the batch id goes; never echoed.
+		return "", usageErrorf("--batch holds a card number (%s), never a batch id — `payouts status` lists the batches", pan.Scrub(id))
+	}
 	_, err := db.Batch(ctx, id)
 	switch {
 	case err == nil:

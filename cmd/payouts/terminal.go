@@ -14,7 +14,6 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
-	"github.com/payouts/payouts/internal/pan"
 )
 
 // console is stderr as every command shares it. Log records and plain
@@ -148,21 +147,10 @@ func (a *App) logger() (*slog.Logger, error) {
 }
 
 // durationsAsText writes time.Duration attributes as "1.5s", not as
-// nanoseconds. It also masks every card number in a record's message and
-// its text and error attributes (pan.Scrub): a value a person typed (--as,
-// say) may be one, and a log line must never show it.
+// nanoseconds.
 func durationsAsText(_ []string, at slog.Attr) slog.Attr {
-	switch at.Value.Kind() {
-	case slog.KindDuration:
+	if at.Value.Kind() == slog.KindDuration {
 		return slog.String(at.Key, at.Value.Duration().String())
-	case slog.KindString:
-		if s := at.Value.String(); pan.Contains(s) {
-			return slog.String(at.Key, pan.Scrub(s))
-		}
-	case slog.KindAny:
-		if err, ok := at.Value.Any().(error); ok && pan.Contains(err.Error()) {
-			return slog.String(at.Key, pan.Scrub(err.Error()))
-		}
 	}
 	return at
 }
@@ -197,19 +185,14 @@ func (a *App) say(msg string, args ...any) {
 
 // fail prints the error that ends the command: "payouts: ERR" on stderr,
 // or with JSON logs an ERROR record with the exit code.
-//
-// The message is scrubbed of card numbers: refusals echo what was typed
-// (--batch, --row, --reference), and a person may paste a card number
-// there to name a payout.
 func (a *App) fail(err error, code int) {
-	msg := pan.Scrub(err.Error())
 	if a.jsonLogs() {
 		if log, lerr := a.logger(); lerr == nil {
-			log.Error(msg, "exit_code", code)
+			log.Error(err.Error(), "exit_code", code)
 			return
 		}
 	}
-	a.console().write([]byte("payouts: " + msg + "\n"))
+	a.console().write([]byte("payouts: " + err.Error() + "\n"))
 }
 
 // clock formats t as a clock time in UTC and in the local time zone, for a
