@@ -17,7 +17,10 @@ type RerunOptions struct {
 	BatchID string
 	// Manifest is the (possibly corrected) manifest; "" = the file the batch
 	// was created from. Its rows are matched to the batch's by reference.
-	Manifest        string
+	Manifest string
+	// Source, when set, is read instead of the file at Manifest (the
+	// console's corrected upload, held in memory).
+	Source          Source
 	ManifestOptions manifest.Options
 	// IncludeMismatch also retries rows cancelled because their session did
 	// not match (off by default: a mismatch deserves a look first).
@@ -90,7 +93,7 @@ func PlanRerun(ctx context.Context, store Store, o RerunOptions) (RerunPlan, err
 	if err != nil {
 		return RerunPlan{}, err
 	}
-	return planRerun(ctx, store, b.ID, path, o, o.Config.Fingerprinter)
+	return planRerun(ctx, store, b.ID, o.source(path), o, o.Config.Fingerprinter)
 }
 
 // Rerun gives a new attempt (a new Pike session, new idempotency keys) to
@@ -107,7 +110,8 @@ func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, R
 	if err != nil {
 		return Result{}, plan, err
 	}
-	summary, err := manifest.ReadFile(path, o.ManifestOptions, nil)
+	src := o.source(path)
+	summary, err := src.Read(o.ManifestOptions, nil)
 	if err != nil {
 		return Result{}, plan, err
 	}
@@ -117,7 +121,7 @@ func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, R
 
 	res := Result{Batch: b}
 	err = withEngine(ctx, store, pk, b.ID, cfg, o.Owner, o.LeaseTTL, o.Intake, func(ctx context.Context, e *Engine) error {
-		if plan, err = planRerun(ctx, store, b.ID, path, o, cfg.Fingerprinter); err != nil {
+		if plan, err = planRerun(ctx, store, b.ID, src, o, cfg.Fingerprinter); err != nil {
 			return err
 		}
 		if o.Check != nil {
@@ -147,7 +151,7 @@ func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, R
 			retried = append(retried, c)
 		}
 		plan.Retried = retried
-		if err := e.Feed(ctx, path, o.ManifestOptions, summary.SHA256); err != nil {
+		if err := e.FeedSource(ctx, src, o.ManifestOptions, summary.SHA256); err != nil {
 			return err
 		}
 		c, err := e.WaitProgress(ctx, o.Wait, watchOf(o.Progress, o.Watch))
@@ -161,6 +165,14 @@ func Rerun(ctx context.Context, store Store, pk Pike, o RerunOptions) (Result, R
 		res.Counts = c
 	}
 	return res, plan, err
+}
+
+// source is the rerun's manifest: o.Source, or the file at path.
+func (o RerunOptions) source(path string) Source {
+	if o.Source != nil {
+		return o.Source
+	}
+	return FileSource(path)
 }
 
 // rerunBatch returns the batch of a rerun and the manifest to read, after
@@ -181,7 +193,7 @@ func rerunBatch(ctx context.Context, store Store, o RerunOptions) (ledger.Batch,
 	// Every reference of the manifest must be a row of the batch: a rerun
 	// never adds rows (a new manifest is a new batch).
 	var missing []error
-	if _, err := manifest.ReadFile(path, o.ManifestOptions, func(mr manifest.Row) error {
+	if _, err := o.source(path).Read(o.ManifestOptions, func(mr manifest.Row) error {
 		if _, err := store.RowByReference(ctx, b.ID, mr.Reference); errors.Is(err, ledger.ErrNotFound) {
 			if len(missing) < 20 {
 				missing = append(missing, fmt.Errorf("line %d: %w: %q is not in batch %s — a new row belongs in a new manifest", mr.Line, ErrNotInBatch, mr.Reference, b.ID))
@@ -201,9 +213,9 @@ func rerunBatch(ctx context.Context, store Store, o RerunOptions) (ledger.Batch,
 
 // planRerun reads the manifest and decides what happens to each row,
 // writing nothing.
-func planRerun(ctx context.Context, store Store, batchID, path string, o RerunOptions, fp *Fingerprinter) (RerunPlan, error) {
+func planRerun(ctx context.Context, store Store, batchID string, src Source, o RerunOptions, fp *Fingerprinter) (RerunPlan, error) {
 	var plan RerunPlan
-	_, err := manifest.ReadFile(path, o.ManifestOptions, func(mr manifest.Row) error {
+	_, err := src.Read(o.ManifestOptions, func(mr manifest.Row) error {
 		row, err := store.RowByReference(ctx, batchID, mr.Reference)
 		if err != nil {
 			return fmt.Errorf("row %s: %w", mr.Reference, err)

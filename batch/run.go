@@ -94,13 +94,19 @@ var ErrNotLoaded = errors.New("batch not completely loaded")
 // The caller holds the batch's lease: two loads of one batch at once would
 // take each other's rows for repeated references.
 func Prepare(ctx context.Context, store Store, path string, opts manifest.Options, summary manifest.Summary, batchID string, fp *Fingerprinter, bo BatchOptions) (ledger.Batch, bool, error) {
+	return PrepareSource(ctx, store, FileSource(path), opts, summary, batchID, fp, bo)
+}
+
+// PrepareSource is Prepare reading the manifest from src.
+func PrepareSource(ctx context.Context, store Store, src Source, opts manifest.Options, summary manifest.Summary, batchID string, fp *Fingerprinter, bo BatchOptions) (ledger.Batch, bool, error) {
 	if batchID == "" {
 		batchID = BatchIDFor(summary.SHA256)
 	}
 	if err := CheckBatchID(batchID); err != nil {
 		return ledger.Batch{}, false, err
 	}
-	if pan.Contains(filepath.Base(path)) {
+	name := src.Name()
+	if pan.Contains(filepath.Base(name)) {
 		// The path is kept in the ledger (rerun reads the file again). Only
 		// the file's own name is judged: digits of directories (temporary
 		// ones, say) joined across a slash can pass the check by chance.
@@ -109,10 +115,6 @@ func Prepare(ctx context.Context, store Store, path string, opts manifest.Option
 	optJSON, err := json.Marshal(bo)
 	if err != nil {
 		return ledger.Batch{}, false, fmt.Errorf("encode batch options: %w", err)
-	}
-	name, err := filepath.Abs(path)
-	if err != nil {
-		name = path
 	}
 	b, created, err := store.CreateBatch(ctx, ledger.Batch{
 		ID: batchID, ManifestName: name, ManifestSHA256: summary.SHA256,
@@ -126,7 +128,7 @@ func Prepare(ctx context.Context, store Store, path string, opts manifest.Option
 	}
 	rows := func(yield func(ledger.Row, error) bool) {
 		stop := errors.New("stop")
-		err := manifest.Reread(path, opts, summary.SHA256, func(mr manifest.Row) error {
+		err := src.Reread(opts, summary.SHA256, func(mr manifest.Row) error {
 			if !yield(ledgerRow(batchID, mr, fp), nil) {
 				return stop
 			}
@@ -170,11 +172,16 @@ func ledgerRow(batchID string, mr manifest.Row, fp *Fingerprinter) ledger.Row {
 // flight are resolved with session/status first. It returns when every row
 // was handed on, or ctx ended.
 func (e *Engine) Feed(ctx context.Context, path string, opts manifest.Options, sha256 string) error {
+	return e.FeedSource(ctx, FileSource(path), opts, sha256)
+}
+
+// FeedSource is Feed reading the manifest from src.
+func (e *Engine) FeedSource(ctx context.Context, src Source, opts manifest.Options, sha256 string) error {
 	stop := errors.New("stop")
 	// Each row is matched to its ledger row by reference, and its card to
 	// the recorded fingerprint, so this pass needs no duplicate check (and
 	// no memory growing with the file for one): Reread.
-	err := manifest.Reread(path, opts, sha256, func(mr manifest.Row) error {
+	err := src.Reread(opts, sha256, func(mr manifest.Row) error {
 		if ctx.Err() != nil || e.paused.Load() {
 			return stop
 		}

@@ -13,7 +13,10 @@ import (
 
 // RunOptions configure Run.
 type RunOptions struct {
-	Manifest        string           // manifest path
+	Manifest string // manifest path
+	// Source, when set, is read instead of the file at Manifest (the
+	// console pays from a decrypted upload held in memory).
+	Source          Source
 	ManifestOptions manifest.Options // as validated
 	Summary         manifest.Summary // result of the validation pass
 	BatchID         string           // "" = BatchIDFor(Summary.SHA256)
@@ -65,7 +68,11 @@ func Run(ctx context.Context, store Store, pk Pike, o RunOptions) (Result, error
 	}
 	var res Result
 	err := holdLease(ctx, store, batchID, cfg, o.Owner, o.LeaseTTL, func(ctx context.Context, l *heldLease) error {
-		b, created, err := Prepare(ctx, store, o.Manifest, o.ManifestOptions, o.Summary, batchID, cfg.Fingerprinter, BatchOptions{Flow: cfg.Flow, Confirm: cfg.Confirm})
+		src := o.Source
+		if src == nil {
+			src = FileSource(o.Manifest)
+		}
+		b, created, err := PrepareSource(ctx, store, src, o.ManifestOptions, o.Summary, batchID, cfg.Fingerprinter, BatchOptions{Flow: cfg.Flow, Confirm: cfg.Confirm})
 		res.Batch, res.Created = b, created
 		if err != nil {
 			return err
@@ -75,7 +82,7 @@ func Run(ctx context.Context, store Store, pk Pike, o RunOptions) (Result, error
 			cfg.Flow = bo.Flow
 		}
 		return runEngine(ctx, l, store, pk, b.ID, cfg, o.Intake, func(ctx context.Context, e *Engine) error {
-			if err := e.Feed(ctx, o.Manifest, o.ManifestOptions, o.Summary.SHA256); err != nil {
+			if err := e.FeedSource(ctx, src, o.ManifestOptions, o.Summary.SHA256); err != nil {
 				return err
 			}
 			c, err := e.WaitProgress(ctx, o.Wait, watchOf(o.Progress, o.Watch))

@@ -11,8 +11,9 @@ import (
 
 // keygenCommand implements `payouts keygen`.
 type keygenCommand struct {
-	app *App
-	out string
+	app     *App
+	out     string
+	dataKey string
 }
 
 func (c *keygenCommand) Name() string     { return "keygen" }
@@ -25,19 +26,35 @@ keep it secret, it signs every request that moves money) and
 DIR/partner-public.pem (PKIX: hand it to your Pike manager). Existing files
 are never overwritten.
 
+With --data-key FILE (alone or with --out) it writes the finance console's
+data key instead: 32 random bytes (hex, mode 0600) that encrypt uploaded
+manifests at rest (payouts serve --web makes one on its first start if
+there is none).
+
 Example:
-  payouts keygen --out /etc/payouts/keys`
+  payouts keygen --out /etc/payouts/keys
+  payouts keygen --data-key /var/lib/payouts/console-data.key`
 }
 
 func (c *keygenCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet(c.app, c)
 	fs.StringVar(&c.out, "out", "", "directory to write the key pair into (created if missing)")
 	fs.env("out", "PAYOUTS_KEYGEN_OUT")
+	fs.StringVar(&c.dataKey, "data-key", "", "write a new console data key to `FILE` (mode 0600; refuses to overwrite)")
+	fs.env("data-key", "PAYOUTS_KEYGEN_DATA_KEY")
 	if err := fs.parse(args); err != nil {
 		return helpOK(err)
 	}
-	if c.out == "" || fs.NArg() > 0 {
-		return usageErrorf("keygen needs --out DIR and no arguments")
+	if (c.out == "" && c.dataKey == "") || fs.NArg() > 0 {
+		return usageErrorf("keygen needs --out DIR (or --data-key FILE) and no arguments")
+	}
+	if c.dataKey != "" {
+		if err := writeDataKey(c.app, c.dataKey); err != nil {
+			return err
+		}
+		if c.out == "" {
+			return nil
+		}
 	}
 	priv, pub, err := writeKeyPair(c.out, "partner")
 	if err != nil {

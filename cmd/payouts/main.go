@@ -115,6 +115,7 @@ func (a *App) commands() []Command {
 		&sandboxCommand{app: a},
 		&demoCommand{app: a},
 		&keygenCommand{app: a},
+		&userCommand{app: a},
 		&versionCommand{app: a},
 	}
 	return cmds

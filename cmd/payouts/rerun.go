@@ -136,6 +136,9 @@ func (c *rerunCommand) manifestOf(ctx context.Context, db *ledger.DB, path strin
 		return "", ledger.Batch{}, err
 	}
 	c.batch = id
+	if err := refuseConsoleRerun(ctx, db, id); err != nil {
+		return "", ledger.Batch{}, err
+	}
 	b, err := db.Batch(ctx, c.batch)
 	if err != nil {
 		return "", ledger.Batch{}, err

@@ -142,6 +142,9 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pay.close()
+	if err := refuseConsoleBatch(ctx, pay.db, batchID); err != nil {
+		return err
+	}
 	engine := c.flags.config(pay)
 	cfg.PollAfter, cfg.Logger, cfg.Fingerprinter, cfg.Workers = engine.PollAfter, engine.Logger, engine.Fingerprinter, engine.Workers
 
