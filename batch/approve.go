@@ -26,9 +26,23 @@ type SettleOptions struct {
 // Approve confirms every row of a held batch that waits for confirmation,
 // re-checking each session against its row first (a mismatch is cancelled,
 // not confirmed), then waits for the results like a run.
+//
+// Without Config.Only it confirms the rows waiting when it starts, and
+// only those: a row still in flight (after a crash) that becomes ready
+// while Approve carries the batch on was approved by nobody, and stays
+// held for an approval of its own.
 func Approve(ctx context.Context, store Store, pk Pike, batchID string, o SettleOptions) (Result, error) {
 	cfg := o.Config
 	cfg.Confirm = ConfirmAuto
+	if cfg.Only == nil {
+		cfg.Only = []int64{}
+		for row, err := range store.Rows(ctx, batchID, ledger.StateAwaitingConfirm) {
+			if err != nil {
+				return Result{}, fmt.Errorf("list rows awaiting confirmation: %w", err)
+			}
+			cfg.Only = append(cfg.Only, row.ID)
+		}
+	}
 	return settle(ctx, store, pk, batchID, cfg, o, nil)
 }
 
