@@ -26,9 +26,31 @@ type SettleOptions struct {
 // Approve confirms every row of a held batch that waits for confirmation,
 // re-checking each session against its row first (a mismatch is cancelled,
 // not confirmed), then waits for the results like a run.
+//
+// Without Config.Only it confirms the rows waiting when it starts, and
+// only those (with Only, those rows): a row still in flight (after a
+// crash) that becomes ready while Approve carries the batch on was
+// approved by nobody, and stays held for an approval of its own. A row
+// already confirming (approved by an approve that did not finish) is
+// finished either way.
 func Approve(ctx context.Context, store Store, pk Pike, batchID string, o SettleOptions) (Result, error) {
 	cfg := o.Config
 	cfg.Confirm = ConfirmAuto
+	states := []ledger.State{ledger.StateConfirming}
+	if cfg.Only == nil {
+		states = append(states, ledger.StateAwaitingConfirm)
+	}
+	// Rows already confirming were approved before (their intent to
+	// confirm is recorded, perhaps sent, by an approve that did not
+	// finish): that approval stands.
+	only := append([]int64{}, cfg.Only...)
+	for row, err := range store.Rows(ctx, batchID, states...) {
+		if err != nil {
+			return Result{}, fmt.Errorf("list rows awaiting confirmation: %w", err)
+		}
+		only = append(only, row.ID)
+	}
+	cfg.Only = only
 	return settle(ctx, store, pk, batchID, cfg, o, nil)
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
@@ -110,4 +111,54 @@ func (m *reader) notUTF8(line int, column, value string) {
 	hint := fmt.Sprintf("in Excel, save it as \"CSV UTF-8 (Comma delimited) (*.csv)\"; or read it as it is with --encoding %s (also for run and rerun)", guess.name)
 	m.addError(newRowError(line, column, shown, newReason(msg+"; this value is shown as it reads in "+guess.name+", and reading stopped here", hint, ErrEncoding)))
 	m.stopped = true
+}
+
+// utf8Check watches the bytes of a file read with a legacy encoding: a
+// file whose non-ASCII text is all valid UTF-8 is UTF-8 (Cyrillic or
+// accented text in windows-1251/1252 is practically never valid UTF-8),
+// and reading it as windows-1251 would garble every name ("Иванов" becomes
+// "Р�РІР°РЅРѕРІ") without any other problem.
+type utf8Check struct {
+	pending       []byte // an incomplete sequence at the end of the last write
+	bad, nonASCII bool
+}
+
+func (u *utf8Check) Write(p []byte) (int, error) {
+	if u.bad {
+		return len(p), nil
+	}
+	b := p
+	if len(u.pending) > 0 {
+		b = append(u.pending, p...)
+		u.pending = nil
+	}
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		u.nonASCII = true
+		if !utf8.FullRune(b[i:]) {
+			u.pending = append([]byte(nil), b[i:]...)
+			break
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			u.bad = true
+			break
+		}
+		i += size
+	}
+	return len(p), nil
+}
+
+// isUTF8 says whether everything written was UTF-8 with some non-ASCII
+// text.
+func (u *utf8Check) isUTF8() bool { return !u.bad && len(u.pending) == 0 && u.nonASCII }
+
+// utf8NotLegacy is the problem of a UTF-8 file read with --encoding NAME.
+func utf8NotLegacy(name string) *reason {
+	enc, _ := encodingOf(name)
+	return newReason("file is UTF-8, not "+enc.name+": its non-ASCII text reads as UTF-8, and as "+enc.name+" every name with such letters would be paid garbled (Иванов as РІР°РЅРѕРІ…)",
+		"read it without --encoding (or with --encoding utf-8), also for run and rerun", ErrEncoding)
 }

@@ -284,8 +284,10 @@ func newRowError(line int, column, value string, err error) *RowError {
 	re := &RowError{Line: line, Column: column, Value: redact(column, value), Code: codeOf(err), Err: err}
 	var r *reason
 	if errors.As(err, &r) {
-		re.Err = &reason{msg: r.msg, kinds: r.kinds}
-		re.Hint = r.hint
+		// Messages may quote cell values (what a cell shows, what a
+		// formula computes): no card number in them either.
+		re.Err = &reason{msg: pan.Scrub(r.msg), kinds: r.kinds}
+		re.Hint = pan.Scrub(r.hint)
 	}
 	return re
 }

@@ -346,7 +346,13 @@ func (m *reader) addWarning(e *RowError) bool {
 func (m *reader) read(r io.Reader) error {
 	m.sum.Format, m.sum.Encoding = "csv", m.opts.Encoding
 	m.sha = sha256.New()
-	br := bufio.NewReaderSize(io.TeeReader(r, m.sha), 64<<10)
+	var sink io.Writer = m.sha
+	var check *utf8Check
+	if enc, _ := encodingOf(m.opts.Encoding); enc.enc != nil {
+		check = &utf8Check{}
+		sink = io.MultiWriter(m.sha, check)
+	}
+	br := bufio.NewReaderSize(io.TeeReader(r, sink), 64<<10)
 	if problem := m.decode(&br); problem != nil {
 		m.addError(newRowError(1, "", "", problem))
 		return nil
@@ -411,6 +417,9 @@ func (m *reader) read(r io.Reader) error {
 	}
 	if m.sum.Rows == 0 {
 		m.addError(newRowError(headerLine, "", "", newReason("manifest has a header but no rows", "add the payouts below the header line", ErrEmpty)))
+	}
+	if check != nil && check.isUTF8() {
+		m.addError(newRowError(0, "", "", utf8NotLegacy(m.opts.Encoding)))
 	}
 	m.sum.SHA256 = hex.EncodeToString(m.sha.Sum(nil))
 	m.checkControlTotals()

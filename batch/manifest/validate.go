@@ -51,6 +51,10 @@ func (m *reader) checkRow(rec *record, line int) (Row, bool) {
 				fail(column, e, newReason("cell holds the spreadsheet error "+e+" (a formula that failed)", "fix the formula or type the value, and save again", ErrSpreadsheetDamage, columnErr(column)))
 				return false
 			}
+			if r, bad := rec.xl.formula[column]; bad {
+				fail(column, value, r)
+				return false
+			}
 		}
 		return true
 	}
@@ -82,6 +86,9 @@ func (m *reader) checkRow(rec *record, line int) (Row, bool) {
 			amount, number = rec.xl.amountNumber, true
 		}
 		v, err := amountParseAs(amount, digits, row.Currency, number)
+		if err == nil && number && !amountShown(rec.Amount, amount) {
+			err = amountShownDiffers(rec.Amount, amount)
+		}
 		switch {
 		case err != nil:
 			fail("amount", amount, err)

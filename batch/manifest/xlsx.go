@@ -45,6 +45,9 @@ type xlsxCells struct {
 	cardNumber   bool              // the card cell is stored as a number
 	refNumber    bool              // the reference cell is a number too long for a spreadsheet (over 15 digits, or shown with an exponent)
 	errorCell    map[string]string // column → the error a cell holds (#N/A)
+	// formula holds the problems of formula cells whose stored (last
+	// computed) value is not what their formula computes now, by column.
+	formula map[string]*reason
 }
 
 // cardStoredAsNumber is the problem of a card number cell of type number.
@@ -126,6 +129,7 @@ func (m *reader) readXLSXPass(data []byte) error {
 		return nil
 	}
 	m.sum.Sheet = sheet
+	merges := sheetMerges(f, sheet)
 	types, err := newCellTypes(f, sheet)
 	if err != nil {
 		m.addError(newRowError(0, "", "", newReason("sheet "+strconv.Quote(sheet)+" cannot be read: "+err.Error(), "open the workbook in the spreadsheet and save it again as \"Excel Workbook (*.xlsx)\"", ErrEncoding)))
@@ -158,16 +162,32 @@ func (m *reader) readXLSXPass(data []byte) error {
 				return nil
 			}
 			canonical = names
+			for i, name := range canonical {
+				if _, known := columnIndex[name]; known && types.colHidden(i) {
+					col, _ := excelize.ColumnNumberToName(i + 1)
+					m.addError(newRowError(line, name, "", newReason(fmt.Sprintf("column %s (%s) is hidden in the sheet: whoever checked the workbook did not see it", col, name),
+						"unhide the column, check its values, and save", ErrHeader, columnErr(name))))
+				}
+			}
+			m.checkMerges(merges, canonical, line)
 			continue
 		}
 		if !m.countRow(line) {
 			return nil
 		}
 		rec, ok := m.xlsxRecord(cells, kinds, canonical, line)
+		if ok {
+			checkFormulas(f, sheet, &rec, kinds, canonical, line)
+		}
 		if !ok || isBlank(&rec) {
 			if ok {
 				m.sum.Rows--
 			}
+			continue
+		}
+		if types.rowHidden(line) {
+			m.addError(newRowError(line, "", "", newReason("row is hidden in the sheet (by hand, by a filter or in a collapsed group): whoever checked the workbook did not see this payout",
+				"unhide the row (clear filters, expand groups) and check it, or delete it, and save", ErrRecord)))
 			continue
 		}
 		row, valid := m.checkRow(&rec, line)
@@ -255,6 +275,10 @@ func pickSheet(f *excelize.File, want string) (string, *reason) {
 	if want != "" {
 		for _, s := range list {
 			if strings.EqualFold(s, want) {
+				if v, err := f.GetSheetVisible(s); err == nil && !v {
+					return "", newReason(fmt.Sprintf("sheet %q is hidden in the workbook: whoever checked the workbook did not see it", s),
+						"unhide it (right-click a sheet tab → Unhide), check it, and save", ErrHeader)
+				}
 				return s, nil
 			}
 		}
@@ -269,7 +293,7 @@ func pickSheet(f *excelize.File, want string) (string, *reason) {
 			return s, nil
 		}
 	}
-	return list[0], nil
+	return "", newReason("every sheet of the workbook is hidden", "unhide the payouts sheet (right-click a sheet tab → Unhide), check it, and save", ErrHeader)
 }
 
 func trimTrailingBlank(cells []string) []string {
@@ -367,11 +391,159 @@ func numberText(raw string) string {
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
+// sheetMerges returns the merged ranges of sheet ("B2:B3"), read from the
+// part's XML after its rows (excelize's GetMergeCells would unmarshal the
+// whole sheet into memory). Only what follows the last "sheetData>" is
+// read: no cell text can come after it.
+func sheetMerges(f *excelize.File, sheet string) []string {
+	p, err := sheetPart(f, sheet)
+	if err != nil {
+		return nil
+	}
+	v, _ := f.Pkg.Load(p)
+	b, _ := v.([]byte)
+	i := bytes.LastIndex(b, []byte("sheetData>"))
+	if i < 0 {
+		return nil
+	}
+	var refs []string
+	d := xml.NewDecoder(bytes.NewReader(b[i+len("sheetData>"):]))
+	d.Strict = false
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return refs
+		}
+		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "mergeCell" {
+			refs = append(refs, attr(e, "ref"))
+		}
+	}
+}
+
+// checkMerges refuses merged cells over the manifest's columns from the
+// header down: a merge shows its first cell's value across the range,
+// while the cells it covers may still hold values of their own, which
+// would be read (and paid) unseen.
+func (m *reader) checkMerges(merges []string, canonical []string, headerLine int) {
+	for _, ref := range merges {
+		a, b, ok := strings.Cut(ref, ":")
+		if !ok {
+			b = a
+		}
+		c1, r1, err1 := excelize.CellNameToCoordinates(a)
+		c2, r2, err2 := excelize.CellNameToCoordinates(b)
+		if err1 != nil || err2 != nil {
+			m.addError(newRowError(headerLine, "", "", newReason(fmt.Sprintf("sheet has merged cells %q that cannot be read", ref),
+				"unmerge the cells (Home → Merge & Center → Unmerge Cells) and save", ErrRecord)))
+			continue
+		}
+		if r2 < headerLine {
+			continue // a title above the header
+		}
+		for c := min(c1, c2); c <= max(c1, c2) && c <= len(canonical); c++ {
+			name := canonical[c-1]
+			if _, known := columnIndex[name]; !known {
+				continue
+			}
+			m.addError(newRowError(max(min(r1, r2), headerLine), name, "", newReason(fmt.Sprintf("cells %s are merged: the sheet shows one value across them, while each cell may hold its own (read and paid unseen)", ref),
+				"unmerge the cells (Home → Merge & Center → Unmerge Cells), give every row its own values, check them and save", ErrRecord, columnErr(name))))
+			break
+		}
+	}
+}
+
+// checkFormulas compares the stored value of every formula cell of the
+// row's manifest columns with what its formula computes now. The stored
+// value is what is read (and paid); a spreadsheet that recalculates on
+// opening (a workbook written by a program, or saved with "recalculate
+// on load") shows the computed one: the two must agree, or the person who
+// checked the workbook saw another amount, card or reference. A formula
+// that cannot be computed here is refused too (fail closed).
+func checkFormulas(f *excelize.File, sheet string, rec *record, kinds map[int]cellInfo, canonical []string, line int) {
+	for i, k := range kinds {
+		if !k.formula || i >= len(canonical) || canonical[i] == "" || canonical[i] == "description" || canonical[i] == "email" || k.kind == 'e' {
+			continue
+		}
+		cell, err := excelize.CoordinatesToCellName(i+1, line)
+		if err != nil {
+			continue
+		}
+		got, err := f.CalcCellValue(sheet, cell, excelize.Options{RawCellValue: true})
+		var r *reason
+		switch {
+		case err != nil:
+			r = newReason("cell holds a formula that cannot be checked ("+strings.TrimSpace(err.Error())+")",
+				"replace the formulas of the column by their values (copy, then Paste Special → Values) and save", ErrSpreadsheetDamage, columnErr(canonical[i]))
+		case !sameCellValue(got, k.raw):
+			r = newReason(fmt.Sprintf("cell's formula computes %q but the workbook stores %q as its value (not recalculated since it changed)", got, k.raw),
+				"open the workbook in the spreadsheet, recalculate (F9), check the values and save; or replace the formulas by their values", ErrSpreadsheetDamage, columnErr(canonical[i]))
+		default:
+			continue
+		}
+		if rec.xl.formula == nil {
+			rec.xl.formula = map[string]*reason{}
+		}
+		rec.xl.formula[canonical[i]] = r
+	}
+}
+
+// sameCellValue says whether a formula's computed value and its stored one
+// agree: as numbers (to the 15 digits a spreadsheet keeps) when both are,
+// else as text.
+func sameCellValue(a, b string) bool {
+	if a == b {
+		return true
+	}
+	_, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
+	_, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
+	return err1 == nil && err2 == nil && numberText(a) == numberText(b)
+}
+
+// amountShown says whether shown, the text a number cell's format shows,
+// is value (numberText of the cell): the same number once currency
+// symbols, words, spaces and the ',' grouping excelize writes are set
+// aside. A date, a time, a percentage, a fraction, an exponent or a format
+// that rounds or scales the value is not.
+func amountShown(shown, value string) bool {
+	num := ""
+	runs := 0
+	for _, run := range strings.FieldsFunc(shown, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.' || r == ',') }) {
+		if strings.IndexFunc(run, func(r rune) bool { return r >= '0' && r <= '9' }) < 0 {
+			continue // a '.' of "руб."
+		}
+		runs++
+		num = strings.Trim(strings.ReplaceAll(run, ",", ""), ".")
+	}
+	if runs != 1 || strings.ContainsRune(shown, '%') {
+		return false
+	}
+	norm := func(s string) (string, bool) {
+		ip, frac, _ := strings.Cut(s, ".")
+		if strings.Contains(frac, ".") {
+			return "", false
+		}
+		ip = strings.TrimLeft(ip, "0")
+		frac = strings.TrimRight(frac, "0")
+		return ip + "." + frac, true
+	}
+	a, ok1 := norm(num)
+	b, ok2 := norm(value)
+	return ok1 && ok2 && a == b
+}
+
+// amountShownDiffers is the problem of an amount cell that shows something
+// else than the number it holds.
+func amountShownDiffers(shown, value string) *reason {
+	return newReason(fmt.Sprintf("the cell shows %q but holds the number %s (its format is a date, a time, a percentage, or rounds or scales the value)", strings.TrimSpace(shown), value),
+		"format the amount column as Number with the currency's decimals (0.00), check every amount against what was meant, and save", ErrSpreadsheetDamage, ErrAmount)
+}
+
 // cellInfo is the type of a cell: 'n' number, 'e' error, 's' anything
 // else (text, boolean, date), with its raw value for numbers and errors.
 type cellInfo struct {
-	kind byte
-	raw  string
+	kind    byte
+	raw     string
+	formula bool // the cell has a formula; raw is its stored last result
 }
 
 // cellTypes reads the types of a sheet's cells, which excelize's row
@@ -381,8 +553,42 @@ type cellTypes struct {
 	d       *xml.Decoder
 	cur     int // the row of next, 0 when not read yet
 	next    map[int]cellInfo
+	hidden  bool // row cur is hidden (by hand, a filter, a collapsed group) or has no height
 	done    bool
 	lastRow int
+	// hiddenCols are the ranges of columns (1-based, inclusive) hidden or
+	// of no width, from the sheet's <cols> before its rows; shownCols those
+	// given a width and not hidden.
+	hiddenCols, shownCols [][2]int
+	// zeroHeight: rows are hidden unless they say otherwise; zeroWidth:
+	// columns without a <col> of their own have no width (sheetFormatPr).
+	zeroHeight, zeroWidth bool
+}
+
+// rowHidden says whether row n, the one row last returned, is hidden.
+func (c *cellTypes) rowHidden(n int) bool { return c.cur == n && c.hidden }
+
+// colHidden says whether the column of index i (0-based) is hidden.
+func (c *cellTypes) colHidden(i int) bool {
+	in := func(rs [][2]int) bool {
+		for _, r := range rs {
+			if i+1 >= r[0] && i+1 <= r[1] {
+				return true
+			}
+		}
+		return false
+	}
+	return in(c.hiddenCols) || (c.zeroWidth && !in(c.shownCols))
+}
+
+// xmlTrue is an XML boolean attribute's true.
+func xmlTrue(v string) bool { return v == "1" || v == "true" }
+
+// xmlZero says whether a size attribute (a row's height, a column's
+// width) is present and zero: nothing of it shows.
+func xmlZero(v string) bool {
+	f, err := strconv.ParseFloat(v, 64)
+	return v != "" && err == nil && f <= 0
 }
 
 func newCellTypes(f *excelize.File, sheet string) (*cellTypes, error) {
@@ -461,7 +667,22 @@ func (c *cellTypes) readRow() {
 		switch e := tok.(type) {
 		case xml.StartElement:
 			switch e.Name.Local {
+			case "sheetFormatPr":
+				c.zeroHeight = xmlTrue(attr(e, "zeroHeight"))
+				c.zeroWidth = xmlZero(attr(e, "defaultColWidth"))
+			case "col":
+				lo, err1 := strconv.Atoi(attr(e, "min"))
+				hi, err2 := strconv.Atoi(attr(e, "max"))
+				if err1 == nil && err2 == nil {
+					if xmlTrue(attr(e, "hidden")) || xmlZero(attr(e, "width")) {
+						c.hiddenCols = append(c.hiddenCols, [2]int{lo, hi})
+					} else if w := attr(e, "width"); w != "" || !c.zeroWidth {
+						c.shownCols = append(c.shownCols, [2]int{lo, hi})
+					}
+				}
 			case "row":
+				ht := attr(e, "ht")
+				c.hidden = xmlTrue(attr(e, "hidden")) || xmlZero(ht) || (c.zeroHeight && ht == "")
 				c.lastRow++
 				if r := attr(e, "r"); r != "" {
 					if n, err := strconv.Atoi(r); err == nil {
@@ -488,6 +709,10 @@ func (c *cellTypes) readRow() {
 				val.Reset()
 			case "v":
 				inV = true
+			case "f":
+				if cur != nil {
+					cur.formula = true
+				}
 			}
 		case xml.CharData:
 			if inV {

@@ -101,6 +101,9 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 	if c.batch == "" || fs.NArg() > 0 {
 		return usageErrorf("%s needs --batch ID and no arguments", c.Name())
 	}
+	if pan.Contains(c.as) {
+		return usageErrorf("--as holds a card number (%s): give the name of who %s", pan.Scrub(c.as), c.past())
+	}
 	pay, err := c.flags.open(ctx, c.app)
 	if err != nil {
 		return err
@@ -118,7 +121,7 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 		who = osIdentity()
 	}
 	if len(rows) == 0 {
-		c.app.say(fmt.Sprintf("no row of batch %s waits for confirmation: nothing to %s; rows still in flight are carried on", c.batch, c.Name()))
+		c.app.say(fmt.Sprintf("no row of batch %s waits for confirmation: nothing to %s; rows still in flight are carried on (and held for an approval of their own)", c.batch, c.Name()))
 	}
 	if len(rows) > 0 {
 		if err := c.preview(ctx, pay, rows); err != nil {
@@ -134,11 +137,13 @@ func (c *approveCommand) Run(ctx context.Context, args []string) error {
 	pay.log.Info(c.Name()+" batch", "batch", c.batch, "rows", len(rows), "by", who)
 	cfg := c.flags.config(pay)
 	cfg.Actor = who
-	if len(c.rows) > 0 {
-		cfg.Only = make([]int64, 0, len(rows))
-		for _, r := range rows {
-			cfg.Only = append(cfg.Only, r.ID)
-		}
+	// Only the rows previewed (and agreed to): never nil, so that a row that
+	// becomes ready while the batch is carried on (in flight after a crash)
+	// stays held for an approval of its own instead of being confirmed
+	// unseen — with nothing waiting, nothing is confirmed or cancelled.
+	cfg.Only = make([]int64, 0, len(rows))
+	for _, r := range rows {
+		cfg.Only = append(cfg.Only, r.ID)
 	}
 	progress := c.app.progressOf(pay.log, c.gerund(), 0)
 	o := batch.SettleOptions{
@@ -188,6 +193,12 @@ func (c *approveCommand) selectRows(ctx context.Context, db *ledger.DB) ([]ledge
 	var problems []string
 	seen := map[int64]bool{}
 	for _, ref := range c.rows {
+		if pan.Contains(ref) {
+			// A card pasted to name a payout: rows are named by reference,
+			// and the card is never echoed.
+			problems = append(problems, fmt.Sprintf("--row %s holds a card number; name rows by their reference", pan.Scrub(ref)))
+			continue
+		}
 		r, err := db.RowByReference(ctx, c.batch, ref)
 		switch {
 		case errors.Is(err, ledger.ErrNotFound):

@@ -8,6 +8,7 @@ import (
 	"os/user"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -70,6 +71,9 @@ func (c *decideCommand) Run(ctx context.Context, args []string) error {
 	}
 	if c.batch == "" || c.ref == "" || c.note == "" {
 		return usageErrorf("decide needs --batch, --reference, --outcome and --note — see `payouts help decide`")
+	}
+	if pan.Contains(c.ref) || pan.Contains(c.as) {
+		return usageErrorf("--reference and --as never hold a card number (%s): name the row by its reference and yourself by name", pan.Scrub(c.ref+" "+c.as))
 	}
 	d, err := batch.ParseDecision(c.decision)
 	if err != nil {

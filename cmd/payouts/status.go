@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/payouts/payouts/batch"
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -90,17 +92,29 @@ func (c *statusCommand) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
+// minBatchPrefix is the shortest prefix that may name a batch (git's 4).
+const minBatchPrefix = 4
+
 // resolveBatch returns the id of the batch that id names: the batch of
 // that id, or, like git, the only batch whose id starts with it. No batch,
 // or a prefix several batches share (they are listed), is a usage error
 // (exit 2) naming the way out; a ledger that cannot tell is infrastructure.
 func resolveBatch(ctx context.Context, db *ledger.DB, id string) (string, error) {
+	if pan.Contains(id) {
+		// Pasted where the batch id goes; never echoed.
+		return "", usageErrorf("--batch holds a card number (%s), never a batch id — `payouts status` lists the batches", pan.Scrub(id))
+	}
 	_, err := db.Batch(ctx, id)
 	switch {
 	case err == nil:
 		return id, nil
 	case !errors.Is(err, ledger.ErrNotFound):
 		return "", fmt.Errorf("batch %s: %w", id, err)
+	}
+	if utf8.RuneCountInString(id) < minBatchPrefix {
+		// "approve --batch 3 --yes" must not act on whichever batch happens
+		// to start with 3.
+		return "", usageErrorf("no batch %s in ledger %s, and a shortened batch id needs at least %d characters — `payouts status` lists the batches", id, db.Path(), minBatchPrefix)
 	}
 	batches, err := db.Batches(ctx)
 	if err != nil {
