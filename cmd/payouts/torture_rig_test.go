@@ -309,7 +309,7 @@ func expectations(t *testing.T, path string, opts manifest.Options) (map[string]
 
 // ledgerRows opens the ledger after the runners are gone and returns
 // every row of the batch, or nil if the batch does not exist yet.
-func ledgerRows(t *testing.T, path, batchID string) []ledger.Row {
+func ledgerRows(t testing.TB, path, batchID string) []ledger.Row {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil && !ledger.IsPostgresURL(path) {
 		return nil

@@ -252,7 +252,7 @@ type balancer struct {
 	skipped  atomic.Int64
 }
 
-func newBalancer(t *testing.T, listen string, backends []string) *balancer {
+func newBalancer(t testing.TB, listen string, backends []string) *balancer {
 	b := &balancer{backends: backends}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
