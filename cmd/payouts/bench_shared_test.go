@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +49,11 @@ const (
 // runners·C/(calls per row·latency), what the runners' requests in flight
 // allow when nothing else limits them), req/row, and min-share-% and
 // max-share-% (the smallest and largest fraction of the batch's
-// session/create calls one runner made: how evenly the rows were split).
+// session/create calls one runner made: how evenly the rows were split),
+// runner-cpu-ms/row (user+system CPU of all runner processes together, per
+// row) and sandbox-cpu-ms/row (of this process: sandbox and balancer); the
+// PostgreSQL server's CPU is not counted. Figures of the last iteration
+// except rows/s.
 // Skipped without PostgreSQL binaries (pgtest's message says how to enable
 // it) and in -short mode; as a benchmark it never runs under plain go test.
 func BenchmarkSharedRunnerProcesses(b *testing.B) {
@@ -93,6 +98,8 @@ func BenchmarkSharedRunnerProcesses(b *testing.B) {
 				ideal := float64(n*conc) / (f.reqPerRow * latency.Seconds())
 				b.ReportMetric(100*rps/ideal, "ideal-%")
 			}
+			b.ReportMetric(float64(f.runnerCPU)/float64(time.Millisecond)/float64(rows), "runner-cpu-ms/row")
+			b.ReportMetric(float64(f.sandboxCPU)/float64(time.Millisecond)/float64(rows), "sandbox-cpu-ms/row")
 			b.ReportMetric(100*f.minShare, "min-share-%")
 			b.ReportMetric(100*f.maxShare, "max-share-%")
 		})
@@ -102,6 +109,8 @@ func BenchmarkSharedRunnerProcesses(b *testing.B) {
 // sharedFigures are the measurements of one shared run.
 type sharedFigures struct {
 	wall               time.Duration
+	runnerCPU          time.Duration // user+system of every runner process
+	sandboxCPU         time.Duration // of this process: sandbox, balancer
 	reqPerRow          float64
 	minShare, maxShare float64 // fractions of the session/create calls
 }
@@ -169,6 +178,8 @@ func benchSharedRun(b *testing.B, bin string, keys benchKeyFiles, mpath, batchID
 		cmds[i].Stdout, cmds[i].Stderr = lf, lf
 	}
 
+	var self0, self1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self0)
 	b.StartTimer()
 	t0 := time.Now()
 	for i, c := range cmds {
@@ -182,6 +193,7 @@ func benchSharedRun(b *testing.B, bin string, keys benchKeyFiles, mpath, batchID
 	}
 	wall := time.Since(t0)
 	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self1)
 
 	for i, err := range errs {
 		if err != nil {
@@ -209,7 +221,10 @@ func benchSharedRun(b *testing.B, bin string, keys benchKeyFiles, mpath, batchID
 		}
 	}
 
-	f := sharedFigures{wall: wall, minShare: 1}
+	f := sharedFigures{wall: wall, minShare: 1, sandboxCPU: benchCPU(&self1) - benchCPU(&self0)}
+	for _, c := range cmds {
+		f.runnerCPU += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+	}
 	var total int64
 	for _, c := range sb.Stats().Requests {
 		total += c
