@@ -120,6 +120,16 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 	}
 	src := batch.MemorySource("upload "+cb.FileName, data)
 	cfg := s.engineConfig()
+	// The file paid is the file approved: its SHA-256 was recorded with
+	// the request the approver saw (an upload, or a rerun's corrected
+	// file); another file under the same name is refused, nothing sent.
+	sum, rerr := src.Read(co.Manifest, nil)
+	if rerr != nil {
+		return false, fmt.Errorf("the stored upload no longer validates: %w", rerr)
+	}
+	if co.SHA256 == "" || sum.SHA256 != co.SHA256 {
+		return false, fmt.Errorf("batch %s: the stored %s is not the file approved: %w", id, cb.Pending, batch.ErrManifestChanged)
+	}
 	var res batch.Result
 	if cb.Pending == ledger.PendingRerun {
 		res, _, err = batch.Rerun(ctx, s.db, s.cfg.Pike, batch.RerunOptions{
@@ -127,13 +137,6 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 			SettleOptions: batch.SettleOptions{Config: cfg, Owner: s.cfg.Owner, Intake: s.cfg.Intake},
 		})
 	} else {
-		sum, rerr := src.Read(co.Manifest, nil)
-		if rerr != nil {
-			return false, fmt.Errorf("the stored upload no longer validates: %w", rerr)
-		}
-		if sum.SHA256 != co.SHA256 {
-			return false, fmt.Errorf("batch %s: %w", id, batch.ErrManifestChanged)
-		}
 		res, err = batch.Run(ctx, s.db, s.cfg.Pike, batch.RunOptions{
 			Source: src, ManifestOptions: co.Manifest, Summary: sum, BatchID: id,
 			Config: cfg, Intake: s.cfg.Intake, Owner: s.cfg.Owner,

@@ -305,6 +305,14 @@ func (s *Server) rerun(ctx context.Context, u user, id string, up upload) (Batch
 	if err := need(u, ledger.RoleMaker); err != nil {
 		return BatchView{}, err
 	}
+	// One rerun request at a time per batch, from reading its state to
+	// recording the request: two at once would both see it done, the
+	// second's file would replace the first's under the same name, and the
+	// loser's clean-up would destroy the winner's file.
+	if !s.claimUpload(uploadName(id, ledger.PendingRerun)) {
+		return BatchView{}, fmt.Errorf("%w: a rerun of batch %s is being asked for right now", errConflict, id)
+	}
+	defer s.releaseUpload(uploadName(id, ledger.PendingRerun))
 	v, cb, err := s.batch(ctx, u, id)
 	if err != nil {
 		return v, err
