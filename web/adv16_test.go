@@ -100,3 +100,104 @@ func TestRerunFileSwappedAfterRequestNotPaid(t *testing.T) {
 		t.Fatalf("console batch after the refusal: %+v %v", cb, err)
 	}
 }
+
+// TestNoCardNumberFromFormFields: a card number typed into the form's
+// expect_total or expect_rows field (a paste into the wrong box) is not
+// echoed by the answer (API or page) nor kept in the audit log.
+func TestNoCardNumberFromFormFields(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	r.addUser("mila", "maker")
+	mila := r.login("mila")
+	const card = "4000056655665556"
+	good := manifestCSV([5]string{"PF-1", "10.00", "RUB", visa, "A"})
+	for _, f := range [][]string{
+		{"expect_total", card},
+		{"expect_total", "RUB:" + card},
+		{"expect_total", card + ":10.00"},
+		{"expect_rows", card},
+		{"expect_rows", "1 " + card},
+	} {
+		a := r.upload(mila, "pf.csv", good, f...)
+		if a.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("%s=%q: %d, want 422", f[0], f[1], a.StatusCode)
+		}
+		if strings.Contains(a.Body, card) {
+			t.Errorf("%s=%q: the API answer shows the card number:\n%s", f[0], f[1], a.Body)
+		}
+		ct, body := multipartBody("pf.csv", good, f...)
+		p := r.do(mila, "POST", "/upload", ct, body)
+		if strings.Contains(p.Body, card) {
+			t.Errorf("%s=%q: the upload page shows the card number", f[0], f[1])
+		}
+	}
+	log, _ := r.db.AuditLog(context.Background(), ledger.AuditFilter{})
+	for _, e := range log {
+		if strings.Contains(e.Detail, card) {
+			t.Errorf("audit entry %s holds the card number", e.Action)
+		}
+	}
+}
+
+// TestEventsStreamEndsWithSession: the live-progress stream of a batch
+// stops when its session ends (logout, or the user disabled), not only
+// when the batch is done: a signed-out or disabled user must not keep
+// reading a batch's progress.
+func TestEventsStreamEndsWithSession(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	r.addUser("mila", "maker")
+	r.addUser("vera", "viewer")
+	mila := r.login("mila")
+	id := r.uploadOK(mila, "ev.csv", manifestCSV([5]string{"EV-1", "10.00", "RUB", visa, "A"}))
+	for _, end := range []string{"logout", "disable"} {
+		vera := r.login("vera")
+		req, _ := http.NewRequest("GET", r.ts.URL+"/batches/"+id+"/events", nil)
+		resp, err := vera.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("events: %d", resp.StatusCode)
+		}
+		buf := make([]byte, 4096)
+		if _, err := resp.Body.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		var closed sync.WaitGroup
+		closed.Add(1)
+		var ended atomicBool
+		go func() {
+			defer closed.Done()
+			for {
+				if _, err := resp.Body.Read(buf); err != nil {
+					ended.set()
+					return
+				}
+			}
+		}()
+		switch end {
+		case "logout":
+			if a := r.post(vera, "/api/v1/logout"); a.StatusCode != http.StatusOK {
+				t.Fatalf("logout: %d", a.StatusCode)
+			}
+		case "disable":
+			if err := r.db.DisableUser(context.Background(), "vera", ledger.AuditEntry{Actor: "test"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		poll.Until(t, "the events stream ends after "+end, ended.get)
+		resp.Body.Close()
+		closed.Wait()
+	}
+}
+
+type atomicBool struct {
+	mu sync.Mutex
+	v  bool
+}
+
+func (b *atomicBool) set() { b.mu.Lock(); b.v = true; b.mu.Unlock() }
+func (b *atomicBool) get() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.v
+}

@@ -102,6 +102,11 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (upload, err
 		problems = append(problems, Problem{Column: "file name", Message: "the file's name holds a card number, which is never stored — rename the file"})
 	}
 	if len(problems) > 0 {
+		// The fields' values are echoed: a card number pasted into the
+		// wrong box must not come back (nor reach a page or log).
+		for i := range problems {
+			problems[i].Message = pan.Scrub(problems[i].Message)
+		}
 		return upload{}, &ProblemsError{Problems: problems, Total: len(problems)}
 	}
 	return up, nil
