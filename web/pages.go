@@ -390,6 +390,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, u user) {
 			return
 		case <-t.C:
 		}
+		// The session is checked again at every tick: a signed-out or
+		// disabled user (or an expired session) reads no more.
+		if u, err = s.current(r); err != nil {
+			return
+		}
 		if v, _, err = s.batch(r.Context(), u, id); err != nil {
 			return
 		}
