@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -201,3 +202,27 @@ func (b *atomicBool) get() bool {
 	defer b.mu.Unlock()
 	return b.v
 }
+
+// TestLoginNextNoOpenRedirect: the page to return to after sign-in stays
+// on this site: a browser reads a backslash as a slash and drops tabs and
+// newlines, so "/./\evil.com" (cleaned by http.Redirect to "/\evil.com")
+// and "/<TAB>/evil.com" would send a user who just signed in elsewhere.
+func TestLoginNextNoOpenRedirect(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	r.addUser("anna", "maker")
+	for _, next := range []string{"/./\\evil.example", "/.\\/evil.example", "/\t/evil.example", "/\r\n/evil.example", "/%5C/evil.example", "/.//evil.example", "/a/../\\evil.example"} {
+		form := "username=anna&password=" + strings.ReplaceAll(password, " ", "+") + "&next=" + urlQueryEscape(next)
+		a := r.do(r.browser(), "POST", "/login", "application/x-www-form-urlencoded", strings.NewReader(form))
+		if a.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login with next %q: %d", next, a.StatusCode)
+		}
+		loc := a.Header.Get("Location")
+		// What a browser makes of it: tabs and newlines removed, \ read as /.
+		b := strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/").Replace(loc)
+		if !strings.HasPrefix(b, "/") || strings.HasPrefix(b, "//") {
+			t.Errorf("next %q: redirected to %q, which a browser reads as %q: another site", next, loc, b)
+		}
+	}
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -11,6 +11,8 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -97,8 +99,17 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // safeNext keeps a redirect after sign-in on this site.
+// A browser reads a backslash as a slash and drops tabs and newlines, and
+// http.Redirect cleans the path ("/./\\x" becomes "/\\x"): a next with any
+// of them, or whose cleaned path starts with two slashes, is refused.
 func safeNext(n string) string {
-	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") {
+	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.ContainsFunc(n, func(r rune) bool {
+		return r == '\\' || r < 0x20 || r == 0x7f
+	}) {
+		return "/"
+	}
+	u, err := url.Parse(n)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || strings.HasPrefix(path.Clean(u.Path), "//") {
 		return "/"
 	}
 	return n
