@@ -145,6 +145,7 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 	if cb.Pending == ledger.PendingRerun && (errors.Is(err, batch.ErrCorrectionsNotApplied) || errors.Is(err, batch.ErrNotInBatch)) {
 		// The batch changed since the rerun was asked for (a late
 		// success, say): nothing was sent; the rerun is dropped.
+		defer s.holdRerun(id)()
 		_, cerr := s.db.ChangeConsoleBatch(context.WithoutCancel(ctx), ledger.ConsoleChange{BatchID: id, From: ledger.ConsolePaying, To: ledger.ConsoleDone},
 			ledger.AuditEntry{Actor: "server", Action: "rerun_dropped", Detail: pan.Scrub(err.Error()) + " — upload a new corrected file"})
 		if cerr != nil {
@@ -164,6 +165,10 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 	}
 	detail := fmt.Sprintf("every row final: %d succeeded, %d failed, %d cancelled, %d in review", res.Counts[ledger.StateSucceeded],
 		res.Counts[ledger.StateFailed], res.Counts[ledger.StateCancelled]+res.Counts[ledger.StateMismatch], res.Counts[ledger.StateReview])
+	// Marking the batch done and destroying its files is one step for
+	// rerun requests: a rerun asked for in between would have its new
+	// file destroyed and could never be paid.
+	defer s.holdRerun(id)()
 	_, err = s.db.ChangeConsoleBatch(context.WithoutCancel(ctx), ledger.ConsoleChange{BatchID: id, From: ledger.ConsolePaying, To: ledger.ConsoleDone},
 		ledger.AuditEntry{Actor: "server", Action: "batch_done", Detail: detail})
 	if err != nil && !errors.Is(err, ledger.ErrConflict) {
@@ -178,4 +183,14 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 	}
 	s.log.Info("console batch done", "batch", id, "detail", detail)
 	return true, nil
+}
+
+// holdRerun waits until no rerun of batch id is being asked for and keeps
+// new requests out until the returned release is called.
+func (s *Server) holdRerun(id string) (release func()) {
+	key := uploadName(id, ledger.PendingRerun)
+	for !s.claimUpload(key) {
+		time.Sleep(5 * time.Millisecond) // a rerun request holds it for one validation
+	}
+	return func() { s.releaseUpload(key) }
 }
