@@ -226,3 +226,47 @@ func TestLoginNextNoOpenRedirect(t *testing.T) {
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// TestConcurrentDecisions: approvals and rejections of one batch sent at
+// once are decided once: exactly one succeeds, the rest are conflicts,
+// and the batch is paid at most once.
+func TestConcurrentDecisions(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	r.addUser("mila", "maker")
+	r.addUser("petr", "approver")
+	r.addUser("ivan", "approver")
+	mila := r.login("mila")
+	id := r.uploadOK(mila, "cd.csv", manifestCSV([5]string{"CD-1", "10.00", "RUB", visa, "A"}))
+	clients := []*http.Client{r.login("petr"), r.login("ivan"), r.login("petr"), r.login("ivan")}
+	paths := []string{"/approve", "/reject", "/approve", "/approve"}
+	codes := make([]int, len(clients))
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = r.post(clients[i], "/api/v1/batches/"+id+paths[i]).StatusCode
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i, c := range codes {
+		switch c {
+		case http.StatusOK:
+			ok++
+		case http.StatusConflict:
+		default:
+			t.Fatalf("%s: %d", paths[i], c)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d decisions succeeded (%v), want exactly 1", ok, codes)
+	}
+	poll.Until(t, "decided", func() bool {
+		cb, err := r.db.ConsoleBatch(context.Background(), id)
+		return err == nil && (cb.State == ledger.ConsoleDone || cb.State == ledger.ConsoleRejected)
+	})
+	if n := r.journalCounts()["CD-1"]; n > 1 {
+		t.Fatalf("CD-1 paid %d times", n)
+	}
+}
