@@ -215,7 +215,11 @@ func (s *Server) create(ctx context.Context, u user, up upload) (BatchView, erro
 		return BatchView{}, err
 	}
 	if err := s.load(ctx, id, up, sum); err != nil {
-		_ = s.cfg.Uploads.Delete(id)
+		// Destroy the file only if no batch needs it: another server on
+		// the same ledger may have recorded the same file (same id) since.
+		if _, cerr := s.db.ConsoleBatch(context.WithoutCancel(ctx), id); errors.Is(cerr, ledger.ErrNotFound) {
+			_ = s.cfg.Uploads.Delete(id)
+		}
 		return BatchView{}, err
 	}
 	detail := fmt.Sprintf("uploaded %s: %d rows, %s", up.fileName, sum.Rows, totalsText(sum.Totals))
