@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/payouts/payouts/batch/report"
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -85,7 +86,7 @@ type pageData struct {
 func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData) {
 	var b bytes.Buffer
 	if err := s.pages.sets[name].Execute(&b, d); err != nil {
-		s.log.Error("render page", "page", name, "err", err)
+		s.log.Error("render page", "page", name, "err", pan.Scrub(err.Error()))
 		http.Error(w, "internal error; see the server log", http.StatusInternalServerError)
 		return
 	}
@@ -153,7 +154,7 @@ func (s *Server) batchesPage(w http.ResponseWriter, r *http.Request, u user) {
 func (s *Server) failPage(w http.ResponseWriter, r *http.Request, u user, err error) {
 	status := httpStatus(err)
 	if status == http.StatusInternalServerError {
-		s.log.Error("console page failed", "path", r.URL.Path, "err", err)
+		s.log.Error("console page failed", "path", r.URL.Path, "err", pan.Scrub(err.Error()))
 	}
 	s.render(w, status, "batches", pageData{Title: http.StatusText(status), User: &u, Error: publicMessage(err)})
 }
@@ -208,7 +209,7 @@ func (s *Server) uploadFailed(w http.ResponseWriter, r *http.Request, u user, re
 	} else {
 		msg = publicMessage(err)
 		if httpStatus(err) == http.StatusInternalServerError {
-			s.log.Error("upload failed", "err", err)
+			s.log.Error("upload failed", "err", pan.Scrub(err.Error()))
 		}
 	}
 	s.render(w, httpStatus(err), "upload", pageData{Title: "Upload", User: &u, Error: msg, Data: d})
