@@ -270,3 +270,21 @@ func TestConcurrentDecisions(t *testing.T) {
 		t.Fatalf("CD-1 paid %d times", n)
 	}
 }
+
+// TestProblemsCSVScrubsCardNumbers: the problems download echoes what the
+// page sends; a card number in it (a page older than a scrub, a script)
+// does not come back in the answer.
+func TestProblemsCSVScrubsCardNumbers(t *testing.T) {
+	r := newRig(t, sandbox.Config{})
+	r.addUser("mila", "maker")
+	mila := r.login("mila")
+	const card = "4000056655665556"
+	ps := `[{"line":2,"column":"card_number ` + card + `","message":"\"` + card + `\": bad"}]`
+	a := r.do(mila, "POST", "/problems.csv", "application/x-www-form-urlencoded", strings.NewReader("problems="+url.QueryEscape(ps)))
+	if a.StatusCode != http.StatusOK {
+		t.Fatalf("problems.csv: %d %s", a.StatusCode, a.Body)
+	}
+	if strings.Contains(a.Body, card) {
+		t.Fatalf("problems.csv echoes the card number:\n%s", a.Body)
+	}
+}

@@ -233,7 +233,7 @@ func (s *Server) problemsCSV(w http.ResponseWriter, r *http.Request, u user) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"line", "column", "problem"})
 	for _, p := range ps {
-		_ = cw.Write([]string{strconv.Itoa(p.Line), report.SpreadsheetSafe(p.Column), report.SpreadsheetSafe(p.Message)})
+		_ = cw.Write([]string{strconv.Itoa(p.Line), report.SpreadsheetSafe(pan.Scrub(p.Column)), report.SpreadsheetSafe(pan.Scrub(p.Message))})
 	}
 	cw.Flush()
 }
