@@ -23,3 +23,22 @@ func TestAddUserRefusesCaseVariant(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleApprovalNeedsAnApprover: the ledger itself refuses to move a
+// console batch from awaiting_approval to paying without an approver
+// (ErrFourEyes): four eyes does not rest on every caller setting Approver.
+func TestConsoleApprovalNeedsAnApprover(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	newBatch(t, db, "b1", "R1")
+	if err := db.CreateConsoleBatch(ctx, ledger.ConsoleBatch{BatchID: "b1", FileName: "p.csv", UploadedBy: "alice"}, ledger.AuditEntry{Actor: "alice", Action: "upload"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.ChangeConsoleBatch(ctx, ledger.ConsoleChange{BatchID: "b1", From: ledger.ConsoleAwaitingApproval, To: ledger.ConsolePaying}, ledger.AuditEntry{Actor: "x", Action: "approve"})
+	if !errors.Is(err, ledger.ErrFourEyes) {
+		t.Fatalf("approval without an approver: %v, want ErrFourEyes", err)
+	}
+	if cb, _ := db.ConsoleBatch(ctx, "b1"); cb.State != ledger.ConsoleAwaitingApproval {
+		t.Fatalf("state %s after a refused approval", cb.State)
+	}
+}
