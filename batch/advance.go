@@ -66,6 +66,12 @@ func (e *Engine) advanceWith(id int64, snapshot func(ledger.Row) (*pike.Session,
 	unlock := e.locks.lock(id)
 	defer unlock()
 	row, err := e.store.Row(e.wctx(), id)
+	if ledger.IsConnectionError(err) {
+		// The database is away (a restart): look at the row again later.
+		e.log.Warn("ledger unreachable; the row waits", "row_id", id, "err", err)
+		e.retryLater(id)
+		return
+	}
 	if err != nil {
 		e.setFatal(fmt.Errorf("read row %d: %w", id, err))
 		return
@@ -108,6 +114,18 @@ var errStale = errors.New("stale or contradictory news about the row")
 // the engine.
 func (e *Engine) rowError(row ledger.Row, err error) {
 	switch {
+	case errors.Is(err, ledger.ErrClaimLost), errors.Is(err, ledger.ErrClaimed):
+		// Another runner holds the row (its claim, or a takeover of ours):
+		// this engine stops touching it; nothing was written.
+		e.log.Info("row held by another runner; leaving it", "row", row.Line, "reference", row.Reference, "err", err)
+		e.forget(row.ID)
+	case errors.Is(err, ledger.ErrOutcomeUnknown), ledger.IsConnectionError(err):
+		// The ledger's answer was lost (PostgreSQL restarting): the change
+		// may or may not be recorded, and no call was sent after it. The
+		// row is read again later and taken from what the ledger says, as
+		// after a crash.
+		e.log.Warn("ledger write outcome unknown; the row is read again", "row", row.Line, "reference", row.Reference, "err", err)
+		e.retryLater(row.ID)
 	case errors.Is(err, ledger.ErrConflict):
 		e.schedule(row.ID, 0)
 	case errors.Is(err, errStale), errors.Is(err, ledger.ErrIllegalTransition), errors.Is(err, ledger.ErrDuplicateSession):

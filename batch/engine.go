@@ -148,6 +148,9 @@ type Engine struct {
 	inflight map[int64]bool // webhooks being applied
 	only     map[int64]bool // Config.Only; nil: every row
 	fatal    error
+	// shared is set when several runners share the batch: the rows this
+	// engine holds claims on (see shared.go).
+	shared *sharedRows
 
 	wake     chan struct{} // a webhook was stored
 	work     chan func()   // rows to start
@@ -405,6 +408,9 @@ func (e *Engine) settle(row ledger.Row) {
 	defer e.mu.Unlock()
 	switch {
 	case row.State.Final() || row.State == ledger.StateReview:
+		if e.shared != nil {
+			e.shared.drop(row.ID) // room for another claim
+		}
 		delete(e.due, row.ID)
 		delete(e.backoff, row.ID)
 		delete(e.pans, row.ID)

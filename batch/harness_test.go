@@ -28,8 +28,9 @@ import (
 // client, a real ledger in a temp dir, and a webhook receiver wired to the
 // ledger exactly as `payouts run` wires it.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
+	loc     string // the ledger: a file in dir, or a PostgreSQL URL (ledgerLocation)
 	sb      *sandbox.Sandbox
 	pikeSrv *httptest.Server
 	client  *pike.Client
@@ -69,6 +70,13 @@ func newHarness(t *testing.T, cfg sandbox.Config, opts ...pike.Option) *harness 
 // grep everything the product logged.
 func newHarnessLog(t *testing.T, cfg sandbox.Config, logw io.Writer, opts ...pike.Option) *harness {
 	t.Helper()
+	return newHarnessAt(t, cfg, logw, "", opts...)
+}
+
+// newHarnessAt is newHarnessLog with the ledger at loc ("": by t's
+// backend, see ledgerLocation), for benchmarks too.
+func newHarnessAt(t testing.TB, cfg sandbox.Config, logw io.Writer, loc string, opts ...pike.Option) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), cards: map[string]string{}, amounts: map[string]int64{}}
 	h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -101,7 +109,11 @@ func newHarnessLog(t *testing.T, cfg sandbox.Config, logw io.Writer, opts ...pik
 	}
 	h.sb = sb
 	h.pikeSrv = httptest.NewServer(sb)
-	db, err := ledger.Open(context.Background(), filepath.Join(h.dir, "payouts.db"))
+	h.loc = loc
+	if h.loc == "" {
+		h.loc = ledgerLocation(t, h.dir)
+	}
+	db, err := ledger.Open(context.Background(), h.loc)
 	if err != nil {
 		t.Fatal(err)
 	}

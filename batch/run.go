@@ -321,6 +321,13 @@ func (e *Engine) WaitProgress(ctx context.Context, wait time.Duration, progress 
 	var lastProgress time.Time
 	for {
 		c, err := e.countsNow(e.wctx(), false)
+		if ledger.IsConnectionError(err) {
+			c, err = nil, nil // the database is away: wait for it
+			if !sleepCtx(ctx, 200*time.Millisecond) {
+				return c, ctx.Err()
+			}
+			continue
+		}
 		if err != nil {
 			return c, err
 		}
@@ -333,7 +340,9 @@ func (e *Engine) WaitProgress(ctx context.Context, wait time.Duration, progress 
 		}
 		if c.Open()-e.Held()-e.stuck(c) <= 0 {
 			// Confirm with the ledger itself before declaring the batch done.
-			if c, err = e.countsNow(e.wctx(), true); err != nil {
+			if c, err = e.countsNow(e.wctx(), true); ledger.IsConnectionError(err) {
+				continue
+			} else if err != nil {
 				return c, err
 			}
 			if c.Open()-e.Held()-e.stuck(c) <= 0 {
@@ -410,4 +419,14 @@ func paidElsewhere(ctx context.Context, store Store, reference, batchID string, 
 		return ledger.Row{}, false, fmt.Errorf("check reference %s: %w", reference, err)
 	}
 	return other, found, nil
+}
+
+// sleepCtx sleeps d, or less if ctx ends; it reports whether ctx is alive.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
 }

@@ -32,6 +32,14 @@ type RunOptions struct {
 	// another process, such as `payouts serve`, stores in the ledger).
 	Intake   *Intake
 	Progress func(Counts)
+	// Shared lets several runners (on any hosts) share the batch: each
+	// claims rows in chunks of ClaimChunk (default 64), each claim kept
+	// alive for ClaimTTL (default 30s) by a heartbeat, and pays only the
+	// rows it holds. It needs a PostgreSQL ledger (ledger.ErrNotShared
+	// otherwise). See shared.go.
+	Shared     bool
+	ClaimTTL   time.Duration
+	ClaimChunk int
 	// Watch, when set, is called like Progress with the engine's Progress
 	// (counts and what the open rows wait for).
 	Watch func(Progress)
@@ -65,6 +73,9 @@ func Run(ctx context.Context, store Store, pk Pike, o RunOptions) (Result, error
 	batchID := o.BatchID
 	if batchID == "" {
 		batchID = BatchIDFor(o.Summary.SHA256)
+	}
+	if o.Shared {
+		return runShared(ctx, store, pk, o, cfg, batchID)
 	}
 	var res Result
 	err := holdLease(ctx, store, batchID, cfg, o.Owner, o.LeaseTTL, func(ctx context.Context, l *heldLease) error {
@@ -171,6 +182,9 @@ func runEngine(ctx context.Context, l *heldLease, store Store, pk Pike, batchID 
 		defer intake.Unsubscribe(e)
 	}
 	e.Start(ctx)
+	lctx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	listen(lctx, store, e)
 	ferr := fn(ctx, e)
 	e.Drain(cfg.StopGrace)
 	e.Stop()

@@ -103,6 +103,9 @@ func (e *Engine) webhookLoop() {
 		}
 		for {
 			ws, err := e.store.PendingWebhooks(e.wctx(), e.batchID, after, 256)
+			if ledger.IsConnectionError(err) {
+				break // the database is away: the next tick tries again
+			}
 			if err != nil {
 				e.setFatal(fmt.Errorf("read pending webhooks: %w", err))
 				return
@@ -172,7 +175,11 @@ func (e *Engine) applyWebhook(w ledger.Webhook) {
 		e.log.Warn("webhook not applied", "webhook", w.ID, "session", w.SessionID, "err", scrub(err))
 		return
 	}
-	if err := e.store.MarkWebhookApplied(e.wctx(), w.ID, result); err != nil {
+	err = e.store.MarkWebhookApplied(e.wctx(), w.ID, result)
+	if errors.Is(err, ledger.ErrOutcomeUnknown) || ledger.IsConnectionError(err) {
+		return // still pending, or applied: applying it again is harmless
+	}
+	if err != nil {
 		e.setFatal(fmt.Errorf("mark webhook %d applied: %w", w.ID, err))
 	}
 }
@@ -203,12 +210,18 @@ func (e *Engine) webhookResult(w ledger.Webhook) (string, error) {
 	if att.N != row.Attempt {
 		return resultSuperseded, e.lateSuccess(att, row, &wh.Session)
 	}
+	if e.shared != nil && !row.State.Final() && !e.shared.has(row.ID) {
+		return "", errNotOurs // the runner holding the row applies it
+	}
 	if row.State.Final() {
 		// A row that ended (failed, cancelled, mismatch) is not followed by
 		// the poller; only a success of its own attempt would be news.
 		return resultApplied, e.lateSuccess(att, row, &wh.Session)
 	}
 	e.check(row.ID)
+	if e.shared != nil && !e.shared.has(row.ID) {
+		return "", errNotOurs // lost to another runner meanwhile: it applies it
+	}
 	return resultApplied, nil
 }
 

@@ -109,7 +109,7 @@ func (db *DB) SetAttemptOutcome(ctx context.Context, attemptID int64, state Stat
 		var batchID string
 		var old, rowState State
 		err := tx.QueryRowContext(ctx, `SELECT a.n, a.row_id, a.state, r.attempt, r.batch_id, r.state
-			FROM attempts a JOIN rows r ON r.id = a.row_id WHERE a.id = ?`, attemptID).Scan(&n, &rowID, &old, &live, &batchID, &rowState)
+			FROM attempts a JOIN rows r ON r.id = a.row_id WHERE a.id = ?`+db.d.forUpdate, attemptID).Scan(&n, &rowID, &old, &live, &batchID, &rowState)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -128,7 +128,7 @@ func (db *DB) SetAttemptOutcome(ctx context.Context, attemptID int64, state Stat
 			return err
 		}
 		if state == StateSucceeded {
-			note, err := retakeRiskKey(ctx, tx, rowID)
+			note, err := retakeRiskKey(ctx, tx, db.d, rowID)
 			if err != nil {
 				return err
 			}
@@ -147,8 +147,8 @@ func (db *DB) SetAttemptOutcome(ctx context.Context, attemptID int64, state Stat
 // that no row of any batch can pay the reference while it holds it, which
 // is for ever. If another row holds the key meanwhile (a second payment in
 // flight or made), the note says so and the key stays where it is.
-func retakeRiskKey(ctx context.Context, tx dbtx, rowID int64) (string, error) {
-	r, err := findRow(ctx, tx, rowID)
+func retakeRiskKey(ctx context.Context, tx dbtx, d dialect, rowID int64) (string, error) {
+	r, err := findRowLocked(ctx, tx, d, rowID)
 	if err != nil {
 		return "", err
 	}
@@ -156,7 +156,10 @@ func retakeRiskKey(ctx context.Context, tx dbtx, rowID int64) (string, error) {
 		return "", nil
 	}
 	key := riskKeyOf(r)
-	_, err = tx.ExecContext(ctx, `UPDATE rows SET risk_key = ? WHERE id = ? AND risk_key IS NULL`, key, rowID)
+	err = d.guard(ctx, tx, func() error {
+		_, err := tx.ExecContext(ctx, `UPDATE rows SET risk_key = ? WHERE id = ? AND risk_key IS NULL`, key, rowID)
+		return err
+	})
 	if isUnique(err) {
 		var holder string
 		_ = tx.QueryRowContext(ctx, `SELECT batch_id || ' line ' || line FROM rows WHERE risk_key = ?`, key).Scan(&holder)

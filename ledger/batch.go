@@ -53,6 +53,11 @@ func (db *DB) CreateBatch(ctx context.Context, b Batch) (Batch, bool, error) {
 		return Batch{}, false, fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
 	defer tx.Rollback()
+	// Runners on several hosts creating one batch at once take turns: the
+	// first creates it, the others find it (PostgreSQL).
+	if err := db.d.lockKey(ctx, tx, "batch:"+b.ID); err != nil {
+		return Batch{}, false, fmt.Errorf("create batch %s: %w", b.ID, err)
+	}
 	old, err := findBatch(ctx, tx, b.ID)
 	switch {
 	case err == nil:
@@ -73,7 +78,7 @@ func (db *DB) CreateBatch(ctx context.Context, b Batch) (Batch, bool, error) {
 	if err := insertEvent(ctx, tx, Event{BatchID: b.ID, Reason: "batch_created", Detail: detail, At: db.now()}); err != nil {
 		return Batch{}, false, fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return Batch{}, false, fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
 	b.Totals = normTotals(b.Totals)
@@ -117,7 +122,7 @@ func (db *DB) UpdateBatch(ctx context.Context, b Batch) error {
 	if err := insertEvent(ctx, tx, Event{BatchID: b.ID, Reason: "batch_updated", Detail: detail, At: db.now()}); err != nil {
 		return fmt.Errorf("update batch %s: %w", b.ID, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return fmt.Errorf("update batch %s: %w", b.ID, err)
 	}
 	return nil
@@ -134,7 +139,7 @@ func (db *DB) Batch(ctx context.Context, id string) (Batch, error) {
 
 // Batches returns every batch, newest first.
 func (db *DB) Batches(ctx context.Context) ([]Batch, error) {
-	rs, err := db.rdb.QueryContext(ctx, `SELECT `+batchColumns+` FROM batches ORDER BY created_at DESC, rowid DESC`)
+	rs, err := db.rdb.QueryContext(ctx, `SELECT `+batchColumns+` FROM batches ORDER BY `+db.d.batchOrder)
 	if err != nil {
 		return nil, fmt.Errorf("batches: %w", err)
 	}

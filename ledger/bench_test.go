@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/payouts/payouts/internal/pgtest"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -24,6 +25,15 @@ func benchDir(b *testing.B) string {
 		return dir
 	}
 	return b.TempDir()
+}
+
+// benchLocation is a fresh benchmark ledger: a file in benchDir, or a
+// schema of the test PostgreSQL with LEDGER_BENCH_BACKEND=postgres.
+func benchLocation(b *testing.B) string {
+	if os.Getenv("LEDGER_BENCH_BACKEND") == "postgres" {
+		return pgtest.NewSchema(b)
+	}
+	return filepath.Join(benchDir(b), "bench.db")
 }
 
 // BenchmarkApply measures durable transitions per second (synchronous=FULL):
@@ -48,7 +58,7 @@ func BenchmarkApply(b *testing.B) {
 			if os.Getenv("LEDGER_BENCH_NOSYNC") != "" {
 				opts = append(opts, ledger.WithSyncNormal())
 			}
-			db, err := ledger.Open(ctx, filepath.Join(benchDir(b), "bench.db"), opts...)
+			db, err := ledger.Open(ctx, benchLocation(b), opts...)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 // Change moves one row from From to To (compare-and-set) and records the
@@ -53,6 +51,11 @@ type Change struct {
 	// Amend replaces the row's payout details; allowed only with
 	// From == To == planned or with a rerun. The event records old → new.
 	Amend *Amendment
+	// Claim fences the change (PostgreSQL, several runners on one batch):
+	// it is written only if this owner holds an unexpired claim on the row
+	// (ClaimRows), else ErrClaimLost. Without it, a row another runner
+	// holds a claim on is refused with ErrClaimed. See claim.go.
+	Claim string
 }
 
 // Failure is a failure code and description, from Pike or from the runner.
@@ -181,8 +184,11 @@ func checkChange(c Change) error {
 // applyTx does the work of one change inside the writer's transaction.
 func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 	now := db.now()
-	r, err := findRow(ctx, tx, c.RowID)
+	r, err := findRowLocked(ctx, tx, db.d, c.RowID)
 	if err != nil {
+		return Row{}, err
+	}
+	if err := db.checkClaim(ctx, tx, r.ID, c.Claim); err != nil {
 		return Row{}, err
 	}
 	if r.State != c.From {
@@ -270,12 +276,33 @@ func (db *DB) applyTx(ctx context.Context, tx dbtx, c Change) (Row, error) {
 		args = append(args, nullString(riskKey))
 	}
 	args = append(args, setFailure, failure.Code, setFailure, failure.Description, r.ID, string(c.From))
-	_, err = tx.ExecContext(ctx, `UPDATE rows SET state = ?, attempt = ?, updated_at = ?, finished_at = ?, `+riskSet+`
+	update := func() error {
+		res, err := tx.ExecContext(ctx, `UPDATE rows SET state = ?, attempt = ?, updated_at = ?, finished_at = ?, `+riskSet+`
 		failure_code = CASE WHEN ? THEN ? ELSE failure_code END,
 		failure_description = CASE WHEN ? THEN ? ELSE failure_description END
 		WHERE id = ? AND state = ?`, args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			// The row is locked (or the write lock held) since it was
+			// read: this cannot happen, and must not pass silently.
+			return &ConflictError{RowID: r.ID, Expected: c.From, Current: "changed meanwhile"}
+		}
+		return nil
+	}
+	if riskOp > 0 {
+		// Only taking a risk key can break a unique index here.
+		err = db.d.guard(ctx, tx, update)
+	} else {
+		err = update()
+	}
 	if isUnique(err) {
 		return Row{}, referenceBusy(ctx, tx, riskKey)
+	}
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		return Row{}, err
 	}
 	if err != nil {
 		return Row{}, fmt.Errorf("update row: %w", err)
@@ -366,13 +393,23 @@ func (db *DB) updateAttempt(ctx context.Context, tx dbtx, rowID int64, n int, c 
 	}
 	setFailure := c.Failure != nil
 	// An attempt Pike reported paid stays succeeded whatever the row does.
-	_, err := tx.ExecContext(ctx, `UPDATE attempts SET state = CASE WHEN state = 'succeeded' THEN state ELSE ? END, updated_at = ?,
+	update := func() error {
+		_, err := tx.ExecContext(ctx, `UPDATE attempts SET state = CASE WHEN state = 'succeeded' THEN state ELSE ? END, updated_at = ?,
 		session_id = coalesce(?, session_id), payout_id = coalesce(?, payout_id),
 		failure_code = CASE WHEN ? THEN ? ELSE failure_code END,
 		failure_description = CASE WHEN ? THEN ? ELSE failure_description END
 		WHERE row_id = ? AND n = ?`,
-		state, fmtTime(db.now()), nullString(session), nullString(payout),
-		setFailure, f.Code, setFailure, f.Description, rowID, n)
+			state, fmtTime(db.now()), nullString(session), nullString(payout),
+			setFailure, f.Code, setFailure, f.Description, rowID, n)
+		return err
+	}
+	var err error
+	if session != "" {
+		// Only a session id can break a unique index here.
+		err = db.d.guard(ctx, tx, update)
+	} else {
+		err = update()
+	}
 	if isUnique(err) {
 		var otherRow int64
 		var otherBatch string
@@ -454,13 +491,4 @@ func referenceBusy(ctx context.Context, tx dbtx, key string) error {
 		return fmt.Errorf("reference %q: %w (holder: %w)", key, ErrReferenceBusy, err)
 	}
 	return e
-}
-
-// isUnique reports whether err is a UNIQUE constraint violation.
-func isUnique(err error) bool {
-	if err == nil {
-		return false
-	}
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
 }

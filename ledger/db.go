@@ -15,10 +15,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
-//go:embed schema/*.sql
+// schemaFS holds the migrations: schema/NNNN_name.sql for SQLite and
+// schema/postgres/NNNN_name.sql for PostgreSQL, one of each per version
+// (TestMigrationsPaired holds them in step).
+//
+//go:embed schema/*.sql schema/postgres/*.sql
 var schemaFS embed.FS
 
 // DB is an open ledger. Its methods are safe for concurrent use.
@@ -27,10 +32,12 @@ type DB struct {
 	// used from other goroutines.
 	Now func() time.Time
 
-	path      string
-	loadChunk int     // rows per transaction of LoadRows
-	wdb       *sql.DB // one connection: the group-commit writer and own-transaction writes
-	rdb       *sql.DB // readers; WAL lets them run beside the writer
+	path      string          // the file, or the PostgreSQL URL as given
+	d         dialect         // what differs between SQLite and PostgreSQL
+	pgcfg     *pgx.ConnConfig // PostgreSQL: for connections of their own (LISTEN)
+	loadChunk int             // rows per transaction of LoadRows
+	wdb       *sql.DB         // one connection: the group-commit writer and own-transaction writes
+	rdb       *sql.DB         // readers; WAL lets them run beside the writer
 	w         *writer
 
 	closeOnce sync.Once
@@ -41,13 +48,15 @@ type DB struct {
 type Option func(*options)
 
 type options struct {
-	busyTimeout time.Duration
-	syncNormal  bool
-	maxGroup    int
-	readConns   int
-	checkpoint  time.Duration
-	loadChunk   int
-	mustExist   bool
+	busyTimeout   time.Duration
+	syncNormal    bool
+	maxGroup      int
+	readConns     int
+	checkpoint    time.Duration
+	loadChunk     int
+	mustExist     bool
+	writeConns    int
+	reconnectWait time.Duration
 }
 
 // DefaultCheckpointEvery is how often the writer restarts the WAL (see
@@ -102,14 +111,77 @@ func MustExist() Option {
 	return func(o *options) { o.mustExist = true }
 }
 
-// Open opens the ledger at path, creating it (mode 0600) if needed unless
-// MustExist is given, and brings its schema up to date. It fails with an error wrapping
-// ErrSchemaTooNew if the file was written by a newer payouts.
-func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	o := options{busyTimeout: 10 * time.Second, maxGroup: 1024, readConns: 4, checkpoint: DefaultCheckpointEvery, loadChunk: defaultLoadChunk}
+// WithWriteConns sets how many connections a PostgreSQL ledger keeps for
+// writes (default 4: the group-commit writer, and transactions of their
+// own beside it). SQLite has one writer connection whatever this says.
+func WithWriteConns(n int) Option {
+	return func(o *options) { o.writeConns = max(n, 2) }
+}
+
+// DefaultReconnectWait is how long, by default, a write to a PostgreSQL
+// ledger whose connection was lost before its commit waits for the server
+// to answer again (see WithReconnectWait).
+const DefaultReconnectWait = 2 * time.Minute
+
+// WithReconnectWait sets how long a write to a PostgreSQL ledger that lost
+// its connection before committing (a server restart) is tried again
+// before it fails; its caller waits meanwhile. 0 fails at once.
+func WithReconnectWait(d time.Duration) Option {
+	return func(o *options) { o.reconnectWait = max(d, 0) }
+}
+
+// Open opens the ledger at location, a SQLite file path or a PostgreSQL URL
+// (postgres://… or postgresql://…, see IsPostgresURL), creating it (a file
+// of mode 0600, or the tables in the database) if needed unless MustExist
+// is given, and brings its schema up to date. It fails with an error
+// wrapping ErrSchemaTooNew if the ledger was written by a newer payouts.
+// Errors never hold the URL's password.
+func Open(ctx context.Context, location string, opts ...Option) (*DB, error) {
+	o := options{busyTimeout: 10 * time.Second, maxGroup: 1024, readConns: 4, checkpoint: DefaultCheckpointEvery,
+		loadChunk: defaultLoadChunk, writeConns: 4, reconnectWait: DefaultReconnectWait}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if IsPostgresURL(location) {
+		db, err := openPostgresLedger(ctx, location, o)
+		return db, redactErr(location, err)
+	}
+	return openSQLite(ctx, location, o)
+}
+
+// openPostgresLedger opens (and, unless o.mustExist, creates) the ledger
+// in a PostgreSQL database.
+func openPostgresLedger(ctx context.Context, location string, o options) (*DB, error) {
+	db := &DB{Now: time.Now, path: location, d: postgresDialect, loadChunk: o.loadChunk}
+	var err error
+	db.wdb, db.rdb, db.pgcfg, err = openPostgres(ctx, location, o)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", Redact(location), err)
+	}
+	fail := func(err error) (*DB, error) {
+		db.wdb.Close()
+		db.rdb.Close()
+		return nil, err
+	}
+	if o.mustExist {
+		ok, err := postgresSchemaExists(ctx, db.wdb)
+		if err != nil {
+			return fail(fmt.Errorf("open ledger %s: %w", Redact(location), err))
+		}
+		if !ok {
+			return fail(fmt.Errorf("open ledger %s: no payouts tables in this database: %w", Redact(location), ErrNoLedger))
+		}
+	}
+	if err := db.migrate(ctx); err != nil {
+		return fail(err)
+	}
+	db.w = newWriter(db.wdb, o.maxGroup, db.d)
+	db.w.reconnectWait = o.reconnectWait
+	return db, nil
+}
+
+// openSQLite opens (and, unless o.mustExist, creates) the ledger file.
+func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	if path == "" || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open ledger: %q is not a file path", path)
 	}
@@ -121,7 +193,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	db := &DB{Now: time.Now, path: path, loadChunk: o.loadChunk}
+	db := &DB{Now: time.Now, path: path, d: sqliteDialect, loadChunk: o.loadChunk}
 
 	sync := "FULL"
 	if o.syncNormal {
@@ -153,7 +225,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	db.rdb.SetMaxOpenConns(o.readConns)
 	db.rdb.SetMaxIdleConns(o.readConns)
 	fixModes(path)
-	db.w = newWriter(db.wdb, o.maxGroup)
+	db.w = newWriter(db.wdb, o.maxGroup, db.d)
 	db.w.checkpointEvery = o.checkpoint
 	return db, nil
 }
@@ -184,12 +256,16 @@ func (db *DB) WriterStats() WriterStats {
 		Checkpoints: db.w.checkpoints.Load(), CheckpointsBusy: db.w.checkpointsBusy.Load()}
 }
 
-// Path returns the file the ledger was opened from.
-func (db *DB) Path() string { return db.path }
+// Path returns the file the ledger was opened from, or its PostgreSQL URL
+// with the password redacted (see Redact).
+func (db *DB) Path() string { return Redact(db.path) }
+
+// Backend returns the database engine the ledger is on.
+func (db *DB) Backend() Backend { return db.d.backend }
 
 // SchemaVersion returns the newest schema version this binary knows.
 func SchemaVersion() int {
-	ms, err := migrations()
+	ms, err := migrations(BackendSQLite)
 	if err != nil || len(ms) == 0 {
 		return 0
 	}
@@ -234,13 +310,24 @@ type migration struct {
 }
 
 // migrationSteps are the migrations that need Go: what SQLite cannot
-// compute (Unicode normalization) is done there.
-var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx, now time.Time) error{
-	5: fillReferenceKeys,
+// compute (Unicode normalization) is done there. PostgreSQL ledgers start
+// at a schema that already has reference keys (no PostgreSQL ledger was
+// ever written without them), so they have no steps.
+var migrationSteps = map[Backend]map[int]func(ctx context.Context, tx *sql.Tx, now time.Time) error{
+	BackendSQLite: {5: fillReferenceKeys},
 }
 
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(schemaFS, "schema/*.sql")
+// migrationDir is where a backend's migrations are embedded.
+func migrationDir(b Backend) string {
+	if b == BackendPostgres {
+		return "schema/postgres"
+	}
+	return "schema"
+}
+
+// migrations returns a backend's embedded migrations, oldest first.
+func migrations(backend Backend) ([]migration, error) {
+	names, err := fs.Glob(schemaFS, migrationDir(backend)+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -256,16 +343,24 @@ func migrations() ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b), step: migrationSteps[v]})
+		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b), step: migrationSteps[backend][v]})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := 1; i < len(ms); i++ {
+		// Two branches that each added "the next" migration: one must be
+		// renumbered, or the second would never run on a ledger that has
+		// the first.
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s share version %d: renumber one", ms[i-1].name, ms[i].name, ms[i].version)
+		}
+	}
 	return ms, nil
 }
 
 // migrate applies the embedded migrations the file lacks, each in its own
 // transaction, and refuses a file newer than this binary.
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migrations(db.d.backend)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -285,8 +380,16 @@ func (db *DB) migrateOne(ctx context.Context, m migration, latest int) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
+	// Two processes opening a new PostgreSQL ledger at once take turns.
+	if err := db.d.lockKey(ctx, tx, "payouts schema_migrations"); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	strict := " STRICT"
+	if db.d.backend == BackendPostgres {
+		strict = ""
+	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`); err != nil {
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`+strict); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	var cur int
@@ -295,7 +398,7 @@ func (db *DB) migrateOne(ctx context.Context, m migration, latest int) error {
 	}
 	if cur > latest {
 		return fmt.Errorf("ledger %s has schema version %d, this payouts knows up to %d: %w — upgrade payouts to open it",
-			db.path, cur, latest, ErrSchemaTooNew)
+			Redact(db.path), cur, latest, ErrSchemaTooNew)
 	}
 	if cur >= m.version {
 		return nil
@@ -312,10 +415,21 @@ func (db *DB) migrateOne(ctx context.Context, m migration, latest int) error {
 		m.version, m.name, fmtTime(db.now())); err != nil {
 		return fmt.Errorf("migrate %s: %w", m.name, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return fmt.Errorf("migrate %s: %w", m.name, err)
 	}
 	return nil
+}
+
+// commit commits a transaction of its own. If the connection broke while
+// the commit was on its way, the error wraps ErrOutcomeUnknown: the
+// transaction may or may not have been applied.
+func (db *DB) commit(tx *sql.Tx) error {
+	err := tx.Commit()
+	if err != nil && db.d.backend == BackendPostgres && IsConnectionError(err) {
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
+	return err
 }
 
 // now returns the clock's time in UTC.

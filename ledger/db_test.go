@@ -67,7 +67,7 @@ func TestFileMode0600(t *testing.T) {
 }
 
 func TestOpenTightensMode(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
+	path := newLocation(t)
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -149,25 +149,25 @@ func TestMigrateFromV1(t *testing.T) {
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	db, err := ledger.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	raw, _ := sql.Open("sqlite3", path)
-	if _, err := raw.Exec(`INSERT INTO schema_migrations VALUES (99, '0099_future', '2030-01-01T00:00:00.000000000Z')`); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
-	_, err = ledger.Open(ctx, path)
-	if !errors.Is(err, ledger.ErrSchemaTooNew) {
-		t.Fatalf("got %v, want ErrSchemaTooNew", err)
-	}
-	if !strings.Contains(err.Error(), "upgrade payouts") || !strings.Contains(err.Error(), "99") {
-		t.Errorf("message %q should give the version and say to upgrade payouts", err)
-	}
+	forEachBackend(t, func(t *testing.T) {
+		ctx := context.Background()
+		path := newLocation(t)
+		db, err := ledger.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.RawExec(ctx, `INSERT INTO schema_migrations VALUES (99, '0099_future', '2030-01-01T00:00:00.000000000Z')`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		_, err = ledger.Open(ctx, path)
+		if !errors.Is(err, ledger.ErrSchemaTooNew) {
+			t.Fatalf("got %v, want ErrSchemaTooNew", err)
+		}
+		if !strings.Contains(err.Error(), "upgrade payouts") || !strings.Contains(err.Error(), "99") {
+			t.Errorf("message %q should give the version and say to upgrade payouts", err)
+		}
+	})
 }
 
 // TestMigrationsFrozen: a released migration must never change, or ledgers
@@ -193,40 +193,45 @@ func TestMigrationsFrozen(t *testing.T) {
 // TestSchemaGuards: the schema itself refuses what must never happen, even
 // to code that bypasses the package.
 func TestSchemaGuards(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	db, err := ledger.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	walkTo(t, db, newBatch(t, db, "b", "R1")[0], ledger.StateSucceeded)
-	db.Close()
-	raw, _ := sql.Open("sqlite3", path+"?_foreign_keys=1")
-	defer raw.Close()
-	for _, q := range []string{
-		`UPDATE rows SET state = 'planned' WHERE reference = 'R1'`,
-		`UPDATE events SET detail = 'rewritten'`,
-		`DELETE FROM events`,
-		// Each insert below is valid but for the one guard it tests (the
-		// reference key is required since schema 3; R1's risk key is r1).
-		`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at, risk_key)
-			VALUES ('b', 3, 'R2', 'r2', 5, 'RUB', 'x', 'creating', '', '', 'r1')`,
-		`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('b', 3, 'R3', 'r3', 0, 'RUB', 'x', 'planned', '', '')`,
-		`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('nope', 3, 'R4', 'r4', 5, 'RUB', 'x', 'planned', '', '')`,
-		// Reference keys (schema 3): required, one per batch, fixed.
-		`INSERT INTO rows (batch_id, line, reference, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('b', 3, 'R5', 5, 'RUB', 'x', 'planned', '', '')`,
-		`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('b', 3, 'ｒ１', 'r1', 5, 'RUB', 'x', 'planned', '', '')`,
-		`INSERT INTO rows (batch_id, line, reference, reference_key, reference_dup, amount, currency, recipient_name, state, created_at, updated_at)
-			VALUES ('b', 3, 'ｒ１', 'r1', 9, 5, 'RUB', 'x', 'planned', '', '')`,
-		`UPDATE rows SET reference = 'R6' WHERE reference = 'R1'`,
-		`UPDATE rows SET batch_id = batch_id`,
-	} {
-		if _, err := raw.Exec(q); err == nil {
-			t.Errorf("schema accepted %q", strings.Join(strings.Fields(q), " "))
+	forEachBackend(t, func(t *testing.T) {
+		ctx := context.Background()
+		path := newLocation(t)
+		db, err := ledger.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		defer db.Close()
+		walkTo(t, db, newBatch(t, db, "b", "R1")[0], ledger.StateSucceeded)
+		// RawExec runs on the writer's connection (foreign keys on), past
+		// every check of the package: only the schema stands in the way.
+		for _, q := range []string{
+			`UPDATE rows SET state = 'planned' WHERE reference = 'R1'`,
+			`UPDATE events SET detail = 'rewritten'`,
+			`DELETE FROM events`,
+			// Each insert below is valid but for the one guard it tests (the
+			// reference key is required since schema 3; R1's risk key is r1).
+			`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at, risk_key)
+			VALUES ('b', 3, 'R2', 'r2', 5, 'RUB', 'x', 'creating', '', '', 'r1')`,
+			`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
+			VALUES ('b', 3, 'R3', 'r3', 0, 'RUB', 'x', 'planned', '', '')`,
+			`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
+			VALUES ('nope', 3, 'R4', 'r4', 5, 'RUB', 'x', 'planned', '', '')`,
+			// Reference keys (schema 3): required, one per batch, fixed.
+			`INSERT INTO rows (batch_id, line, reference, amount, currency, recipient_name, state, created_at, updated_at)
+			VALUES ('b', 3, 'R5', 5, 'RUB', 'x', 'planned', '', '')`,
+			`INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency, recipient_name, state, created_at, updated_at)
+			VALUES ('b', 3, 'ｒ１', 'r1', 5, 'RUB', 'x', 'planned', '', '')`,
+			`INSERT INTO rows (batch_id, line, reference, reference_key, reference_dup, amount, currency, recipient_name, state, created_at, updated_at)
+			VALUES ('b', 3, 'ｒ１', 'r1', 9, 5, 'RUB', 'x', 'planned', '', '')`,
+			`UPDATE rows SET reference = 'R6' WHERE reference = 'R1'`,
+			`UPDATE rows SET batch_id = batch_id`,
+			// A succeeded attempt is final; a paid row keeps its risk key.
+			`UPDATE attempts SET state = 'failed'`,
+			`UPDATE rows SET risk_key = NULL WHERE reference = 'R1'`,
+		} {
+			if _, err := db.RawExec(ctx, q); err == nil {
+				t.Errorf("schema accepted %q", strings.Join(strings.Fields(q), " "))
+			}
+		}
+	})
 }

@@ -1,5 +1,9 @@
-// Package ledger is the crash-safe SQLite store of payouts: batches, rows,
-// attempts, events and webhooks.
+// Package ledger is the crash-safe store of payouts: batches, rows,
+// attempts, events and webhooks, in a SQLite file (the embedded default)
+// or a PostgreSQL database shared by several hosts (Open with a
+// postgres:// URL; one set of queries, the differences in dialect.go,
+// migrations for both under schema/ and schema/postgres/). On PostgreSQL
+// several runners share a batch through row claims (claim.go).
 //
 // The ledger is how a run survives a crash without paying anyone twice. It
 // enforces the row state machine (see [CanTransition]) with compare-and-set

@@ -47,6 +47,13 @@ var (
 	ErrNoLedger = errors.New("no ledger")
 	// ErrClosed means the DB was closed.
 	ErrClosed = errors.New("ledger closed")
+	// ErrClaimLost: a change fenced by a claim (Change.Claim) whose owner
+	// no longer holds it: it expired or was taken over. Nothing was
+	// written; the runner must stop touching the row.
+	ErrClaimLost = errors.New("claim lost")
+	// ErrClaimed: a change without a claim for a row another runner holds
+	// an unexpired claim on. Nothing was written.
+	ErrClaimed = errors.New("row claimed by another runner")
 )
 
 // ConflictError is returned by Apply when the row is not in the state the

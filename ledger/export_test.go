@@ -1,6 +1,9 @@
 package ledger
 
-import "context"
+import (
+	"context"
+	"io/fs"
+)
 
 // WriterPragma reads a pragma on the writer's connection, which outside
 // code cannot reach.
@@ -18,4 +21,21 @@ func (db *DB) RawExec(ctx context.Context, query string, args ...any) (int64, er
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// SchemaFS exposes the embedded migrations.
+func SchemaFS() fs.FS { return schemaFS }
+
+// WriterSetting reads a PostgreSQL setting on a writer connection.
+func WriterSetting(ctx context.Context, db *DB, name string) (string, error) {
+	var v string
+	err := db.wdb.QueryRowContext(ctx, "SELECT current_setting($1)", name).Scan(&v)
+	return v, err
+}
+
+// ReaderSetting reads a PostgreSQL setting on a reader connection.
+func ReaderSetting(ctx context.Context, db *DB, name string) (string, error) {
+	var v string
+	err := db.rdb.QueryRowContext(ctx, "SELECT current_setting($1)", name).Scan(&v)
+	return v, err
 }

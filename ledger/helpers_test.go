@@ -3,19 +3,76 @@ package ledger_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"iter"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx", for rawOpen
+	"github.com/payouts/payouts/internal/pgtest"
 	"github.com/payouts/payouts/ledger"
 )
 
-// openTest opens a fresh ledger in a temporary directory, closed at cleanup.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// backends are the engines the conformance tests run on: every test wrapped
+// in forEachBackend runs once per backend, as subtests named after it.
+var backends = []ledger.Backend{ledger.BackendSQLite, ledger.BackendPostgres}
+
+// forEachBackend runs f as a subtest per backend. Inside f, openTest and
+// newLocation give a ledger of that backend. A PostgreSQL subtest skips
+// when no PostgreSQL is available (see internal/pgtest), and fails instead
+// under PAYOUTS_TEST_POSTGRES_REQUIRED=1 (CI).
+func forEachBackend(t *testing.T, f func(t *testing.T)) {
+	for _, b := range backends {
+		t.Run(string(b), f)
+	}
+}
+
+// backendOf returns the backend of the forEachBackend subtest t is (or is
+// under): its name's second element; SQLite outside forEachBackend.
+func backendOf(t testing.TB) ledger.Backend {
+	parts := strings.Split(t.Name(), "/")
+	if len(parts) > 1 && parts[1] == string(ledger.BackendPostgres) {
+		return ledger.BackendPostgres
+	}
+	return ledger.BackendSQLite
+}
+
+// newLocation returns where a fresh ledger of t's backend lives: a file in
+// a temporary directory, or a URL naming a fresh PostgreSQL schema.
+func newLocation(t testing.TB) string {
+	t.Helper()
+	if backendOf(t) == ledger.BackendPostgres {
+		return pgtest.NewSchema(t)
+	}
+	return filepath.Join(t.TempDir(), "ledger.db")
+}
+
+// rawOpen opens the database under a ledger location directly, past the
+// package, closed at cleanup.
+func rawOpen(t testing.TB, location string) *sql.DB {
+	t.Helper()
+	driver := "sqlite3"
+	if ledger.IsPostgresURL(location) {
+		driver = "pgx"
+	}
+	raw, err := sql.Open(driver, location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}
+
+// openTest opens a fresh ledger of t's backend, closed at cleanup.
 func openTest(t testing.TB, opts ...ledger.Option) *ledger.DB {
 	t.Helper()
-	db, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), opts...)
+	db, err := ledger.Open(context.Background(), newLocation(t), opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -60,6 +60,11 @@ func (db *DB) AcquireLease(ctx context.Context, batchID string, o Owner, ttl tim
 		return nil, fmt.Errorf("acquire lease on %s: %w", batchID, err)
 	}
 	defer tx.Rollback()
+	// Two processes taking a free lease at once take turns (PostgreSQL;
+	// SQLite's write transaction holds the file already).
+	if err := db.d.lockKey(ctx, tx, "lease:"+batchID); err != nil {
+		return nil, fmt.Errorf("acquire lease on %s: %w", batchID, err)
+	}
 	now := db.now()
 	var held Owner
 	var heartbeat sql.NullString
@@ -98,7 +103,7 @@ func (db *DB) AcquireLease(ctx context.Context, batchID string, o Owner, ttl tim
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return nil, fmt.Errorf("acquire lease on %s: %w", batchID, err)
 	}
 	return &Lease{db: db, batchID: batchID, owner: o, token: token}, nil

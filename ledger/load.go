@@ -120,7 +120,7 @@ func (db *DB) loadRows(ctx context.Context, batchID string, lastID int64, rows [
 	if !commit {
 		return 0, nil
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return 0, fmt.Errorf("load rows of batch %s: %w", batchID, err)
 	}
 	return n, nil
@@ -184,7 +184,7 @@ func (db *DB) sealBatch(ctx context.Context, batchID string, want int) error {
 	if err := insertEvent(ctx, tx, Event{BatchID: batchID, Reason: "loaded", Detail: fmt.Sprintf("%d rows", have), At: now}); err != nil {
 		return fmt.Errorf("seal batch %s: %w", batchID, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return fmt.Errorf("seal batch %s: %w", batchID, err)
 	}
 	return nil

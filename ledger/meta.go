@@ -35,6 +35,9 @@ func (db *DB) AdoptFingerprintKey(ctx context.Context, id string) error {
 		return fmt.Errorf("adopt fingerprint key: %w", err)
 	}
 	defer tx.Rollback()
+	if err := db.d.lockKey(ctx, tx, "meta"); err != nil {
+		return fmt.Errorf("adopt fingerprint key: %w", err)
+	}
 	switch old, err := getMeta(ctx, tx, metaFingerprintKeyID); {
 	case err != nil:
 		return fmt.Errorf("adopt fingerprint key: %w", err)
@@ -53,7 +56,7 @@ func (db *DB) AdoptFingerprintKey(ctx context.Context, id string) error {
 	if err := setMeta(ctx, tx, metaFingerprintKeyID, id); err != nil {
 		return fmt.Errorf("adopt fingerprint key: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return fmt.Errorf("adopt fingerprint key: %w", err)
 	}
 	return nil
@@ -98,6 +101,9 @@ func (db *DB) MigrateFingerprints(ctx context.Context, id string) (int, error) {
 		return 0, fmt.Errorf("migrate fingerprints: %w", err)
 	}
 	defer tx.Rollback()
+	if err := db.d.lockKey(ctx, tx, "meta"); err != nil {
+		return 0, fmt.Errorf("migrate fingerprints: %w", err)
+	}
 	switch old, err := getMeta(ctx, tx, metaFingerprintKeyID); {
 	case err != nil:
 		return 0, fmt.Errorf("migrate fingerprints: %w", err)
@@ -140,7 +146,7 @@ func (db *DB) MigrateFingerprints(ctx context.Context, id string) (int, error) {
 	if err := setMeta(ctx, tx, metaFingerprintKeyID, id); err != nil {
 		return 0, fmt.Errorf("migrate fingerprints: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return 0, fmt.Errorf("migrate fingerprints: %w", err)
 	}
 	return n, nil

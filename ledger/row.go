@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"strings"
 	"time"
 
@@ -64,6 +65,16 @@ func scanRow(s scanner) (Row, error) {
 	return r, nil
 }
 
+// findRowLocked is findRow for a transaction that will change the row:
+// on PostgreSQL the row stays locked until the transaction ends.
+func findRowLocked(ctx context.Context, q querier, d dialect, id int64) (Row, error) {
+	r, err := scanRow(q.QueryRowContext(ctx, rowSelect+` WHERE r.id = ?`+d.forUpdate, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Row{}, ErrNotFound
+	}
+	return r, err
+}
+
 func findRow(ctx context.Context, q querier, id int64) (Row, error) {
 	r, err := scanRow(q.QueryRowContext(ctx, rowSelect+` WHERE r.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -119,7 +130,7 @@ func (db *DB) InsertRows(ctx context.Context, batchID string, rows iter.Seq2[Row
 			n++
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commit(tx); err != nil {
 		return 0, fmt.Errorf("insert rows: %w", err)
 	}
 	return n, nil
@@ -150,7 +161,7 @@ func (db *DB) newRowInserter(ctx context.Context, tx dbtx, batchID string, lastI
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO rows (batch_id, line, reference, reference_key, amount, currency,
 		recipient_name, email, description, card_bin, card_last4, card_fingerprint, state, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?)
-		ON CONFLICT DO NOTHING`)
+		ON CONFLICT DO NOTHING RETURNING id`)
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +188,13 @@ func (ri *rowInserter) insert(ctx context.Context, r Row) (added bool, existing 
 	if err != nil {
 		return false, 0, fmt.Errorf("line %d (%s): %w", r.Line, r.Reference, err)
 	}
-	res, err := ri.ins.ExecContext(ctx, ri.batchID, r.Line, r.Reference, r.ReferenceKey, r.Amount, r.Currency,
-		r.RecipientName, r.Email, r.Description, r.CardBIN, r.CardLast4, r.CardFingerprint, ri.now, ri.now)
-	if err != nil {
+	var id int64
+	err = ri.ins.QueryRowContext(ctx, ri.batchID, r.Line, r.Reference, r.ReferenceKey, r.Amount, r.Currency,
+		r.RecipientName, r.Email, r.Description, r.CardBIN, r.CardLast4, r.CardFingerprint, ri.now, ri.now).Scan(&id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, 0, fmt.Errorf("line %d (%s): %w", r.Line, r.Reference, err)
 	}
-	if k, err := res.RowsAffected(); err != nil || k == 0 {
+	if errors.Is(err, sql.ErrNoRows) { // ON CONFLICT DO NOTHING: no row returned
 		var id int64
 		if err := ri.tx.QueryRowContext(ctx, `SELECT id FROM rows WHERE reference_key = ? AND batch_id = ? ORDER BY reference = ? DESC, id LIMIT 1`,
 			r.ReferenceKey, ri.batchID, r.Reference).Scan(&id); err != nil {
@@ -192,10 +204,6 @@ func (ri *rowInserter) insert(ctx context.Context, r Row) (added bool, existing 
 			return false, 0, fmt.Errorf("line %d: reference %s appears twice: %w", r.Line, r.Reference, ErrInvalidChange)
 		}
 		return false, id, nil // already there: a resumed run
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return false, 0, err
 	}
 	detail := fmt.Sprintf("line %d, %d %s", r.Line, r.Amount, r.Currency)
 	if _, err := ri.evt.ExecContext(ctx, ri.batchID, id, detail, ri.now); err != nil {
@@ -263,7 +271,7 @@ func (db *DB) Rows(ctx context.Context, batchID string, states ...State) iter.Se
 	where, args := stateFilter(batchID, states)
 	query := rowSelect + ` WHERE ` + where + ` AND (r.line, r.id) > (?, ?) ORDER BY r.line, r.id LIMIT ?`
 	return func(yield func(Row, error) bool) {
-		line, id := int64(-1<<62), int64(0)
+		line, id := int64(math.MinInt32), int64(0) // below every line (an INTEGER in both schemas)
 		for {
 			page, err := db.rowPage(ctx, query, append(args, line, id, pageSize)...)
 			if err != nil {

@@ -3,11 +3,13 @@ package ledger_test
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/payouts/payouts/internal/pgtest"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -84,9 +86,18 @@ func FuzzScrubPAN(f *testing.F) {
 
 // TestNoPANAtRest puts card numbers into every free text the ledger stores
 // and then looks for them in the database files.
+//
+// On PostgreSQL the files are a pg_dump of the test's schema and, when the
+// test started the cluster itself, every file of the cluster's data
+// directory: tables, indexes and the write-ahead log, which holds every
+// value any statement ever wrote.
 func TestNoPANAtRest(t *testing.T) {
+	forEachBackend(t, testNoPANAtRest)
+}
+
+func testNoPANAtRest(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
+	path := newLocation(t)
 	db, err := ledger.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +144,10 @@ func TestNoPANAtRest(t *testing.T) {
 		t.Errorf("returned webhook body keeps the PAN: %s", w.Body)
 	}
 
+	if ledger.IsPostgresURL(path) {
+		noPANInPostgres(t, db, path, append(pans, spaced))
+		return
+	}
 	grep := func(when string) {
 		for _, name := range []string{path, path + "-wal", path + "-shm"} {
 			b, err := os.ReadFile(name)
@@ -155,5 +170,54 @@ func TestNoPANAtRest(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if !bytes.Contains(b, []byte("424242******4242")) {
 		t.Errorf("masked card not found in the ledger file: the grep above proves nothing")
+	}
+}
+
+// noPANInPostgres looks for the card numbers in a pg_dump of the ledger's
+// schema and in the cluster's files, and for the masked form in the dump.
+func noPANInPostgres(t *testing.T, db *ledger.DB, location string, pans []string) {
+	srv := pgtest.Get(t)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dump, err := pgtest.Dump(srv, location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pans {
+		if bytes.Contains(dump, []byte(p)) {
+			t.Errorf("pg_dump of the ledger contains card number %s", p)
+		}
+	}
+	if !bytes.Contains(dump, []byte("424242******4242")) {
+		t.Errorf("masked card not found in the pg_dump: the search above proves nothing")
+	}
+	if !srv.Own() {
+		return
+	}
+	// Make the server write out what it holds in memory first.
+	raw := rawOpen(t, srv.URL)
+	if _, err := raw.Exec(`CHECKPOINT`); err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	err = filepath.WalkDir(srv.DataDir(), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil // files come and go under a running server
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		files++
+		for _, pan := range pans {
+			if bytes.Contains(b, []byte(pan)) {
+				t.Errorf("cluster file %s contains card number %s", p, pan)
+			}
+		}
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Errorf("searched %d files of the cluster: %v", files, err)
 	}
 }

@@ -18,7 +18,7 @@ type SummaryLine struct {
 // Summary returns counts and sums per state × currency for a batch, in flow
 // order of the states, then by currency.
 func (db *DB) Summary(ctx context.Context, batchID string) ([]SummaryLine, error) {
-	rs, err := db.rdb.QueryContext(ctx, `SELECT state, currency, count(*), sum(amount) FROM rows
+	rs, err := db.rdb.QueryContext(ctx, `SELECT state, currency, count(*), CAST(sum(amount) AS BIGINT) FROM rows
 		WHERE batch_id = ? GROUP BY state, currency`, batchID)
 	if err != nil {
 		return nil, fmt.Errorf("summary of batch %s: %w", batchID, err)

@@ -56,34 +56,39 @@ func (db *DB) RecordWebhook(ctx context.Context, w Webhook) (Webhook, bool, erro
 	var out Webhook
 	var isNew bool
 	j := newJob(func(ctx context.Context, tx dbtx) error {
-		old, err := scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.body_sha256 = ?`, w.BodySHA256))
-		switch {
-		case err == nil:
-			out, isNew = old, false
-			if w.Verified && !old.Verified {
-				if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET verified = 1 WHERE id = ?`, old.ID); err != nil {
-					return err
-				}
-				out.Verified, isNew = true, true
+		// Insert first: two receivers of one webhook (two serve processes
+		// behind a load balancer) never both insert it, and never fail on
+		// the unique body hash either.
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO webhooks (type, session_id, session_status, payout_status, body_sha256,
+			body, verified, applied, result, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (body_sha256) DO NOTHING RETURNING id`,
+			w.Type, w.SessionID, w.SessionStatus, w.PayoutStatus, w.BodySHA256, body, boolInt(w.Verified), boolInt(w.Applied),
+			pan.Scrub(w.Result), fmtTime(w.ReceivedAt)).Scan(&id)
+		if err == nil {
+			out, err = scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.id = ?`, id))
+			isNew = true
+			if err == nil {
+				err = db.notifyWebhook(ctx, tx)
 			}
-			return nil
-		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO webhooks (type, session_id, session_status, payout_status, body_sha256,
-			body, verified, applied, result, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			w.Type, w.SessionID, w.SessionStatus, w.PayoutStatus, w.BodySHA256, body, w.Verified, w.Applied,
-			pan.Scrub(w.Result), fmtTime(w.ReceivedAt))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		old, err := scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.body_sha256 = ?`+db.d.forUpdate, w.BodySHA256))
 		if err != nil {
 			return err
 		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return err
+		out, isNew = old, false
+		if w.Verified && !old.Verified {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET verified = 1 WHERE id = ?`, old.ID); err != nil {
+				return err
+			}
+			out.Verified, isNew = true, true
+			return db.notifyWebhook(ctx, tx)
 		}
-		out, err = scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks w WHERE w.id = ?`, id))
-		isNew = true
-		return err
+		return nil
 	})
 	if err := db.w.do(ctx, j); err != nil {
 		return Webhook{}, false, fmt.Errorf("record webhook: %w", err)
@@ -165,4 +170,22 @@ func (db *DB) queryWebhooks(ctx context.Context, query string, args ...any) ([]W
 		out = append(out, w)
 	}
 	return out, rs.Err()
+}
+
+// boolInt stores a flag as 0 or 1, the same on both backends.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// notifyWebhook tells the runners of a PostgreSQL ledger, at commit, that
+// a webhook was stored (see ListenWebhooks).
+func (db *DB) notifyWebhook(ctx context.Context, tx dbtx) error {
+	if db.d.backend != BackendPostgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+webhookChannel+`', '')`)
+	return err
 }

@@ -35,11 +35,16 @@ func newJob(run func(ctx context.Context, tx dbtx) error) *job {
 // transaction: one fsync for many callers.
 type writer struct {
 	db       *sql.DB
+	d        dialect
 	maxGroup int
 
 	mu     sync.Mutex
 	queue  []*job
 	closed bool
+
+	// reconnectWait is how long a group lost with its PostgreSQL
+	// connection is tried again (see commit); 0 never.
+	reconnectWait time.Duration
 
 	commits atomic.Int64 // transactions committed
 	writes  atomic.Int64 // jobs committed in them
@@ -56,9 +61,10 @@ type writer struct {
 	stopped chan struct{}
 }
 
-func newWriter(db *sql.DB, maxGroup int) *writer {
+func newWriter(db *sql.DB, maxGroup int, d dialect) *writer {
 	w := &writer{
 		db:       db,
+		d:        d,
 		maxGroup: maxGroup,
 		wake:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
@@ -191,6 +197,49 @@ func (w *writer) commit(group []*job) {
 			close(j.done)
 		}
 	}()
+	// PostgreSQL: a group that failed because the connection was lost
+	// before its COMMIT was sent wrote nothing, and is run again once the
+	// server answers (a restart, a network cut), for up to reconnectWait;
+	// meanwhile its callers wait, and the run pauses with them.
+	start, backoff := time.Now(), 50*time.Millisecond
+	for !w.commitOnce(taken) {
+		if time.Since(start) > w.reconnectWait {
+			return
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+		for _, j := range taken {
+			j.err = nil
+		}
+	}
+	// PostgreSQL: two processes' groups that lock the same rows in another
+	// order deadlock, and the server fails a statement of one of them. That
+	// job was undone to its savepoint; it runs again in a transaction of its
+	// own once this group has committed and let its locks go (retrying it
+	// inside the group would meet the same cycle).
+	for round := 0; round < 5; round++ {
+		var again []*job
+		for _, j := range taken {
+			if j.err != nil && w.d.isTransient(j.err) {
+				j.err = nil
+				again = append(again, j)
+			}
+		}
+		if len(again) == 0 {
+			return
+		}
+		time.Sleep(time.Duration(1+round) * 5 * time.Millisecond)
+		w.commitOnce(again)
+	}
+}
+
+// commitOnce is one try of commit. It reports false when the group should
+// be tried again: nothing of it was written, and the cause was a lost
+// PostgreSQL connection.
+func (w *writer) commitOnce(taken []*job) (done bool) {
+	retry := func(err error) bool {
+		return w.d.backend == BackendPostgres && w.reconnectWait > 0 && IsConnectionError(err)
+	}
 	// Jobs never see a caller's context: interrupting a statement can roll
 	// back the whole transaction, everyone's writes with it. The writer
 	// runs BEGIN and COMMIT itself on a plain connection: a *sql.Tx would
@@ -201,15 +250,15 @@ func (w *writer) commit(group []*job) {
 		for _, j := range taken {
 			j.err = fmt.Errorf("writer connection: %w", err)
 		}
-		return
+		return !retry(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := conn.ExecContext(ctx, w.d.begin); err != nil {
 		for _, j := range taken {
 			j.err = fmt.Errorf("begin: %w", err)
 		}
 		w.rollback(ctx, conn)
-		return
+		return !retry(err)
 	}
 	ok, abort := w.runGroup(ctx, conn, taken)
 	if abort != nil {
@@ -217,17 +266,24 @@ func (w *writer) commit(group []*job) {
 		for _, j := range ok {
 			j.err = fmt.Errorf("not written: %w", abort)
 		}
-		return
+		return !retry(abort)
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		w.rollback(ctx, conn)
 		for _, j := range ok {
+			if w.d.backend == BackendPostgres && IsConnectionError(err) {
+				// The COMMIT may have reached the server before the
+				// connection broke: the group may be in the ledger.
+				j.err = fmt.Errorf("commit: %w: %w", ErrOutcomeUnknown, err)
+				continue
+			}
 			j.err = fmt.Errorf("not written: commit: %w", err)
 		}
-		return
+		return true
 	}
 	w.commits.Add(1)
 	w.writes.Add(int64(len(ok)))
+	return true
 }
 
 // checkpointBusy is how long a checkpoint waits for readers still on the
@@ -243,7 +299,7 @@ const checkpointBusy = 100 * time.Millisecond
 // still use the WAL, so the next commit writes the WAL from its start
 // again; journal_size_limit then trims the file.
 func (w *writer) maybeCheckpoint() {
-	if w.checkpointEvery <= 0 || time.Since(w.lastCheckpoint) < w.checkpointEvery {
+	if w.d.backend != BackendSQLite || w.checkpointEvery <= 0 || time.Since(w.lastCheckpoint) < w.checkpointEvery {
 		return
 	}
 	w.lastCheckpoint = time.Now()
@@ -310,8 +366,10 @@ func (w *writer) runGroup(ctx context.Context, conn *sql.Conn, taken []*job) (ok
 			// next statements would run outside any transaction.
 			if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
 				abort = fmt.Errorf("group aborted after %w: %w", err, rerr)
-				continue
 			}
+		}
+		if abort != nil {
+			continue
 		}
 		if _, err := release.ExecContext(ctx); err != nil {
 			abort = fmt.Errorf("release savepoint: %w", err)

@@ -70,22 +70,24 @@ func (c *initCommand) Run(ctx context.Context, args []string) error {
 // initLedger creates the ledger and its fingerprint key, or checks them if
 // the ledger exists (see initCommand's usage), telling w what it did.
 func (a *App) initLedger(ctx context.Context, l *ledgerFlag, migrate bool, w io.Writer) error {
-	_, err := os.Stat(l.path)
-	exists := err == nil
-	if !exists {
+	exists, err := ledgerExists(ctx, l)
+	if err != nil {
+		return err
+	}
+	if !exists && l.backend() == ledger.BackendSQLite {
 		if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
 			return fmt.Errorf("create ledger directory: %w", err)
 		}
 	}
 	db, err := ledger.Open(ctx, l.path)
 	if err != nil {
-		return fmt.Errorf("open ledger %s: %w", l.path, err)
+		return fmt.Errorf("open ledger %s: %w", l.display(), err)
 	}
 	defer db.Close()
 	if exists {
-		fmt.Fprintf(w, "ledger %s already exists\n", l.path)
+		fmt.Fprintf(w, "ledger %s already exists\n", l.display())
 	} else {
-		fmt.Fprintf(w, "created ledger %s\n", l.path)
+		fmt.Fprintf(w, "created ledger %s\n", l.display())
 	}
 	id, err := db.FingerprintKeyID(ctx)
 	if err != nil {
@@ -122,6 +124,23 @@ func (a *App) initLedger(ctx context.Context, l *ledgerFlag, migrate bool, w io.
 	return nil
 }
 
+// ledgerExists reports whether the ledger was made already: the file, or
+// the tables in the PostgreSQL database.
+func ledgerExists(ctx context.Context, l *ledgerFlag) (bool, error) {
+	if l.backend() == ledger.BackendSQLite {
+		_, err := os.Stat(l.path)
+		return err == nil, nil
+	}
+	db, err := ledger.Open(ctx, l.path, ledger.MustExist())
+	switch {
+	case errors.Is(err, ledger.ErrNoLedger):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("open ledger %s: %w", l.display(), err)
+	}
+	return true, db.Close()
+}
+
 // migrateFingerprints moves a legacy ledger to the key file fp.
 func (a *App) migrateFingerprints(ctx context.Context, db *ledger.DB, l *ledgerFlag, fp *batch.Fingerprinter, made bool, w io.Writer) error {
 	n, err := db.MigrateFingerprints(ctx, fp.KeyID())
@@ -148,6 +167,9 @@ func sayKey(w io.Writer, l *ledgerFlag, made bool) {
 // fingerprintKeyFile reads the fingerprint key file, or makes it (and its
 // directory, 0700) if there is none; made says which.
 func (l *ledgerFlag) fingerprintKeyFile() (fp *batch.Fingerprinter, made bool, err error) {
+	if l.fingerprintKey == "" {
+		return nil, false, errNoKeyLocation()
+	}
 	fp, err = batch.ReadFingerprintKey(l.fingerprintKey)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fp, false, err

@@ -33,7 +33,7 @@ type ledgerFlag struct {
 }
 
 func (l *ledgerFlag) register(fs *flagSet) {
-	fs.StringVar(&l.path, "ledger", "", "the ledger, a SQLite `FILE` made by payouts init (default $XDG_STATE_HOME/payouts/payouts.db, or ~/.local/state/payouts/payouts.db without XDG_STATE_HOME)")
+	fs.StringVar(&l.path, "ledger", "", "the ledger made by payouts init: a SQLite `FILE` (default $XDG_STATE_HOME/payouts/payouts.db, or ~/.local/state/payouts/payouts.db without XDG_STATE_HOME), or a postgres:// URL shared by several hosts")
 	fs.env("ledger", "PAYOUTS_LEDGER")
 }
 
@@ -44,8 +44,26 @@ func (l *ledgerFlag) registerFingerprintKey(fs *flagSet) {
 }
 
 // resolve fills in the default ledger location and makes both paths
-// absolute, so that what is printed is where the files are.
+// absolute, so that what is printed is where the files are. A PostgreSQL
+// ledger (a postgres:// URL) has no directory to keep the fingerprint key
+// beside: its default key is the one beside the default SQLite ledger
+// ($XDG_STATE_HOME/payouts/fingerprint.key), a file every host running
+// against that ledger needs a copy of.
 func (l *ledgerFlag) resolve(getenv func(string) string) error {
+	if ledger.IsPostgresURL(l.path) {
+		if l.fingerprintKey == "" {
+			p, err := defaultLedgerPath(getenv)
+			if err != nil {
+				return nil // no default: the commands that need the key say so (errNoKeyLocation)
+			}
+			l.fingerprintKey = filepath.Join(filepath.Dir(p), fingerprintKeyName)
+		}
+		var err error
+		if l.fingerprintKey, err = filepath.Abs(l.fingerprintKey); err != nil {
+			return usageErrorf("--fingerprint-key %s: %v", l.fingerprintKey, err)
+		}
+		return nil
+	}
 	if l.path == "" {
 		p, err := defaultLedgerPath(getenv)
 		if err != nil {
@@ -79,14 +97,27 @@ func defaultLedgerPath(getenv func(string) string) (string, error) {
 	return "", usageErrorf("no default ledger location: neither XDG_STATE_HOME nor HOME is set — pass --ledger FILE (or PAYOUTS_LEDGER)")
 }
 
+// display is the ledger's location fit to print: a PostgreSQL URL without
+// its password.
+func (l *ledgerFlag) display() string { return ledger.Redact(l.path) }
+
+// backend names the ledger's engine.
+func (l *ledgerFlag) backend() ledger.Backend {
+	if ledger.IsPostgresURL(l.path) {
+		return ledger.BackendPostgres
+	}
+	return ledger.BackendSQLite
+}
+
 // announce prints which ledger the command uses: one line on stderr, or a
-// log record when log is set (JSON logs, for log shippers).
+// log record when log is set (JSON logs, for log shippers). A password in
+// a PostgreSQL URL is never printed.
 func (l *ledgerFlag) announce(w io.Writer, log *slog.Logger) {
 	if log != nil {
-		log.Info("ledger", "path", l.path, "backend", "sqlite")
+		log.Info("ledger", "path", l.display(), "backend", string(l.backend()))
 		return
 	}
-	fmt.Fprintf(w, "ledger: %s (sqlite)\n", l.path)
+	fmt.Fprintf(w, "ledger: %s (%s)\n", l.display(), l.backend())
 }
 
 // errNoLedger is wrapped by the error of open when the ledger does not exist.
@@ -107,9 +138,9 @@ func (l *ledgerFlag) open(ctx context.Context, a *App, log *slog.Logger) (*ledge
 	db, err := ledger.Open(ctx, l.path, ledger.MustExist())
 	switch {
 	case errors.Is(err, ledger.ErrNoLedger):
-		return nil, fmt.Errorf("%w at %s — run `payouts init` to create it, or point --ledger (PAYOUTS_LEDGER) at the ledger of your payouts; nothing was sent", errNoLedger, l.path)
+		return nil, fmt.Errorf("%w at %s — run `payouts init` to create it, or point --ledger (PAYOUTS_LEDGER) at the ledger of your payouts; nothing was sent", errNoLedger, l.display())
 	case err != nil:
-		return nil, fmt.Errorf("open ledger %s: %w", l.path, err)
+		return nil, fmt.Errorf("open ledger %s: %w", l.display(), err)
 	}
 	return db, nil
 }
@@ -126,7 +157,7 @@ func (l *ledgerFlag) fingerprinter(ctx context.Context, db *ledger.DB, signer fu
 	}
 	if id == "" {
 		log.Warn("this ledger's card fingerprints are derived from the partner private key (it was made by an older payouts): a new partner key would stop its unstarted rows — once no row is in flight, run `payouts init --migrate-fingerprints`",
-			"ledger", l.path)
+			"ledger", l.display())
 		s, err := signer()
 		if err != nil {
 			return nil, fmt.Errorf("partner private key: %w", err)
@@ -148,18 +179,27 @@ func (l *ledgerFlag) fingerprinter(ctx context.Context, db *ledger.DB, signer fu
 	return fp, nil
 }
 
+// errNoKeyLocation: a PostgreSQL ledger, no --fingerprint-key and no
+// per-user state directory to find the key in.
+func errNoKeyLocation() error {
+	return usageErrorf("no default fingerprint key location for the PostgreSQL ledger: neither XDG_STATE_HOME nor HOME is set — pass --fingerprint-key FILE (or PAYOUTS_FINGERPRINT_KEY)")
+}
+
 // readFingerprintKey reads the key file and checks it is the key id.
 func (l *ledgerFlag) readFingerprintKey(id string) (*batch.Fingerprinter, error) {
+	if l.fingerprintKey == "" {
+		return nil, errNoKeyLocation()
+	}
 	fp, err := batch.ReadFingerprintKey(l.fingerprintKey)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("no fingerprint key at %s: ledger %s needs the key `payouts init` made with it (key id %s) — restore it from your backup, or point --fingerprint-key (PAYOUTS_FINGERPRINT_KEY) at it; nothing was sent",
-			l.fingerprintKey, l.path, id)
+			l.fingerprintKey, l.display(), id)
 	case err != nil:
 		return nil, fmt.Errorf("%w — nothing was sent", err)
 	case fp.KeyID() != id:
 		return nil, fmt.Errorf("fingerprint key %s (key id %s) is not the key of ledger %s (key id %s) — point --fingerprint-key (PAYOUTS_FINGERPRINT_KEY) at the key made with this ledger; nothing was sent",
-			l.fingerprintKey, fp.KeyID(), l.path, id)
+			l.fingerprintKey, fp.KeyID(), l.display(), id)
 	}
 	return fp, nil
 }

@@ -192,7 +192,7 @@ func (a *App) dryRun(ctx context.Context, path string, mopts manifest.Options, b
 	case err == nil:
 		defer db.Close()
 	case errors.Is(err, errNoLedger):
-		fmt.Fprintf(a.Stdout, "No ledger at %s yet (`payouts init` creates it): nothing is known to be paid already.\n", lf.path)
+		fmt.Fprintf(a.Stdout, "No ledger at %s yet (`payouts init` creates it): nothing is known to be paid already.\n", lf.display())
 	default:
 		return err
 	}

@@ -156,6 +156,9 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		Manifest: path, ManifestOptions: mopts, Summary: sum, BatchID: batchID,
 		Config: cfg, Wait: c.flags.wait, Intake: pay.intake, Watch: progress.watch,
 		Owner: ledger.CurrentOwner("payouts run " + path),
+		// On a PostgreSQL ledger the same run started on several hosts
+		// shares the batch: each claims rows (README, "Several hosts").
+		Shared: pay.db.Backend() == ledger.BackendPostgres,
 	})
 	progress.done()
 	if err != nil {

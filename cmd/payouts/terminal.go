@@ -14,6 +14,7 @@ import (
 
 	"github.com/payouts/payouts/batch"
 	"github.com/payouts/payouts/batch/manifest"
+	"github.com/payouts/payouts/ledger"
 )
 
 // console is stderr as every command shares it. Log records and plain
@@ -209,15 +210,18 @@ func clock(t time.Time) string {
 // startLine is the first line of `payouts run`: the batch, its rows, the
 // totals per currency, the ledger it uses and the Pike it pays through.
 func (a *App) startLine(batchID string, sum manifest.Summary, ledgerPath, pikeURL string, mode batch.ConfirmMode) {
+	// A PostgreSQL URL is printed without its password, and named so.
+	backend := string((&ledgerFlag{path: ledgerPath}).backend())
+	ledgerPath = ledger.Redact(ledgerPath)
 	if log := a.jsonLogger(); log != nil {
 		totals := map[string]string{}
 		for c, v := range sum.Totals {
 			totals[c] = manifest.FormatAmount(v, c)
 		}
-		log.Info("run", "batch", batchID, "rows", sum.Rows, "totals", totals, "ledger", ledgerPath, "backend", "sqlite", "pike_url", pikeURL, "confirm", string(mode))
+		log.Info("run", "batch", batchID, "rows", sum.Rows, "totals", totals, "ledger", ledgerPath, "backend", backend, "pike_url", pikeURL, "confirm", string(mode))
 		return
 	}
-	line := fmt.Sprintf("batch %s: %d rows, %s; ledger %s (sqlite); Pike %s", batchID, sum.Rows, totalsLine(sum.Totals), ledgerPath, pikeURL)
+	line := fmt.Sprintf("batch %s: %d rows, %s; ledger %s (%s); Pike %s", batchID, sum.Rows, totalsLine(sum.Totals), ledgerPath, backend, pikeURL)
 	if mode == batch.ConfirmHold {
 		line += "; confirm hold (rows wait for `payouts approve`)"
 	}

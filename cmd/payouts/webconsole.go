@@ -96,6 +96,14 @@ type webConsole struct {
 // start), resumes approved batches and starts listening.
 func (f *consoleFlags) start(ctx context.Context, pay *paying, lf *ledgerFlag, engine batch.Config, log *slog.Logger) (*webConsole, error) {
 	dir := filepath.Dir(lf.path)
+	if lf.backend() == ledger.BackendPostgres {
+		// A URL has no directory: the per-user state directory, where the
+		// fingerprint key is. The uploads stay on this host's disk.
+		if lf.fingerprintKey == "" {
+			return nil, usageErrorf("the console of a PostgreSQL ledger keeps its data key and uploads beside the fingerprint key: pass --fingerprint-key FILE (or set HOME)")
+		}
+		dir = filepath.Dir(lf.fingerprintKey)
+	}
 	keyPath := f.dataKey
 	if keyPath == "" {
 		keyPath = filepath.Join(dir, web.DataKeyName)
