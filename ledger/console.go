@@ -157,6 +157,9 @@ func (db *DB) ChangeConsoleBatch(ctx context.Context, ch ConsoleChange, e AuditE
 		} else if ch.To == ConsoleDone && ch.From == ConsoleAwaitingApproval {
 			c.Pending = PendingUpload // a rejected rerun: back to done
 		}
+		if ch.From == ConsoleAwaitingApproval && ch.To == ConsolePaying && ch.Approver == "" {
+			return ErrFourEyes // an approval names its approver
+		}
 		if ch.Approver != "" {
 			if ch.Approver == c.UploadedBy || ch.Approver == c.RequestedBy {
 				return ErrFourEyes

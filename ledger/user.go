@@ -104,7 +104,8 @@ func scanUser(s scanner) (User, error) {
 
 // AddUser creates a console user with a password hash made by the caller
 // and records it in the audit log (by). Returns an error wrapping ErrExists
-// if the name is taken.
+// if the name is taken, in any case ("Anna" beside "anna" would be one
+// person with two accounts, to approve her own uploads).
 func (db *DB) AddUser(ctx context.Context, name string, rs []Role, passwordHash string, by AuditEntry) error {
 	if err := CheckUserName(name); err != nil {
 		return err
@@ -114,7 +115,7 @@ func (db *DB) AddUser(ctx context.Context, name string, rs []Role, passwordHash 
 	}
 	return db.userTx(ctx, "add user "+name, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM console_users WHERE name = ?`, name).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM console_users WHERE lower(name) = lower(?)`, name).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -120,7 +121,7 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request, u user) {
 func (s *Server) report(w http.ResponseWriter, r *http.Request, u user) {
 	if err := s.writeReport(w, r, u); err != nil {
 		if w.Header().Get("Content-Disposition") != "" {
-			s.log.Error("report failed midway", "err", err)
+			s.log.Error("report failed midway", "err", pan.Scrub(err.Error()))
 			return
 		}
 		s.fail(w, r, err)

@@ -57,6 +57,17 @@ func (s *Server) login(ctx context.Context, r *http.Request, name, password stri
 	if err != nil {
 		return "", ledger.User{}, err
 	}
+	// One sign-in at a time per user, from reading the lock to recording
+	// the outcome: guesses sent in parallel would otherwise all read the
+	// account unlocked and all get a password check, whatever the limit.
+	unlock := s.lockLogin(u.Name)
+	defer unlock()
+	if u, err = s.db.User(ctx, u.Name); err != nil {
+		return "", ledger.User{}, err
+	}
+	if u.Disabled {
+		return "", ledger.User{}, errUnauthenticated
+	}
 	if u.Locked(now) {
 		e.Actor, e.Action, e.Detail = u.Name, "login_refused_locked", "account locked until "+u.LockedUntil.UTC().Format("2006-01-02 15:04:05Z")
 		if err := s.db.Audit(ctx, e); err != nil {
@@ -85,6 +96,15 @@ func (s *Server) login(ctx context.Context, r *http.Request, name, password stri
 		return "", ledger.User{}, err
 	}
 	return tok, u, nil
+}
+
+// lockLogin serialises the sign-ins of user name (an existing user: the
+// map is bounded by the users) and returns the unlock.
+func (s *Server) lockLogin(name string) func() {
+	m, _ := s.logins.LoadOrStore(name, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // safeName bounds what an unknown user name puts in the audit log.

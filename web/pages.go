@@ -11,11 +11,14 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/payouts/payouts/batch/report"
+	"github.com/payouts/payouts/internal/pan"
 	"github.com/payouts/payouts/ledger"
 )
 
@@ -83,7 +86,7 @@ type pageData struct {
 func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData) {
 	var b bytes.Buffer
 	if err := s.pages.sets[name].Execute(&b, d); err != nil {
-		s.log.Error("render page", "page", name, "err", err)
+		s.log.Error("render page", "page", name, "err", pan.Scrub(err.Error()))
 		http.Error(w, "internal error; see the server log", http.StatusInternalServerError)
 		return
 	}
@@ -97,8 +100,17 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // safeNext keeps a redirect after sign-in on this site.
+// A browser reads a backslash as a slash and drops tabs and newlines, and
+// http.Redirect cleans the path ("/./\\x" becomes "/\\x"): a next with any
+// of them, or whose cleaned path starts with two slashes, is refused.
 func safeNext(n string) string {
-	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") {
+	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.ContainsFunc(n, func(r rune) bool {
+		return r == '\\' || r < 0x20 || r == 0x7f
+	}) {
+		return "/"
+	}
+	u, err := url.Parse(n)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || strings.HasPrefix(path.Clean(u.Path), "//") {
 		return "/"
 	}
 	return n
@@ -142,7 +154,7 @@ func (s *Server) batchesPage(w http.ResponseWriter, r *http.Request, u user) {
 func (s *Server) failPage(w http.ResponseWriter, r *http.Request, u user, err error) {
 	status := httpStatus(err)
 	if status == http.StatusInternalServerError {
-		s.log.Error("console page failed", "path", r.URL.Path, "err", err)
+		s.log.Error("console page failed", "path", r.URL.Path, "err", pan.Scrub(err.Error()))
 	}
 	s.render(w, status, "batches", pageData{Title: http.StatusText(status), User: &u, Error: publicMessage(err)})
 }
@@ -197,7 +209,7 @@ func (s *Server) uploadFailed(w http.ResponseWriter, r *http.Request, u user, re
 	} else {
 		msg = publicMessage(err)
 		if httpStatus(err) == http.StatusInternalServerError {
-			s.log.Error("upload failed", "err", err)
+			s.log.Error("upload failed", "err", pan.Scrub(err.Error()))
 		}
 	}
 	s.render(w, httpStatus(err), "upload", pageData{Title: "Upload", User: &u, Error: msg, Data: d})
@@ -221,7 +233,7 @@ func (s *Server) problemsCSV(w http.ResponseWriter, r *http.Request, u user) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"line", "column", "problem"})
 	for _, p := range ps {
-		_ = cw.Write([]string{strconv.Itoa(p.Line), report.SpreadsheetSafe(p.Column), report.SpreadsheetSafe(p.Message)})
+		_ = cw.Write([]string{strconv.Itoa(p.Line), report.SpreadsheetSafe(pan.Scrub(p.Column)), report.SpreadsheetSafe(pan.Scrub(p.Message))})
 	}
 	cw.Flush()
 }
@@ -389,6 +401,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, u user) {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		}
+		// The session is checked again at every tick: a signed-out or
+		// disabled user (or an expired session) reads no more.
+		if u, err = s.current(r); err != nil {
+			return
 		}
 		if v, _, err = s.batch(r.Context(), u, id); err != nil {
 			return

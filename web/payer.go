@@ -120,6 +120,16 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 	}
 	src := batch.MemorySource("upload "+cb.FileName, data)
 	cfg := s.engineConfig()
+	// The file paid is the file approved: its SHA-256 was recorded with
+	// the request the approver saw (an upload, or a rerun's corrected
+	// file); another file under the same name is refused, nothing sent.
+	sum, rerr := src.Read(co.Manifest, nil)
+	if rerr != nil {
+		return false, fmt.Errorf("the stored upload no longer validates: %w", rerr)
+	}
+	if co.SHA256 == "" || sum.SHA256 != co.SHA256 {
+		return false, fmt.Errorf("batch %s: the stored %s is not the file approved: %w", id, cb.Pending, batch.ErrManifestChanged)
+	}
 	var res batch.Result
 	if cb.Pending == ledger.PendingRerun {
 		res, _, err = batch.Rerun(ctx, s.db, s.cfg.Pike, batch.RerunOptions{
@@ -127,13 +137,6 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 			SettleOptions: batch.SettleOptions{Config: cfg, Owner: s.cfg.Owner, Intake: s.cfg.Intake},
 		})
 	} else {
-		sum, rerr := src.Read(co.Manifest, nil)
-		if rerr != nil {
-			return false, fmt.Errorf("the stored upload no longer validates: %w", rerr)
-		}
-		if sum.SHA256 != co.SHA256 {
-			return false, fmt.Errorf("batch %s: %w", id, batch.ErrManifestChanged)
-		}
 		res, err = batch.Run(ctx, s.db, s.cfg.Pike, batch.RunOptions{
 			Source: src, ManifestOptions: co.Manifest, Summary: sum, BatchID: id,
 			Config: cfg, Intake: s.cfg.Intake, Owner: s.cfg.Owner,
@@ -142,6 +145,7 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 	if cb.Pending == ledger.PendingRerun && (errors.Is(err, batch.ErrCorrectionsNotApplied) || errors.Is(err, batch.ErrNotInBatch)) {
 		// The batch changed since the rerun was asked for (a late
 		// success, say): nothing was sent; the rerun is dropped.
+		defer s.holdRerun(id)()
 		_, cerr := s.db.ChangeConsoleBatch(context.WithoutCancel(ctx), ledger.ConsoleChange{BatchID: id, From: ledger.ConsolePaying, To: ledger.ConsoleDone},
 			ledger.AuditEntry{Actor: "server", Action: "rerun_dropped", Detail: pan.Scrub(err.Error()) + " — upload a new corrected file"})
 		if cerr != nil {
@@ -161,6 +165,10 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 	}
 	detail := fmt.Sprintf("every row final: %d succeeded, %d failed, %d cancelled, %d in review", res.Counts[ledger.StateSucceeded],
 		res.Counts[ledger.StateFailed], res.Counts[ledger.StateCancelled]+res.Counts[ledger.StateMismatch], res.Counts[ledger.StateReview])
+	// Marking the batch done and destroying its files is one step for
+	// rerun requests: a rerun asked for in between would have its new
+	// file destroyed and could never be paid.
+	defer s.holdRerun(id)()
 	_, err = s.db.ChangeConsoleBatch(context.WithoutCancel(ctx), ledger.ConsoleChange{BatchID: id, From: ledger.ConsolePaying, To: ledger.ConsoleDone},
 		ledger.AuditEntry{Actor: "server", Action: "batch_done", Detail: detail})
 	if err != nil && !errors.Is(err, ledger.ErrConflict) {
@@ -175,4 +183,14 @@ func (s *Server) payOnce(ctx context.Context, id string) (bool, error) {
 	}
 	s.log.Info("console batch done", "batch", id, "detail", detail)
 	return true, nil
+}
+
+// holdRerun waits until no rerun of batch id is being asked for and keeps
+// new requests out until the returned release is called.
+func (s *Server) holdRerun(id string) (release func()) {
+	key := uploadName(id, ledger.PendingRerun)
+	for !s.claimUpload(key) {
+		time.Sleep(5 * time.Millisecond) // a rerun request holds it for one validation
+	}
+	return func() { s.releaseUpload(key) }
 }

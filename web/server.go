@@ -61,6 +61,7 @@ type Server struct {
 	mu        sync.Mutex
 	paying    map[string]bool // batches with a payer running
 	uploading map[string]bool // batches being uploaded
+	logins    sync.Map        // user name → *sync.Mutex: one sign-in at a time per user
 }
 
 // New returns a console server. Call Resume to pick up batches that were

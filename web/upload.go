@@ -102,6 +102,11 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (upload, err
 		problems = append(problems, Problem{Column: "file name", Message: "the file's name holds a card number, which is never stored — rename the file"})
 	}
 	if len(problems) > 0 {
+		// The fields' values are echoed: a card number pasted into the
+		// wrong box must not come back (nor reach a page or log).
+		for i := range problems {
+			problems[i].Message = pan.Scrub(problems[i].Message)
+		}
 		return upload{}, &ProblemsError{Problems: problems, Total: len(problems)}
 	}
 	return up, nil
@@ -210,7 +215,11 @@ func (s *Server) create(ctx context.Context, u user, up upload) (BatchView, erro
 		return BatchView{}, err
 	}
 	if err := s.load(ctx, id, up, sum); err != nil {
-		_ = s.cfg.Uploads.Delete(id)
+		// Destroy the file only if no batch needs it: another server on
+		// the same ledger may have recorded the same file (same id) since.
+		if _, cerr := s.db.ConsoleBatch(context.WithoutCancel(ctx), id); errors.Is(cerr, ledger.ErrNotFound) {
+			_ = s.cfg.Uploads.Delete(id)
+		}
 		return BatchView{}, err
 	}
 	detail := fmt.Sprintf("uploaded %s: %d rows, %s", up.fileName, sum.Rows, totalsText(sum.Totals))
@@ -305,6 +314,14 @@ func (s *Server) rerun(ctx context.Context, u user, id string, up upload) (Batch
 	if err := need(u, ledger.RoleMaker); err != nil {
 		return BatchView{}, err
 	}
+	// One rerun request at a time per batch, from reading its state to
+	// recording the request: two at once would both see it done, the
+	// second's file would replace the first's under the same name, and the
+	// loser's clean-up would destroy the winner's file.
+	if !s.claimUpload(uploadName(id, ledger.PendingRerun)) {
+		return BatchView{}, fmt.Errorf("%w: a rerun of batch %s is being asked for right now", errConflict, id)
+	}
+	defer s.releaseUpload(uploadName(id, ledger.PendingRerun))
 	v, cb, err := s.batch(ctx, u, id)
 	if err != nil {
 		return v, err

@@ -135,6 +135,14 @@ func (f *consoleFlags) start(ctx context.Context, pay *paying, lf *ledgerFlag, e
 		srv.Close()
 		return nil, fmt.Errorf("console listener on %s: %w — pass --web with a free address", f.addr, err)
 	}
+	// Resume (which destroys stored uploads no batch needs) before the
+	// first request: an upload or rerun request arriving while it sweeps
+	// would have its new file destroyed.
+	if err := srv.Resume(ctx); err != nil {
+		ln.Close()
+		srv.Close()
+		return nil, err
+	}
 	c := &webConsole{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1),
 		http: &http.Server{Handler: srv, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}}
@@ -150,10 +158,6 @@ func (f *consoleFlags) start(ctx context.Context, pay *paying, lf *ledgerFlag, e
 		}
 		c.done <- err
 	}()
-	if err := srv.Resume(ctx); err != nil {
-		c.close()
-		return nil, err
-	}
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"
