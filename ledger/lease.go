@@ -104,6 +104,16 @@ func (db *DB) AcquireLease(ctx context.Context, batchID string, o Owner, ttl tim
 		}
 	}
 	if err := db.commit(tx); err != nil {
+		// The COMMIT may have reached the database although its answer
+		// did not reach us (a cancelled context, a dropped connection):
+		// the lease would then stay held in our name by a process that is
+		// alive and believes it has none. Its token is ours alone, so
+		// dropping it is safe whether or not the commit happened.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, derr := db.wdb.ExecContext(dctx, `DELETE FROM leases WHERE batch_id = ? AND token = ?`, batchID, token); derr != nil {
+			err = fmt.Errorf("%w (and dropping the lease in case the commit happened: %v)", err, derr)
+		}
 		return nil, fmt.Errorf("acquire lease on %s: %w", batchID, err)
 	}
 	return &Lease{db: db, batchID: batchID, owner: o, token: token}, nil
