@@ -3,7 +3,6 @@ package batch_test
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/payouts/payouts/internal/pgtest"
@@ -12,25 +11,13 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// backends are the ledger engines the fault matrix, the money tests and
-// the model run on.
-var backends = []ledger.Backend{ledger.BackendSQLite, ledger.BackendPostgres}
+// forEachBackend runs f once per ledger engine (pgtest.ForEachBackend).
+func forEachBackend(t *testing.T, f func(t *testing.T)) { pgtest.ForEachBackend(t, f) }
 
-// forEachBackend runs f as a subtest per backend; inside it the harness
-// opens a ledger of that backend. A PostgreSQL subtest skips when no
-// PostgreSQL is available (internal/pgtest), and fails instead under
-// PAYOUTS_TEST_POSTGRES_REQUIRED=1 (CI).
-func forEachBackend(t *testing.T, f func(t *testing.T)) {
-	for _, b := range backends {
-		t.Run(string(b), f)
-	}
-}
-
-// backendOf returns the backend of the forEachBackend subtest t is (or is
+// backendOf returns the engine of the forEachBackend subtest t is (or is
 // under); SQLite outside forEachBackend.
 func backendOf(t testing.TB) ledger.Backend {
-	parts := strings.Split(t.Name(), "/")
-	if len(parts) > 1 && parts[1] == string(ledger.BackendPostgres) {
+	if pgtest.UnderPostgres(t) {
 		return ledger.BackendPostgres
 	}
 	return ledger.BackendSQLite

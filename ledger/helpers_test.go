@@ -9,7 +9,6 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx", for rawOpen
@@ -19,25 +18,13 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// backends are the engines the conformance tests run on: every test wrapped
-// in forEachBackend runs once per backend, as subtests named after it.
-var backends = []ledger.Backend{ledger.BackendSQLite, ledger.BackendPostgres}
+// forEachBackend runs f once per ledger engine (pgtest.ForEachBackend).
+func forEachBackend(t *testing.T, f func(t *testing.T)) { pgtest.ForEachBackend(t, f) }
 
-// forEachBackend runs f as a subtest per backend. Inside f, openTest and
-// newLocation give a ledger of that backend. A PostgreSQL subtest skips
-// when no PostgreSQL is available (see internal/pgtest), and fails instead
-// under PAYOUTS_TEST_POSTGRES_REQUIRED=1 (CI).
-func forEachBackend(t *testing.T, f func(t *testing.T)) {
-	for _, b := range backends {
-		t.Run(string(b), f)
-	}
-}
-
-// backendOf returns the backend of the forEachBackend subtest t is (or is
-// under): its name's second element; SQLite outside forEachBackend.
+// backendOf returns the engine of the forEachBackend subtest t is (or is
+// under); SQLite outside forEachBackend.
 func backendOf(t testing.TB) ledger.Backend {
-	parts := strings.Split(t.Name(), "/")
-	if len(parts) > 1 && parts[1] == string(ledger.BackendPostgres) {
+	if pgtest.UnderPostgres(t) {
 		return ledger.BackendPostgres
 	}
 	return ledger.BackendSQLite

@@ -407,3 +407,28 @@ func Dump(s *Server, schemaURL string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Backend names of the ledger engines a conformance test runs on: the
+// subtests ForEachBackend makes are named after them.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// ForEachBackend runs f as one subtest per ledger engine, named SQLite and
+// Postgres. Inside f, UnderPostgres tells which one it is. A PostgreSQL
+// subtest that asks for a server (Get, NewSchema) skips when none is
+// available, and fails instead under PAYOUTS_TEST_POSTGRES_REQUIRED=1 (CI).
+func ForEachBackend(t *testing.T, f func(t *testing.T)) {
+	for _, b := range []string{SQLite, Postgres} {
+		t.Run(b, f)
+	}
+}
+
+// UnderPostgres reports whether t is (or is under) the Postgres subtest of
+// ForEachBackend: its name's second element. Outside ForEachBackend it is
+// false (SQLite).
+func UnderPostgres(t testing.TB) bool {
+	parts := strings.Split(t.Name(), "/")
+	return len(parts) > 1 && parts[1] == Postgres
+}
