@@ -567,23 +567,10 @@ func TestFaultAPIv2(t *testing.T) {
 		h.sb.Inject(sandbox.Rule{Method: pike.MethodStartPayout, Reference: "POLLED", Fault: sandbox.FaultFailAfterApply})
 		h.sb.Inject(sandbox.Rule{Method: pike.MethodConfirm, Reference: "SLOW", Fault: sandbox.FaultDropAfterApply})
 		h.sb.Inject(sandbox.Rule{Method: pike.MethodCancel, Reference: "MISMATCH", Fault: sandbox.FaultFailAfterApply})
-		path := h.manifest("m.csv",
-			row{ref: "OK", amount: "100", card: sandbox.CardMir},
-			row{ref: "NOCARD", amount: "100", card: sandbox.CardNotExist},
-			row{ref: "LIMIT", amount: "100", card: sandbox.CardExceedsLimit},
-			row{ref: "ERR", amount: "100", card: sandbox.CardSessionError},
-			row{ref: "MISMATCH", amount: "100", card: sandbox.CardMismatch},
-			row{ref: "EXPIRED", amount: "100", card: sandbox.CardExpired},
-			row{ref: "POLLED", amount: "100", card: sandbox.CardNoWebhooks},
-			row{ref: "SLOW", amount: "100", card: sandbox.CardSlow},
-		)
+		path := h.manifest("m.csv", everyOutcomeRows()...)
 		res := h.mustRun(path, h.config())
-		h.expectStates(res.Batch.ID, map[string]ledger.State{
-			"OK": ledger.StateSucceeded, "NOCARD": ledger.StateFailed, "LIMIT": ledger.StateFailed,
-			"ERR": ledger.StateReview, "MISMATCH": ledger.StateMismatch, "EXPIRED": ledger.StateFailed,
-			"POLLED": ledger.StateSucceeded, "SLOW": ledger.StateSucceeded,
-		})
-		h.expectPaid("OK", "POLLED", "SLOW")
+		h.expectStates(res.Batch.ID, everyOutcomeStates())
+		h.expectPaid(everyOutcomePaid...)
 		st := h.sb.Stats()
 		if st.Faults[sandbox.FaultDropAfterApply.String()] != 2 || st.Faults[sandbox.FaultFailAfterApply.String()] != 2 {
 			t.Errorf("faults fired %v, want 2 drops and 2 failures after apply", st.Faults)

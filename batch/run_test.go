@@ -41,25 +41,39 @@ func TestRunHappyPath(t *testing.T) {
 	h.expectPaid("EMP-1", "EMP-2", "EMP-3")
 }
 
-func TestRunEveryOutcome(t *testing.T) {
-	h := newHarness(t, sandbox.Config{})
-	path := h.manifest("m.csv",
-		row{ref: "OK", amount: "100", card: sandbox.CardMir},
-		row{ref: "NOCARD", amount: "100", card: sandbox.CardNotExist},
-		row{ref: "LIMIT", amount: "100", card: sandbox.CardExceedsLimit},
-		row{ref: "ERR", amount: "100", card: sandbox.CardSessionError},
-		row{ref: "MISMATCH", amount: "100", card: sandbox.CardMismatch},
-		row{ref: "EXPIRED", amount: "100", card: sandbox.CardExpired},
-		row{ref: "POLLED", amount: "100", card: sandbox.CardNoWebhooks},
-		row{ref: "SLOW", amount: "100", card: sandbox.CardSlow},
-	)
-	res := h.mustRun(path, h.config())
-	h.expectStates(res.Batch.ID, map[string]ledger.State{
+// everyOutcomeRows is a manifest whose rows end in every outcome the
+// sandbox's test cards give: everyOutcomeStates, with everyOutcomePaid paid.
+func everyOutcomeRows() []row {
+	return []row{
+		{ref: "OK", amount: "100", card: sandbox.CardMir},
+		{ref: "NOCARD", amount: "100", card: sandbox.CardNotExist},
+		{ref: "LIMIT", amount: "100", card: sandbox.CardExceedsLimit},
+		{ref: "ERR", amount: "100", card: sandbox.CardSessionError},
+		{ref: "MISMATCH", amount: "100", card: sandbox.CardMismatch},
+		{ref: "EXPIRED", amount: "100", card: sandbox.CardExpired},
+		{ref: "POLLED", amount: "100", card: sandbox.CardNoWebhooks},
+		{ref: "SLOW", amount: "100", card: sandbox.CardSlow},
+	}
+}
+
+// everyOutcomeStates is the final state of each row of everyOutcomeRows.
+func everyOutcomeStates() map[string]ledger.State {
+	return map[string]ledger.State{
 		"OK": ledger.StateSucceeded, "NOCARD": ledger.StateFailed, "LIMIT": ledger.StateFailed,
 		"ERR": ledger.StateReview, "MISMATCH": ledger.StateMismatch, "EXPIRED": ledger.StateFailed,
 		"POLLED": ledger.StateSucceeded, "SLOW": ledger.StateSucceeded,
-	})
-	h.expectPaid("OK", "POLLED", "SLOW")
+	}
+}
+
+// everyOutcomePaid are the references of everyOutcomeRows Pike pays.
+var everyOutcomePaid = []string{"OK", "POLLED", "SLOW"}
+
+func TestRunEveryOutcome(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	path := h.manifest("m.csv", everyOutcomeRows()...)
+	res := h.mustRun(path, h.config())
+	h.expectStates(res.Batch.ID, everyOutcomeStates())
+	h.expectPaid(everyOutcomePaid...)
 	if res.OK() {
 		t.Fatal("got OK for a batch with failures, want not OK")
 	}
